@@ -1,0 +1,570 @@
+package scram
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strconv"
+	"sync"
+
+	"github.com/xmppauth/xmppauth/cbind"
+)
+
+// Size limits applied to client messages. They are far above what real
+// clients send and bound the work and memory one exchange can cause.
+const (
+	// MaxMessageLen is the largest client message (after base64 decoding)
+	// Step accepts.
+	MaxMessageLen = 4096
+	// maxNameLen bounds the escaped user name and authzid.
+	maxNameLen = 3072
+	// maxNonceLen bounds the client nonce.
+	maxNonceLen = 512
+	// maxCBNameLen bounds the channel-binding type name after "p=".
+	maxCBNameLen = 64
+	// serverNonceLen is the number of random bytes in the server's part of
+	// the nonce (RFC 5802 asks for a fresh random value; 18 bytes encode to
+	// 24 base64 characters without padding).
+	serverNonceLen = 18
+	// fakeSecretLen is the size of the per-process secret used when
+	// Config.Secret is nil.
+	fakeSecretLen = 32
+	// minSecretLen is the smallest Config.Secret accepted.
+	minSecretLen = 16
+)
+
+// Config configures a Server. Only Store is required.
+type Config struct {
+	// Store looks up credentials.
+	Store Store
+	// Secret keys the deterministic fake salt and keys handed out for users
+	// the Store does not know, so that the reply to an unknown user looks
+	// like that of a real one and stays the same from one attempt to the
+	// next. Use the same secret (at least 16 bytes) on every server of a
+	// cluster and keep it across restarts. Nil means a random secret per
+	// process: fake salts then change on restart, which tells a patient
+	// observer that the user does not exist.
+	Secret []byte `json:"-"`
+	// Rand is the source of the server nonces. Nil means crypto/rand.
+	Rand io.Reader `json:"-"`
+	// FakeIterations is the iteration count given to unknown users. Set it to
+	// the count your real credentials use, otherwise an unknown user is
+	// recognisable by the i= attribute. 0 means MinIterations.
+	FakeIterations int `json:"fake_iterations,omitempty"`
+}
+
+// ChannelBinding describes the connection one exchange runs on.
+type ChannelBinding struct {
+	// Advertised reports that the server offered a -PLUS mechanism on this
+	// connection. A client that then sends the GS2 flag "y" ("I support
+	// channel binding but you do not seem to") was the victim of a
+	// downgrade, and the exchange fails with ErrServerDoesSupportCB.
+	Advertised bool
+	// Require, when non-empty, is the only channel-binding type the client
+	// may use: the client selected the pseudomechanism
+	// "SCRAM-SHA-256-PLUS:<type>". A different p= type fails with
+	// ErrUnsupportedCBType.
+	Require cbind.Type
+	// Data returns the channel-binding data of a type for this connection,
+	// now. It returns an error (for example one wrapping
+	// cbind.ErrUnavailable) for a type the connection cannot provide or the
+	// host disabled; the client's p=<type> then fails with
+	// ErrUnsupportedCBType. Nil means no type is available. Data is called
+	// with any syntactically valid type name the client sends.
+	Data func(cbind.Type) ([]byte, error)
+}
+
+// Server runs SCRAM exchanges for one mechanism. It is safe for concurrent
+// use; each exchange has its own Exchange.
+type Server struct {
+	mech     Mechanism
+	store    Store
+	rand     io.Reader
+	fakeIter int
+	fakeMACs sync.Pool // hmac.New(sha256.New, secret): keyed once, Reset per use
+	hashes   *hashPool
+
+	// nonce, when set by tests, replaces the random server nonce.
+	nonce func() []byte
+}
+
+var processSecret = sync.OnceValue(func() []byte {
+	b := make([]byte, fakeSecretLen)
+	if _, err := rand.Read(b); err != nil {
+		panic("scram: crypto/rand failed: " + err.Error())
+	}
+	return b
+})
+
+// NewServer returns a Server for mechanism m. It fails when m is not one of
+// this package's mechanisms, cfg.Store is nil, cfg.Secret is set but shorter
+// than 16 bytes, or cfg.FakeIterations is negative or above the limit
+// NewCredential enforces.
+func NewServer(m Mechanism, cfg Config) (*Server, error) {
+	if !m.valid() {
+		return nil, errors.New("scram: unknown mechanism")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("scram: Config.Store is nil")
+	}
+	secret := cfg.Secret
+	if secret == nil {
+		secret = processSecret()
+	} else if len(secret) < minSecretLen {
+		return nil, fmt.Errorf("scram: Config.Secret is shorter than %d bytes", minSecretLen)
+	}
+	secret = append([]byte(nil), secret...)
+	switch {
+	case cfg.FakeIterations == 0:
+		cfg.FakeIterations = MinIterations
+	case cfg.FakeIterations < 0 || cfg.FakeIterations > maxIterations:
+		return nil, fmt.Errorf("scram: Config.FakeIterations %d outside [0, %d]", cfg.FakeIterations, maxIterations)
+	}
+	r := cfg.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	s := &Server{
+		mech:     m,
+		store:    cfg.Store,
+		rand:     r,
+		fakeIter: cfg.FakeIterations,
+		hashes:   newHashPool(m.hash),
+	}
+	s.fakeMACs.New = func() any { return hmac.New(sha256.New, secret) }
+	return s, nil
+}
+
+// Mechanism returns the mechanism of s.
+func (s *Server) Mechanism() Mechanism { return s.mech }
+
+// Start begins one exchange on a connection described by cb.
+//
+// downgradeProtection, if non-nil, is the XEP-0474 input string (the sorted
+// advertised mechanisms joined by 0x1E, then, if XEP-0440 was used, 0x1F and
+// the sorted channel-binding types joined by 0x1E). The server then appends
+// ",h=" + base64(H(input)) to server-first, where H is the mechanism's hash.
+func (s *Server) Start(cb ChannelBinding, downgradeProtection []byte) *Exchange {
+	e := &Exchange{s: s, cb: cb}
+	if downgradeProtection != nil {
+		h := s.hashes.get()
+		h.Write(downgradeProtection)
+		var sum [64]byte
+		e.hAttr = base64.StdEncoding.AppendEncode(nil, h.Sum(sum[:0]))
+		s.hashes.put(h)
+	}
+	return e
+}
+
+// exchange states
+const (
+	stateStart = iota
+	stateFirstSent
+	stateSucceeded
+	stateFailed
+)
+
+// Exchange is one SCRAM authentication exchange. It is not safe for
+// concurrent use and cannot be reused: start a new one per attempt.
+type Exchange struct {
+	s     *Server
+	cb    ChannelBinding
+	hAttr []byte // base64 XEP-0474 hash, or nil
+	state uint8
+
+	// Set by the client-first step.
+	auth      []byte // client-first-bare "," server-first ","
+	nonce     []byte // combined nonce, aliases auth
+	expectedC []byte // "c=" base64(gs2-header || cbind-data)
+	cred      Credential
+	unknown   bool
+	username  string
+	authzid   string
+	cbType    cbind.Type
+}
+
+// Step consumes one client message (already base64-decoded by the SASL
+// profile) and returns the next server message.
+//
+// The first call takes client-first and returns server-first. The second
+// takes client-final and returns server-final ("v=...") with done set. On
+// failure err is non-nil and matches one of the package's errors with
+// errors.Is; out is then the RFC 5802 server-final message "e=<value>" when
+// the failure happens at client-final (where RFC 5802 lets the server send
+// one), and nil at client-first, where the SASL profile's plain failure is
+// the only answer. After success or failure every further call returns
+// ErrExchangeOver: a client-final message cannot be replayed.
+//
+// ctx is passed to the Store.
+func (e *Exchange) Step(ctx context.Context, in []byte) (out []byte, done bool, err error) {
+	switch e.state {
+	case stateStart:
+		out, err = e.clientFirst(ctx, in)
+		if err != nil {
+			e.fail()
+			return nil, false, err
+		}
+		e.state = stateFirstSent
+		return out, false, nil
+	case stateFirstSent:
+		out, err = e.clientFinal(in)
+		if err != nil {
+			e.fail()
+			return serverErrorMessage(err), false, err
+		}
+		e.state = stateSucceeded
+		e.clearSecrets()
+		return out, true, nil
+	default:
+		return nil, false, ErrExchangeOver
+	}
+}
+
+func serverErrorMessage(err error) []byte {
+	v := ServerError(err)
+	b := make([]byte, 0, 2+len(v))
+	b = append(b, "e="...)
+	return append(b, v...)
+}
+
+func (e *Exchange) fail() {
+	e.state = stateFailed
+	e.username, e.authzid, e.cbType = "", "", ""
+	e.clearSecrets()
+}
+
+func (e *Exchange) clearSecrets() {
+	e.cred = Credential{}
+	e.auth, e.nonce, e.expectedC = nil, nil, nil
+}
+
+// Username returns the authentication identity (the decoded n= saslname)
+// after a successful exchange, and "" otherwise.
+func (e *Exchange) Username() string { return e.username }
+
+// Authzid returns the authorization identity the client asked for in the GS2
+// header (decoded), or "" if it sent none or the exchange has not succeeded.
+// The caller decides whether Username may act as Authzid.
+func (e *Exchange) Authzid() string { return e.authzid }
+
+// ChannelBinding returns the channel-binding type the successful exchange was
+// bound to, or "" if none was used.
+func (e *Exchange) ChannelBinding() cbind.Type { return e.cbType }
+
+// Done reports whether the exchange completed successfully.
+func (e *Exchange) Done() bool { return e.state == stateSucceeded }
+
+func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
+
+// clientFirst handles client-first-message (RFC 5802 §7).
+func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
+	if len(in) > MaxMessageLen {
+		return nil, malformed("client-first too long")
+	}
+	var (
+		flag   byte
+		cbName []byte
+		rest   = in
+	)
+	// gs2-cbind-flag
+	switch {
+	case bytes.HasPrefix(rest, []byte("n,")), bytes.HasPrefix(rest, []byte("y,")):
+		flag = rest[0]
+		rest = rest[2:]
+	case bytes.HasPrefix(rest, []byte("p=")):
+		flag = 'p'
+		i := bytes.IndexByte(rest, ',')
+		if i < 0 {
+			return nil, malformed("truncated gs2 header")
+		}
+		cbName = rest[2:i]
+		if !validCBName(cbName) {
+			return nil, malformed("invalid channel-binding name")
+		}
+		rest = rest[i+1:]
+	default:
+		return nil, malformed("invalid gs2-cbind-flag")
+	}
+	// [authzid] ","
+	var authzid string
+	if bytes.HasPrefix(rest, []byte("a=")) {
+		i := bytes.IndexByte(rest, ',')
+		if i < 0 {
+			return nil, malformed("truncated gs2 header")
+		}
+		var err error
+		if authzid, err = decodeSaslname(rest[2:i]); err != nil {
+			return nil, fmt.Errorf("%w (authzid)", err)
+		}
+		rest = rest[i+1:]
+	} else if len(rest) > 0 && rest[0] == ',' {
+		rest = rest[1:]
+	} else {
+		return nil, malformed("invalid gs2 header")
+	}
+	gs2Header := in[:len(in)-len(rest)]
+	bare := rest
+
+	// [reserved-mext ","] username "," nonce ["," extensions]
+	attr, rest, _ := bytes.Cut(rest, []byte{','})
+	if bytes.HasPrefix(attr, []byte("m=")) {
+		return nil, ErrExtensionsNotSupported
+	}
+	if !bytes.HasPrefix(attr, []byte("n=")) {
+		return nil, malformed("missing n= attribute")
+	}
+	username, err := decodeSaslname(attr[2:])
+	if err != nil {
+		return nil, err
+	}
+	attr, rest, hasExt := bytes.Cut(rest, []byte{','})
+	if !bytes.HasPrefix(attr, []byte("r=")) {
+		return nil, malformed("missing r= attribute")
+	}
+	clientNonce := attr[2:]
+	if len(clientNonce) == 0 || len(clientNonce) > maxNonceLen || !printable(clientNonce) {
+		return nil, malformed("invalid client nonce")
+	}
+	if hasExt {
+		// Extensions are ignored (RFC 5802 §7), but must be well formed.
+		if err := checkExtensions(rest); err != nil {
+			return nil, err
+		}
+	}
+
+	// Channel binding (RFC 5802 §6).
+	var cbData []byte
+	switch flag {
+	case 'n':
+		if e.s.mech.plus {
+			return nil, fmt.Errorf("%w: -PLUS mechanism without channel binding", ErrChannelBindingsDontMatch)
+		}
+	case 'y':
+		if e.s.mech.plus {
+			return nil, fmt.Errorf("%w: -PLUS mechanism without channel binding", ErrChannelBindingsDontMatch)
+		}
+		if e.cb.Advertised {
+			return nil, ErrServerDoesSupportCB
+		}
+	case 'p':
+		if !e.s.mech.plus {
+			return nil, ErrChannelBindingNotSupported
+		}
+		t := cbind.Type(cbName)
+		if e.cb.Require != "" && t != e.cb.Require {
+			return nil, fmt.Errorf("%w: the client selected %s", ErrUnsupportedCBType, e.cb.Require)
+		}
+		if e.cb.Data == nil {
+			return nil, ErrUnsupportedCBType
+		}
+		cbData, err = e.cb.Data(t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnsupportedCBType, err)
+		}
+		if len(cbData) == 0 {
+			return nil, fmt.Errorf("%w: empty binding data", ErrUnsupportedCBType)
+		}
+		e.cbType = t
+	}
+
+	// Credential lookup. The fake credential is always derived so that a known
+	// and an unknown user cost the server the same work.
+	fake := e.s.fakeCredential(username)
+	cred, err := e.s.store.Credential(ctx, username, e.s.mech.hash)
+	switch {
+	case err == nil:
+		if !usable(cred, e.s.mech.hash) {
+			return nil, fmt.Errorf("%w: unusable credential", ErrStore)
+		}
+	case errors.Is(err, ErrUnknownUser):
+		cred = fake
+		e.unknown = true
+	default:
+		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+
+	// Server nonce.
+	var sn [serverNonceLen]byte
+	var serverNonce []byte
+	if e.s.nonce != nil {
+		serverNonce = e.s.nonce()
+	} else {
+		if _, err := io.ReadFull(e.s.rand, sn[:]); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNoResources, err)
+		}
+	}
+
+	// expectedC = "c=" base64(gs2-header || cbind-data)
+	enc := base64.StdEncoding
+	cbLen := enc.EncodedLen(len(gs2Header) + len(cbData))
+	saltLen := enc.EncodedLen(len(cred.Salt))
+	nonceLen := len(clientNonce) + base64.RawStdEncoding.EncodedLen(serverNonceLen) + len(serverNonce)
+	// One buffer for expectedC and the AuthMessage with room for the rest of
+	// client-final-without-proof, so client-final normally adds nothing.
+	buf := make([]byte, 0, 2+cbLen+
+		len(bare)+1+ // client-first-bare ","
+		2+nonceLen+3+saltLen+3+10+3+len(e.hAttr)+1+ // server-first ","
+		2+cbLen+3+nonceLen+64) // client-final-without-proof and some extensions
+	buf = append(buf, "c="...)
+	buf = appendConcatBase64(buf, gs2Header, cbData)
+	e.expectedC = buf[:len(buf):len(buf)]
+	auth := buf[len(buf):]
+	auth = append(auth, bare...)
+	auth = append(auth, ',')
+	start := len(auth)
+	auth = append(auth, "r="...)
+	nonceStart := len(auth)
+	auth = append(auth, clientNonce...)
+	if serverNonce != nil {
+		auth = append(auth, serverNonce...)
+	} else {
+		auth = base64.RawStdEncoding.AppendEncode(auth, sn[:])
+	}
+	e.nonce = auth[nonceStart:len(auth):len(auth)]
+	auth = append(auth, ",s="...)
+	auth = enc.AppendEncode(auth, cred.Salt)
+	auth = append(auth, ",i="...)
+	auth = strconv.AppendInt(auth, int64(cred.Iterations), 10)
+	if e.hAttr != nil {
+		auth = append(auth, ",h="...)
+		auth = append(auth, e.hAttr...)
+	}
+	out := bytes.Clone(auth[start:])
+	e.auth = append(auth, ',')
+
+	e.cred = cred
+	e.username = username
+	e.authzid = authzid
+	return out, nil
+}
+
+// clientFinal handles client-final-message (RFC 5802 §7).
+func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
+	if len(in) > MaxMessageLen {
+		return nil, malformed("client-final too long")
+	}
+	// channel-binding "," nonce ["," extensions] "," proof
+	last := bytes.LastIndexByte(in, ',')
+	if last < 0 {
+		return nil, malformed("truncated client-final")
+	}
+	withoutProof, proofAttr := in[:last], in[last+1:]
+	cAttr, rest, ok := bytes.Cut(withoutProof, []byte{','})
+	if !ok || !bytes.HasPrefix(cAttr, []byte("c=")) {
+		return nil, malformed("missing c= attribute")
+	}
+	rAttr, ext, hasExt := bytes.Cut(rest, []byte{','})
+	if !bytes.HasPrefix(rAttr, []byte("r=")) {
+		return nil, malformed("missing r= attribute")
+	}
+	if hasExt {
+		if err := checkExtensions(ext); err != nil {
+			return nil, err
+		}
+	}
+	if !bytes.HasPrefix(proofAttr, []byte("p=")) {
+		return nil, malformed("missing p= attribute")
+	}
+	size := e.s.mech.hash.Size()
+	var proof [64]byte
+	p64 := proofAttr[2:]
+	if len(p64) != base64.StdEncoding.EncodedLen(size) {
+		return nil, fmt.Errorf("%w: proof length", ErrInvalidEncoding)
+	}
+	if n, err := base64.StdEncoding.Strict().Decode(proof[:], p64); err != nil || n != size {
+		return nil, fmt.Errorf("%w: proof", ErrInvalidEncoding)
+	}
+
+	if subtle.ConstantTimeCompare(cAttr, e.expectedC) != 1 {
+		if _, err := base64.StdEncoding.Strict().DecodeString(string(cAttr[2:])); err != nil || len(cAttr) == 2 {
+			return nil, fmt.Errorf("%w: c=", ErrInvalidEncoding)
+		}
+		return nil, ErrChannelBindingsDontMatch
+	}
+	if subtle.ConstantTimeCompare(rAttr[2:], e.nonce) != 1 {
+		return nil, ErrNonceMismatch
+	}
+
+	authMessage := append(e.auth, withoutProof...)
+
+	// ClientSignature := HMAC(StoredKey, AuthMessage)
+	// ClientKey := ClientProof XOR ClientSignature
+	// valid iff H(ClientKey) == StoredKey
+	var sig, clientKey, stored [64]byte
+	mac := hmac.New(e.s.mech.hash.New, e.cred.StoredKey)
+	mac.Write(authMessage)
+	mac.Sum(sig[:0])
+	subtle.XORBytes(clientKey[:size], proof[:size], sig[:size])
+	h := e.s.hashes.get()
+	h.Write(clientKey[:size])
+	h.Sum(stored[:0])
+	e.s.hashes.put(h)
+	valid := subtle.ConstantTimeCompare(stored[:size], e.cred.StoredKey)
+	clear(clientKey[:])
+	if valid != 1 || e.unknown {
+		return nil, ErrInvalidProof
+	}
+
+	// ServerSignature := HMAC(ServerKey, AuthMessage)
+	mac = hmac.New(e.s.mech.hash.New, e.cred.ServerKey)
+	mac.Write(authMessage)
+	mac.Sum(sig[:0])
+	out := make([]byte, 0, 2+base64.StdEncoding.EncodedLen(size))
+	out = append(out, "v="...)
+	out = base64.StdEncoding.AppendEncode(out, sig[:size])
+	return out, nil
+}
+
+// fakeCredential derives the credential shown to a user the Store does not
+// know: HMAC-SHA-256(secret, mechanism hash name || 0 || username). The first
+// 16 bytes are the salt; the keys are filled from the other 16, which are
+// never shown. No proof can match it (and the exchange fails regardless).
+func (s *Server) fakeCredential(username string) Credential {
+	mac := s.fakeMACs.Get().(hash.Hash)
+	mac.Write([]byte(s.mech.hash.String()))
+	mac.Write([]byte{0})
+	mac.Write([]byte(username))
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	mac.Reset()
+	s.fakeMACs.Put(mac)
+
+	size := s.mech.hash.Size()
+	b := make([]byte, DefaultSaltLen+2*size)
+	copy(b, sum[:DefaultSaltLen])
+	keys := b[DefaultSaltLen:]
+	for i := range keys {
+		keys[i] = sum[DefaultSaltLen+i%(sha256.Size-DefaultSaltLen)] ^ byte(i/(sha256.Size-DefaultSaltLen))
+	}
+	return Credential{
+		Salt:       b[:DefaultSaltLen:DefaultSaltLen],
+		Iterations: s.fakeIter,
+		StoredKey:  keys[:size:size],
+		ServerKey:  keys[size:],
+	}
+}
+
+func usable(c Credential, h crypto.Hash) bool {
+	return len(c.Salt) > 0 && len(c.Salt) <= 1024 && c.Iterations > 0 && c.Iterations <= maxIterations &&
+		len(c.StoredKey) == h.Size() && len(c.ServerKey) == h.Size()
+}
+
+// appendConcatBase64 appends the standard base64 encoding of a||b.
+func appendConcatBase64(dst, a, b []byte) []byte {
+	if len(b) == 0 {
+		return base64.StdEncoding.AppendEncode(dst, a)
+	}
+	var small [256]byte
+	joined := append(small[:0], a...)
+	joined = append(joined, b...)
+	return base64.StdEncoding.AppendEncode(dst, joined)
+}
