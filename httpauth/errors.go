@@ -1,0 +1,43 @@
+package httpauth
+
+import "errors"
+
+// Errors returned by the package. [Verifier.WriteError] converts them to HTTP
+// responses; it is the only place where that happens.
+var (
+	// ErrNoCredentials means the request carried no Authorization header for
+	// a scheme this Verifier accepts (HTTP 401 with challenges).
+	ErrNoCredentials = errors.New("httpauth: no credentials")
+	// ErrBadCredentials means the Authorization header was malformed or did
+	// not satisfy the "xmpp" realm profile (HTTP 401).
+	ErrBadCredentials = errors.New("httpauth: invalid credentials")
+	// ErrStaleNonce means a Digest nonce was authentic but expired (HTTP 401
+	// with stale=true).
+	ErrStaleNonce = errors.New("httpauth: stale nonce")
+	// ErrReplay means the transaction identifier or Digest nonce count was
+	// already used (HTTP 401).
+	ErrReplay = errors.New("httpauth: transaction already used")
+	// ErrForbidden means the Authorizer refused the JID for this request
+	// (HTTP 403); the user was not contacted.
+	ErrForbidden = errors.New("httpauth: not authorized for this resource")
+	// ErrDenied means the user denied the request over XMPP (HTTP 403).
+	ErrDenied = errors.New("httpauth: request denied by the user")
+	// ErrTimeout means the user did not answer in time (Config.TimeoutStatus,
+	// default HTTP 403).
+	ErrTimeout = errors.New("httpauth: no answer in time")
+	// ErrTooManyPending means the JID already has the maximum number of
+	// pending transactions (HTTP 429).
+	ErrTooManyPending = errors.New("httpauth: too many pending requests for this JID")
+	// ErrOverloaded means the store holds the maximum number of pending
+	// transactions in total (HTTP 503).
+	ErrOverloaded = errors.New("httpauth: too many pending requests")
+	// ErrDelivery means the confirmation request could not be sent (HTTP 503).
+	ErrDelivery = errors.New("httpauth: confirmation request could not be sent")
+	// ErrCanceled means the HTTP client went away before an answer arrived.
+	ErrCanceled = errors.New("httpauth: request canceled")
+	// ErrNotPending means an answer matched no pending transaction or came
+	// from the wrong JID; it is ignored.
+	ErrNotPending = errors.New("httpauth: answer matches no pending transaction")
+	// ErrMalformed means a <confirm/> element or answer stanza was invalid.
+	ErrMalformed = errors.New("httpauth: malformed confirm element")
+)
