@@ -1,0 +1,81 @@
+package features
+
+import (
+	"encoding/xml"
+	"errors"
+
+	"mellium.im/xmlstream"
+
+	"github.com/xmppauth/xmppauth/scram"
+)
+
+// The SASL failure conditions of RFC 6120 §6.5.
+const (
+	condAborted              = "aborted"
+	condAccountDisabled      = "account-disabled"
+	condCredentialsExpired   = "credentials-expired"
+	condEncryptionRequired   = "encryption-required"
+	condIncorrectEncoding    = "incorrect-encoding"
+	condInvalidAuthzid       = "invalid-authzid"
+	condInvalidMechanism     = "invalid-mechanism"
+	condMalformedRequest     = "malformed-request"
+	condNotAuthorized        = "not-authorized"
+	condTemporaryAuthFailure = "temporary-auth-failure"
+)
+
+// Errors raised by the negotiation itself (as opposed to the mechanisms).
+var (
+	errIncorrectEncoding  = errors.New("features: payload is not valid base64")
+	errInvalidMechanism   = errors.New("features: mechanism not offered")
+	errAborted            = errors.New("features: client aborted the exchange")
+	errInvalidAuthzid     = errors.New("features: authzid not allowed")
+	errMalformed          = errors.New("features: malformed request")
+	errEncryptionRequired = errors.New("features: TLS is required before authentication")
+	errTooManyAttempts    = errors.New("features: too many failed attempts")
+	errPayloadTooLarge    = errors.New("features: payload too large")
+)
+
+// failureCondition maps every error an exchange can end with to the RFC 6120
+// §6.5 condition sent in <failure/>, and a short <text/> that names the
+// cause without revealing whether the account exists. This is the only place
+// where errors become SASL conditions; the SCRAM errors are mapped by the
+// table in package scram (scram.Condition), which this defers to.
+func failureCondition(err error) (condition, text string) {
+	switch {
+	case errors.Is(err, errAborted):
+		return condAborted, ""
+	case errors.Is(err, ErrAccountDisabled):
+		return condAccountDisabled, ""
+	case errors.Is(err, ErrCredentialsExpired):
+		return condCredentialsExpired, ""
+	case errors.Is(err, errEncryptionRequired):
+		return condEncryptionRequired, "TLS is required before authentication"
+	case errors.Is(err, errIncorrectEncoding):
+		return condIncorrectEncoding, ""
+	case errors.Is(err, errInvalidAuthzid):
+		return condInvalidAuthzid, ""
+	case errors.Is(err, errInvalidMechanism):
+		return condInvalidMechanism, ""
+	case errors.Is(err, ErrNotAuthorized):
+		return condNotAuthorized, ""
+	case errors.Is(err, errMalformed), errors.Is(err, errPayloadTooLarge):
+		return condMalformedRequest, ""
+	}
+	// SCRAM errors (and PLAIN's, which reuse them); the text is the RFC 5802
+	// e= value, which is the same for a wrong password and an unknown user.
+	return scram.Condition(err), scram.ServerError(err)
+}
+
+// failureElement is <failure xmlns='…'><condition/><text>…</text></failure>.
+func failureElement(condition, text string) xml.TokenReader {
+	inner := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: condition}})
+	if text != "" {
+		inner = xmlstream.MultiReader(inner, xmlstream.Wrap(
+			xmlstream.Token(xml.CharData(text)),
+			xml.StartElement{Name: xml.Name{Local: "text"}, Attr: []xml.Attr{{
+				Name: xml.Name{Space: "http://www.w3.org/XML/1998/namespace", Local: "lang"}, Value: "en",
+			}}},
+		))
+	}
+	return xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: NS, Local: "failure"}})
+}

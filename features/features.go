@@ -1,0 +1,248 @@
+// Package features implements the server side of XMPP authentication as a
+// set of mellium.im/xmpp stream features: SASL (RFC 6120 §6) with the SCRAM
+// family (RFC 5802, RFC 7677) and its channel-binding variants, the
+// channel-binding pseudomechanisms ("SCRAM-SHA-256-PLUS:tls-exporter", from
+// the ProtoXEP "Channel Binding Pseudomechanisms"), XEP-0440 (SASL
+// Channel-Binding Type Capability), XEP-0474 (SASL SCRAM Downgrade
+// Protection), PLAIN (RFC 4616) verified against the stored SCRAM
+// credentials, EXTERNAL (RFC 4422 Appendix A) with TLS client certificates,
+// and resource binding tied to the authenticated identity (RFC 6120 §7).
+//
+// A host uses these features instead of mellium's xmpp.SASLServer and
+// xmpp.BindResource, which cannot run SCRAM on the server side, panic on
+// -PLUS mechanisms and do not record who authenticated. One Server holds the
+// configuration; each accepted connection gets its own Conn, whose Features
+// method is called from the host's negotiator:
+//
+//	auth, err := features.New(features.Config{Store: store, TLSConfig: tlsCfg})
+//	…
+//	conn := auth.NewConn()
+//	neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
+//		return xmpp.StreamConfig{Features: append(
+//			[]xmpp.StreamFeature{xmpp.StartTLS(cbind.ServerConfig(tlsCfg))},
+//			conn.Features(s)...)}
+//	})
+//	session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(netConn), 0, neg)
+//	id, _ := conn.Identity() // who authenticated; never the stream header's from
+//
+// Before TLS nothing that needs TLS is offered (no -PLUS, PLAIN or
+// EXTERNAL); unless Config.AllowUnencrypted is set, no mechanism at all is
+// offered before TLS and a client that tries gets <encryption-required/>.
+// A client that sends the retracted XEP-0035 STARTTLS
+// (http://www.ietf.org/rfc/rfc2595.txt) gets an <unsupported-feature/> stream
+// error that says so.
+//
+// Left out: SASL2 (XEP-0388) and FAST; security layers (SCRAM has none);
+// mechanisms other than SCRAM, PLAIN and EXTERNAL; server-to-server
+// authentication. The XML decoder of mellium reads a whole element before this
+// package sees it: limiting the bytes a client may send before it has
+// authenticated is the host's listener's job (a read limit on the connection);
+// this package caps every SASL payload it decodes and bounds each step in
+// time.
+package features
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/scram"
+)
+
+// NS is the SASL namespace of RFC 6120.
+const NS = "urn:ietf:params:xml:ns:xmpp-sasl"
+
+// NSLegacyTLS is the namespace of the retracted XEP-0035 STARTTLS, which this
+// package answers with a clear stream error.
+const NSLegacyTLS = "http://www.ietf.org/rfc/rfc2595.txt"
+
+// Mechanism names this package implements, besides the SCRAM family (see
+// package scram).
+const (
+	PLAIN    = "PLAIN"
+	EXTERNAL = "EXTERNAL"
+)
+
+// Defaults used for the zero values of Config.
+const (
+	DefaultMaxAttempts    = 3
+	DefaultStepTimeout    = 30 * time.Second
+	DefaultMaxPayloadSize = 8 << 10
+)
+
+// Errors a host's callbacks return (possibly wrapped) to choose the SASL
+// failure condition. Any other error from Config.AccountStatus fails the
+// exchange with <temporary-auth-failure/>.
+var (
+	// ErrAccountDisabled is RFC 6120 §6.5.1 <account-disabled/>.
+	ErrAccountDisabled = errors.New("features: account disabled")
+	// ErrCredentialsExpired is RFC 6120 §6.5.2 <credentials-expired/>.
+	ErrCredentialsExpired = errors.New("features: credentials expired")
+	// ErrNotAuthorized refuses an authzid (Config.Authorize) or a certificate
+	// (Config.MapCertificate).
+	ErrNotAuthorized = errors.New("features: not authorized")
+)
+
+// Config configures a Server. The zero value (plus a Store) is a safe,
+// useful server: every SCRAM mechanism with every channel-binding type the
+// connection can give, pseudomechanisms, XEP-0440 and XEP-0474 advertised,
+// PLAIN and EXTERNAL after TLS only, and no authentication before TLS.
+type Config struct {
+	// Store holds the SCRAM credentials (also used to verify PLAIN). Usernames
+	// are normalised as XMPP localparts (PRECIS UsernameCaseMapped) before the
+	// lookup, so the store must be keyed by normalised localparts.
+	Store scram.Store `json:"-"`
+
+	// Secret keys the fake salts handed out for unknown users (see
+	// scram.Config.Secret). Nil: a random secret per process.
+	Secret []byte `json:"-"`
+
+	// TLSConfig is the configuration the host gives to xmpp.StartTLS. It is
+	// used to find the certificate served on a connection when the connection
+	// was not wrapped with cbind.NewConn (single-certificate servers).
+	TLSConfig *tls.Config `json:"-"`
+
+	// Mechanisms restricts the enabled mechanisms to these names (for example
+	// "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "PLAIN"). Empty: all of them.
+	Mechanisms []string `json:"mechanisms,omitempty"`
+
+	// ChannelBindingTypes restricts the channel-binding types used by -PLUS
+	// mechanisms. Empty: all the types a connection can give.
+	ChannelBindingTypes []cbind.Type `json:"channel_binding_types,omitempty"`
+
+	// DisablePseudomechanisms stops advertising "SCRAM-*-PLUS:<type>".
+	DisablePseudomechanisms bool `json:"disable_pseudomechanisms,omitempty"`
+	// DisableChannelBindingCapability stops advertising XEP-0440.
+	DisableChannelBindingCapability bool `json:"disable_xep0440,omitempty"`
+	// DisableDowngradeProtection stops sending the XEP-0474 h= attribute.
+	DisableDowngradeProtection bool `json:"disable_xep0474,omitempty"`
+	// DisablePLAIN stops offering PLAIN (which is only ever offered over TLS).
+	DisablePLAIN bool `json:"disable_plain,omitempty"`
+	// DisableEXTERNAL stops offering EXTERNAL (which is only offered when the
+	// client presented a certificate that verified).
+	DisableEXTERNAL bool `json:"disable_external,omitempty"`
+
+	// AllowUnencrypted offers the non-PLUS SCRAM mechanisms before TLS. Off
+	// by default: RFC 6120 §5.3.1 lets a server require TLS first, and
+	// without TLS the whole stream is readable and writable by anyone on the
+	// path.
+	AllowUnencrypted bool `json:"allow_unencrypted,omitempty"`
+
+	// MaxAttempts is how many failed attempts a client gets on one stream
+	// before the stream is closed with <policy-violation/> (RFC 6120 §6.4.5
+	// suggests 2 to 5). Zero: DefaultMaxAttempts.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// StepTimeout bounds how long the server waits for each client message
+	// of an exchange. Zero: DefaultStepTimeout.
+	StepTimeout time.Duration `json:"step_timeout,omitempty"`
+	// MaxPayloadSize caps the decoded size of one SASL message. Zero:
+	// DefaultMaxPayloadSize.
+	MaxPayloadSize int `json:"max_payload_size,omitempty"`
+
+	// Authorize decides whether identity may act as authzid (a non-empty
+	// authorization identity that differs from the identity itself). Nil:
+	// only authzids equal to the authenticated bare JID are accepted. Return
+	// nil to allow, anything else to fail with <invalid-authzid/>.
+	Authorize func(ctx context.Context, identity, authzid jid.JID) error `json:"-"`
+
+	// AccountStatus is called after the credentials were verified and may
+	// refuse the login with ErrAccountDisabled or ErrCredentialsExpired.
+	// Nil: every account is active.
+	AccountStatus func(ctx context.Context, identity jid.JID) error `json:"-"`
+
+	// MapCertificate maps a verified client certificate to the identity it
+	// authenticates (EXTERNAL). Nil: the certificate's id-on-xmppAddr
+	// subjectAltName for the server's domain (RFC 6120 §13.7.1.4); exactly one
+	// must match unless the client names one as authzid.
+	MapCertificate func(ctx context.Context, cert *x509.Certificate, domain jid.JID) ([]jid.JID, error) `json:"-"`
+
+	// BindResource chooses the full JID for a resource-binding request of
+	// identity (the authenticated bare JID, or the authorized authzid),
+	// for example to resolve conflicts with sessions already bound. Return a
+	// stanza.Error to refuse with that condition. Nil: the requested
+	// resource when it is a valid resourcepart, else a random one.
+	BindResource func(ctx context.Context, identity jid.JID, requested string) (jid.JID, error) `json:"-"`
+
+	// Logger receives one line per login and per failure, never secrets.
+	// Nil: slog.Default().
+	Logger *slog.Logger `json:"-"`
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	for _, name := range c.Mechanisms {
+		if !knownMechanism(name) {
+			return fmt.Errorf("features: Mechanisms: unknown mechanism %q", name)
+		}
+	}
+	for _, t := range c.ChannelBindingTypes {
+		if _, err := cbind.ParseType(string(t)); err != nil {
+			return fmt.Errorf("features: ChannelBindingTypes: %w", err)
+		}
+	}
+	switch {
+	case c.MaxAttempts < 0 || c.MaxAttempts > 5:
+		return fmt.Errorf("features: MaxAttempts: %d not in 0..5", c.MaxAttempts)
+	case c.StepTimeout < 0:
+		return fmt.Errorf("features: StepTimeout: negative")
+	case c.MaxPayloadSize < 0:
+		return fmt.Errorf("features: MaxPayloadSize: negative")
+	case c.Store == nil && c.usesStore():
+		return fmt.Errorf("features: Store: required for SCRAM and PLAIN")
+	}
+	return nil
+}
+
+func (c Config) usesStore() bool {
+	if len(c.Mechanisms) == 0 {
+		return true
+	}
+	for _, name := range c.Mechanisms {
+		if name != EXTERNAL {
+			return true
+		}
+	}
+	return false
+}
+
+func knownMechanism(name string) bool {
+	if name == PLAIN || name == EXTERNAL {
+		return true
+	}
+	_, ok := scram.MechanismByName(name)
+	return ok
+}
+
+func (c Config) enabled(name string) bool {
+	switch {
+	case name == PLAIN && c.DisablePLAIN, name == EXTERNAL && c.DisableEXTERNAL:
+		return false
+	case len(c.Mechanisms) == 0:
+		return true
+	}
+	for _, n := range c.Mechanisms {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Config) bindingEnabled(t cbind.Type) bool {
+	if len(c.ChannelBindingTypes) == 0 {
+		return true
+	}
+	for _, e := range c.ChannelBindingTypes {
+		if e == t {
+			return true
+		}
+	}
+	return false
+}

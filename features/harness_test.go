@@ -1,0 +1,411 @@
+package features_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	encasn1 "encoding/asn1"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+	"mellium.im/sasl"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/scram"
+)
+
+// pki is a test CA with a server certificate for "localhost" and client
+// certificates carrying id-on-xmppAddr names.
+type pki struct {
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	pool   *x509.CertPool
+	server tls.Certificate
+}
+
+var (
+	pkiOnce sync.Once
+	testPKI *pki
+)
+
+func getPKI(t testing.TB) *pki {
+	pkiOnce.Do(func() {
+		p := &pki{}
+		var err error
+		p.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{
+			SerialNumber:          big.NewInt(1),
+			Subject:               pkix.Name{CommonName: "test CA"},
+			NotBefore:             time.Now().Add(-time.Hour),
+			NotAfter:              time.Now().Add(24 * time.Hour),
+			IsCA:                  true,
+			BasicConstraintsValid: true,
+			KeyUsage:              x509.KeyUsageCertSign,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
+		if err != nil {
+			panic(err)
+		}
+		p.ca, _ = x509.ParseCertificate(der)
+		p.pool = x509.NewCertPool()
+		p.pool.AddCert(p.ca)
+		p.server = p.leaf(&x509.Certificate{DNSNames: []string{"localhost"},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		testPKI = p
+	})
+	return testPKI
+}
+
+func (p *pki) leaf(tmpl *x509.Certificate) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl.SerialNumber, _ = rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl.NotBefore = time.Now().Add(-time.Hour)
+	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		panic(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// clientCert returns a client certificate whose subjectAltName carries the
+// given id-on-xmppAddr values.
+func (p *pki) clientCert(addrs ...string) tls.Certificate {
+	var b cryptobyte.Builder
+	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		for _, a := range addrs {
+			b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+				b.AddASN1ObjectIdentifier(features.OIDXMPPAddr)
+				b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+					b.AddASN1(asn1.UTF8String, func(b *cryptobyte.Builder) { b.AddBytes([]byte(a)) })
+				})
+			})
+		}
+	})
+	san := b.BytesOrPanic()
+	return p.leaf(&x509.Certificate{
+		Subject:         pkix.Name{CommonName: "client"},
+		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		ExtraExtensions: []pkix.Extension{{Id: encasn1.ObjectIdentifier{2, 5, 29, 17}, Value: san}},
+	})
+}
+
+func (p *pki) serverTLS() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{p.server},
+		ClientCAs:    p.pool,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+func (p *pki) clientTLS(version uint16, certs ...tls.Certificate) *tls.Config {
+	return &tls.Config{
+		RootCAs:      p.pool,
+		ServerName:   "localhost",
+		MinVersion:   version,
+		MaxVersion:   version,
+		Certificates: certs,
+	}
+}
+
+// testStore has alice (password "alice-secret") and bob ("bob-secret") with
+// credentials for every SCRAM hash.
+func testStore(t testing.TB) *scram.MemoryStore {
+	store := scram.NewMemoryStore()
+	for user, pass := range map[string]string{"alice": "alice-secret", "bob": "bob-secret"} {
+		if err := store.SetPassword(user, pass, scram.MinIterations, scramHashes...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store
+}
+
+// serverResult is the outcome of one server-side session negotiation.
+type serverResult struct {
+	conn    *features.Conn
+	session *xmpp.Session
+	err     error
+}
+
+// testServer accepts connections on loopback and negotiates each with
+// STARTTLS plus the features under test, like a host would.
+type testServer struct {
+	addr    string
+	results chan serverResult
+}
+
+func newTestServer(t testing.TB, cfg features.Config) *testServer {
+	p := getPKI(t)
+	if cfg.Store == nil {
+		cfg.Store = testStore(t)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	tlsCfg := p.serverTLS()
+	cfg.TLSConfig = tlsCfg
+	auth, err := features.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &testServer{addr: ln.Addr().String(), results: make(chan serverResult, 16)}
+	startTLS := xmpp.StartTLS(cbind.ServerConfig(tlsCfg))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer raw.Close()
+				conn := auth.NewConn()
+				neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
+					return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{startTLS}, conn.Features(s)...)}
+				})
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(raw), 0, neg)
+				srv.results <- serverResult{conn: conn, session: session, err: err}
+				if err == nil {
+					// Hold the session until the client goes away.
+					_, _ = io.Copy(io.Discard, session.Conn())
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return srv
+}
+
+func (s *testServer) result(t testing.TB) serverResult {
+	t.Helper()
+	select {
+	case r := <-s.results:
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatal("server never finished negotiating")
+		return serverResult{}
+	}
+}
+
+// melliumLogin logs in with mellium's own client features.
+func melliumLogin(t testing.TB, addr string, version uint16, user, password string, mechs ...sasl.Mechanism) (*xmpp.Session, error) {
+	t.Helper()
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	origin := jid.MustParse(user + "@localhost")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return xmpp.NewSession(ctx, origin.Domain(), origin, raw, 0, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
+			xmpp.StartTLS(getPKI(t).clientTLS(version)),
+			xmpp.SASL("", password, mechs...),
+			xmpp.BindResource(),
+		}}
+	}))
+}
+
+// rawClient speaks XML by hand, for the cases no well-behaved client
+// produces.
+type rawClient struct {
+	t    testing.TB
+	conn net.Conn
+	d    *xml.Decoder
+	// features is the inner XML of the last <stream:features/>.
+	features string
+}
+
+type element struct {
+	XMLName xml.Name
+	Attrs   []xml.Attr `xml:",any,attr"`
+	Inner   string     `xml:",innerxml"`
+}
+
+func (e element) String() string {
+	return fmt.Sprintf("<%s xmlns=%q>%s</%s>", e.XMLName.Local, e.XMLName.Space, e.Inner, e.XMLName.Local)
+}
+
+// dialRaw connects, and negotiates TLS unless tlsCfg is nil.
+func dialRaw(t testing.TB, addr string, tlsCfg *tls.Config, from string) *rawClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawClient{t: t, conn: conn}
+	c.conn.SetDeadline(time.Now().Add(20 * time.Second))
+	c.restart("")
+	if tlsCfg == nil {
+		return c
+	}
+	c.send(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)
+	if got := c.next(); got.XMLName.Local != "proceed" {
+		t.Fatalf("STARTTLS answered with %v", got)
+	}
+	tc := tls.Client(conn, tlsCfg)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.conn = tc
+	c.conn.SetDeadline(time.Now().Add(20 * time.Second))
+	c.restart(from)
+	return c
+}
+
+// restart sends a stream header and reads the answer and the features.
+func (c *rawClient) restart(from string) {
+	c.t.Helper()
+	if from != "" {
+		from = fmt.Sprintf(" from='%s'", from)
+	}
+	c.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'` + from + `>`)
+	c.d = xml.NewDecoder(c.conn)
+	for {
+		tok, err := c.d.Token()
+		if err != nil {
+			c.t.Fatalf("reading stream header: %v", err)
+		}
+		if s, ok := tok.(xml.StartElement); ok && s.Name.Local == "stream" {
+			break
+		}
+	}
+	f := c.next()
+	if f.XMLName.Local != "features" {
+		c.t.Fatalf("expected features, got %v", f)
+	}
+	c.features = f.Inner
+}
+
+func (c *rawClient) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// next reads the next element.
+func (c *rawClient) next() element {
+	c.t.Helper()
+	el, err := c.tryNext()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return el
+}
+
+func (c *rawClient) tryNext() (element, error) {
+	for {
+		tok, err := c.d.Token()
+		if err != nil {
+			return element{}, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			var el element
+			err := c.d.DecodeElement(&el, &t)
+			return el, err
+		case xml.EndElement:
+			return element{XMLName: t.Name}, io.EOF
+		}
+	}
+}
+
+// mechanisms lists the advertised SASL mechanisms.
+func (c *rawClient) mechanisms() []string {
+	var f struct {
+		Mechs []string `xml:"mechanisms>mechanism"`
+	}
+	if err := xml.Unmarshal([]byte("<f>"+c.features+"</f>"), &f); err != nil {
+		c.t.Fatal(err)
+	}
+	return f.Mechs
+}
+
+// auth sends <auth/> with the base64 of payload (nil: no initial response).
+func (c *rawClient) auth(mechanism string, payload []byte) {
+	c.send(fmt.Sprintf(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='%s'>%s</auth>`, mechanism, b64(payload)))
+}
+
+func (c *rawClient) response(payload []byte) {
+	c.send(fmt.Sprintf(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</response>`, b64(payload)))
+}
+
+func b64(p []byte) string {
+	switch {
+	case p == nil:
+		return ""
+	case len(p) == 0:
+		return "="
+	}
+	return base64.StdEncoding.EncodeToString(p)
+}
+
+// condition returns the condition of a <failure/> element, or "" if el is
+// not one.
+func condition(el element) string {
+	if el.XMLName.Local != "failure" {
+		return ""
+	}
+	var f struct {
+		Children []struct{ XMLName xml.Name } `xml:",any"`
+	}
+	_ = xml.Unmarshal([]byte("<f>"+el.Inner+"</f>"), &f)
+	for _, ch := range f.Children {
+		if ch.XMLName.Local != "text" {
+			return ch.XMLName.Local
+		}
+	}
+	return ""
+}
+
+func decode64(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		t.Fatalf("server sent bad base64 %q: %v", s, err)
+	}
+	return b
+}
+
+var errNoFailure = errors.New("no failure")
+
+var _ = bytes.Equal

@@ -1,0 +1,257 @@
+package features
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	encasn1 "encoding/asn1"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/scram"
+)
+
+// mechanism is the server side of one SASL exchange.
+type mechanism interface {
+	// step consumes a client message and returns the next server message;
+	// done reports success (out is then the additional data with success).
+	step(ctx context.Context, in []byte) (out []byte, done bool, err error)
+	// result reports, after success, the authenticated bare JID, the
+	// requested authzid ("" for none) and the channel-binding type used.
+	result() (identity jid.JID, authzid string, cb cbind.Type)
+}
+
+// scramMechanism adapts a scram.Exchange.
+type scramMechanism struct {
+	ex       *scram.Exchange
+	domain   jid.JID
+	identity jid.JID
+}
+
+func (m *scramMechanism) step(ctx context.Context, in []byte) ([]byte, bool, error) {
+	out, done, err := m.ex.Step(ctx, in)
+	if err != nil || !done {
+		return out, done, err
+	}
+	local, err := normalizeLocalpart(m.ex.Username())
+	if err == nil {
+		m.identity, err = jid.New(local, m.domain.Domainpart(), "")
+	}
+	if err != nil {
+		// The store found credentials for a name that is not a localpart:
+		// treat it as a failed login, never as someone else.
+		return nil, false, fmt.Errorf("%w: %v", scram.ErrInvalidProof, err)
+	}
+	return out, true, nil
+}
+
+func (m *scramMechanism) result() (jid.JID, string, cbind.Type) {
+	return m.identity, m.ex.Authzid(), m.ex.ChannelBinding()
+}
+
+// plainMechanism is RFC 4616 PLAIN, verified against the stored SCRAM
+// credentials so that no plaintext password store is needed.
+type plainMechanism struct {
+	store    scram.Store
+	domain   jid.JID
+	identity jid.JID
+	authzid  string
+}
+
+// maxPlainField is RFC 4616's limit on each of the three fields.
+const maxPlainField = 255
+
+func (m *plainMechanism) step(ctx context.Context, in []byte) ([]byte, bool, error) {
+	parts := bytes.Split(in, []byte{0})
+	if len(parts) != 3 {
+		return nil, false, errMalformed
+	}
+	for _, p := range parts {
+		if len(p) > maxPlainField || !utf8.Valid(p) {
+			return nil, false, errMalformed
+		}
+	}
+	authzid, authcid, password := string(parts[0]), string(parts[1]), string(parts[2])
+	if authcid == "" || password == "" {
+		return nil, false, errMalformed
+	}
+	local, err := normalizeLocalpart(authcid)
+	if err != nil {
+		verifyDummy(password)
+		return nil, false, scram.ErrInvalidProof
+	}
+	ok, err := m.verify(ctx, local, password)
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok {
+		return nil, false, scram.ErrInvalidProof
+	}
+	if m.identity, err = jid.New(local, m.domain.Domainpart(), ""); err != nil {
+		return nil, false, scram.ErrInvalidProof
+	}
+	m.authzid = authzid
+	return nil, true, nil
+}
+
+// plainHashes are the stored credentials PLAIN may verify against,
+// strongest first, whichever SCRAM mechanisms are enabled.
+var plainHashes = [...]crypto.Hash{crypto.SHA512, crypto.SHA256, crypto.SHA1}
+
+// verify checks password against the credential of the strongest hash the
+// store has for local.
+func (m *plainMechanism) verify(ctx context.Context, local, password string) (bool, error) {
+	for _, h := range plainHashes {
+		cred, err := m.store.Credential(ctx, local, h)
+		switch {
+		case errors.Is(err, scram.ErrUnknownUser):
+			continue
+		case err != nil:
+			return false, fmt.Errorf("%w: %v", scram.ErrStore, err)
+		}
+		return scram.VerifyPassword(h, cred, password), nil
+	}
+	// Unknown user: spend the same PBKDF2 work as a real check.
+	verifyDummy(password)
+	return false, nil
+}
+
+var dummyCredential = scram.Credential{
+	Salt:       make([]byte, 16),
+	Iterations: scram.MinIterations,
+	StoredKey:  make([]byte, crypto.SHA256.Size()),
+	ServerKey:  make([]byte, crypto.SHA256.Size()),
+}
+
+func verifyDummy(password string) {
+	scram.VerifyPassword(crypto.SHA256, dummyCredential, password)
+}
+
+func (m *plainMechanism) result() (jid.JID, string, cbind.Type) {
+	return m.identity, m.authzid, ""
+}
+
+// externalMechanism is RFC 4422 Appendix A EXTERNAL over a verified TLS
+// client certificate.
+type externalMechanism struct {
+	candidates []jid.JID // identities the certificate proves
+	identity   jid.JID
+	authzid    string
+}
+
+func (c *Conn) newExternal(session *xmpp.Session, o *offer) (mechanism, error) {
+	if o.peer == nil || len(o.peer.state.VerifiedChains) == 0 || len(o.peer.state.VerifiedChains[0]) == 0 {
+		return nil, errInvalidMechanism
+	}
+	leaf := o.peer.state.VerifiedChains[0][0]
+	domain := session.LocalAddr().Domain()
+	var ids []jid.JID
+	if f := c.srv.cfg.MapCertificate; f != nil {
+		var err error
+		if ids, err = f(context.Background(), leaf, domain); err != nil {
+			if errors.Is(err, ErrNotAuthorized) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", scram.ErrStore, err)
+		}
+	} else {
+		for _, addr := range XMPPAddrs(leaf) {
+			j, err := jid.Parse(addr)
+			if err != nil || j.Domainpart() != domain.Domainpart() || j.Localpart() == "" {
+				continue
+			}
+			ids = append(ids, j.Bare())
+		}
+	}
+	if len(ids) == 0 {
+		return nil, ErrNotAuthorized
+	}
+	return &externalMechanism{candidates: ids}, nil
+}
+
+func (m *externalMechanism) step(ctx context.Context, in []byte) ([]byte, bool, error) {
+	if len(in) > 3071 || !utf8.Valid(in) {
+		return nil, false, errMalformed
+	}
+	authzid := string(in)
+	if authzid == "" {
+		// RFC 6120 §6.3.8: derive the identity; it must be unambiguous.
+		if len(m.candidates) != 1 {
+			return nil, false, fmt.Errorf("%w: certificate names several identities", ErrNotAuthorized)
+		}
+		m.identity = m.candidates[0]
+		return nil, true, nil
+	}
+	az, err := jid.Parse(authzid)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errInvalidAuthzid, err)
+	}
+	for _, c := range m.candidates {
+		if c.Equal(az) {
+			// Choosing one of the certificate's own identities.
+			m.identity = c
+			return nil, true, nil
+		}
+	}
+	if len(m.candidates) != 1 {
+		return nil, false, errInvalidAuthzid
+	}
+	// Acting as someone else: the host's Authorize decides.
+	m.identity, m.authzid = m.candidates[0], authzid
+	return nil, true, nil
+}
+
+func (m *externalMechanism) result() (jid.JID, string, cbind.Type) {
+	return m.identity, m.authzid, ""
+}
+
+var (
+	oidSubjectAltName = encasn1.ObjectIdentifier{2, 5, 29, 17}
+	// OIDXMPPAddr is id-on-xmppAddr (RFC 6120 §13.7.1.4).
+	OIDXMPPAddr = encasn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 5}
+)
+
+// XMPPAddrs returns the id-on-xmppAddr otherName values of cert's
+// subjectAltName extension (RFC 6120 §13.7.1.4). Malformed entries are
+// skipped.
+func XMPPAddrs(cert *x509.Certificate) []string {
+	var out []string
+	otherName := asn1.Tag(0).ContextSpecific().Constructed()
+	for _, ext := range cert.Extensions {
+		if !ext.Id.Equal(oidSubjectAltName) {
+			continue
+		}
+		in := cryptobyte.String(ext.Value)
+		var names cryptobyte.String
+		if !in.ReadASN1(&names, asn1.SEQUENCE) {
+			return out
+		}
+		for !names.Empty() {
+			var name cryptobyte.String
+			var tag asn1.Tag
+			if !names.ReadAnyASN1(&name, &tag) {
+				return out
+			}
+			if tag != otherName {
+				continue
+			}
+			var oid encasn1.ObjectIdentifier
+			var value, utf8String cryptobyte.String
+			if !name.ReadASN1ObjectIdentifier(&oid) || !oid.Equal(OIDXMPPAddr) ||
+				!name.ReadASN1(&value, asn1.Tag(0).ContextSpecific().Constructed()) ||
+				!value.ReadASN1(&utf8String, asn1.UTF8String) || !utf8.Valid(utf8String) {
+				continue
+			}
+			out = append(out, string(utf8String))
+		}
+	}
+	return out
+}

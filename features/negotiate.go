@@ -1,0 +1,413 @@
+package features
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
+
+	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/scram"
+)
+
+// saslFeature is the <mechanisms/> stream feature for session.
+func (c *Conn) saslFeature(session *xmpp.Session) xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: NS, Local: "mechanisms"},
+		Prohibited: xmpp.Authn,
+		List: func(ctx context.Context, e xmlstream.TokenWriter, start xml.StartElement) (bool, error) {
+			o := c.currentOffer(session)
+			if len(o.names) == 0 {
+				// Listed as nothing: a client that tries anyway reaches
+				// Negotiate and learns why (encryption-required or
+				// invalid-mechanism) instead of a bare policy violation.
+				return false, nil
+			}
+			mechanism := xml.StartElement{Name: xml.Name{Local: "mechanism"}}
+			var inner []xml.TokenReader
+			for _, name := range o.names {
+				inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(name)), mechanism))
+			}
+			_, err := xmlstream.Copy(e, xmlstream.Wrap(xmlstream.MultiReader(inner...), start))
+			return true, err
+		},
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return true, nil, d.Skip()
+		},
+		Negotiate: func(ctx context.Context, session *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			return c.negotiate(ctx, session)
+		},
+	}
+}
+
+// saslElement is one element a client sends during SASL negotiation.
+type saslElement struct {
+	name      string // auth, response or abort
+	mechanism string
+	payload   []byte // decoded; nil when the element was empty
+	err       error  // decoding error, reported as a failure
+}
+
+// negotiate runs SASL exchanges until one succeeds, the client exhausts its
+// attempts, or the connection fails.
+func (c *Conn) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
+	cfg := &c.srv.cfg
+	o := c.currentOffer(session)
+	r := session.TokenReader()
+	defer r.Close()
+	w := session.TokenWriter()
+	defer w.Close()
+	d := xml.NewTokenDecoder(r)
+	conn := session.Conn()
+	defer restoreDeadline(ctx, conn)
+
+	if !o.secure && len(o.names) == 0 {
+		// RFC 6120 §6.4.1 / §5.3.1: this server requires TLS first. Answer
+		// the attempt and let the client go on with STARTTLS.
+		el, err := c.readElement(ctx, d, conn)
+		if err != nil {
+			return 0, nil, err
+		}
+		if el.name == "abort" {
+			return 0, nil, c.fail(w, errAborted, "", nil)
+		}
+		return 0, nil, c.fail(w, errEncryptionRequired, el.mechanism, nil)
+	}
+
+	for failures := 0; ; {
+		id, err := c.exchange(ctx, session, d, w, conn, o)
+		if err == nil {
+			c.mu.Lock()
+			c.identity = &id
+			c.mu.Unlock()
+			c.srv.log.InfoContext(ctx, "sasl login", "jid", id.JID.String(),
+				"mechanism", id.Mechanism, "channel_binding", string(id.ChannelBinding))
+			return xmpp.Authn, session.Conn(), nil
+		}
+		var fatal fatalError
+		if errors.As(err, &fatal) {
+			return 0, nil, fatal.err
+		}
+		failures++
+		if failures >= cfg.MaxAttempts {
+			c.srv.log.WarnContext(ctx, "sasl attempts exhausted", "attempts", failures)
+			return 0, nil, closeStream(w, conn, stream.PolicyViolation, "too many failed authentication attempts")
+		}
+	}
+}
+
+// fatalError ends the negotiation without a <failure/> (I/O errors, stream
+// errors already sent).
+type fatalError struct{ err error }
+
+func (f fatalError) Error() string { return f.err.Error() }
+func (f fatalError) Unwrap() error { return f.err }
+
+// exchange runs one authentication attempt, from <auth/> to <success/> or
+// <failure/>. A non-fatal error means a <failure/> was sent.
+func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
+	SetReadDeadline(time.Time) error
+}, o *offer) (Identity, error) {
+	el, err := c.readElement(ctx, d, conn)
+	if err != nil {
+		return Identity{}, fatalError{err}
+	}
+	switch {
+	case el.err != nil:
+		return Identity{}, c.fail(w, el.err, el.mechanism, nil)
+	case el.name == "abort":
+		return Identity{}, c.fail(w, errAborted, "", nil)
+	case el.name != "auth":
+		return Identity{}, c.fail(w, errMalformed, "", nil)
+	}
+
+	selected := el.mechanism
+	if !o.offered(selected) {
+		return Identity{}, c.fail(w, errInvalidMechanism, selected, nil)
+	}
+	m, err := c.newMechanism(ctx, session, o, selected)
+	if err != nil {
+		return Identity{}, c.fail(w, err, selected, nil)
+	}
+
+	in := el.payload
+	if in == nil {
+		// No initial response: every mechanism here is client-first, so send
+		// an empty challenge (RFC 6120 §6.4.2).
+		if in, err = c.challenge(ctx, d, w, conn, nil); err != nil {
+			return Identity{}, c.fail(w, err, selected, nil)
+		}
+	}
+	for {
+		out, done, err := m.step(ctx, in)
+		if err != nil {
+			return Identity{}, c.fail(w, err, selected, m)
+		}
+		if done {
+			id, err := c.authorize(ctx, session, m, selected)
+			if err != nil {
+				return Identity{}, c.fail(w, err, selected, m)
+			}
+			if err := writeSASL(w, "success", out); err != nil {
+				return Identity{}, fatalError{err}
+			}
+			return id, nil
+		}
+		if in, err = c.challenge(ctx, d, w, conn, out); err != nil {
+			return Identity{}, c.fail(w, err, selected, m)
+		}
+	}
+}
+
+// challenge sends a challenge and returns the payload of the client's
+// <response/>.
+func (c *Conn) challenge(ctx context.Context, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
+	SetReadDeadline(time.Time) error
+}, data []byte) ([]byte, error) {
+	if err := writeSASL(w, "challenge", data); err != nil {
+		return nil, fatalError{err}
+	}
+	el, err := c.readElement(ctx, d, conn)
+	switch {
+	case err != nil:
+		return nil, fatalError{err}
+	case el.err != nil:
+		return nil, el.err
+	case el.name == "abort":
+		return nil, errAborted
+	case el.name != "response":
+		return nil, errMalformed
+	}
+	if el.payload == nil {
+		el.payload = []byte{}
+	}
+	return el.payload, nil
+}
+
+// authorize turns a finished mechanism into an Identity: the authzid rules
+// and the host's account checks.
+func (c *Conn) authorize(ctx context.Context, session *xmpp.Session, m mechanism, selected string) (Identity, error) {
+	cfg := &c.srv.cfg
+	identity, authzid, cb := m.result()
+	id := Identity{JID: identity, Mechanism: selected, ChannelBinding: cb}
+	if authzid != "" {
+		az, err := jid.Parse(authzid)
+		if err != nil {
+			return id, fmt.Errorf("%w: %v", errInvalidAuthzid, err)
+		}
+		if !az.Equal(identity) {
+			if cfg.Authorize == nil {
+				return id, errInvalidAuthzid
+			}
+			if err := cfg.Authorize(ctx, identity, az); err != nil {
+				return id, fmt.Errorf("%w: %v", errInvalidAuthzid, err)
+			}
+		}
+		id.Authzid = az
+	}
+	if cfg.AccountStatus != nil {
+		if err := cfg.AccountStatus(ctx, identity); err != nil {
+			if !errors.Is(err, ErrAccountDisabled) && !errors.Is(err, ErrCredentialsExpired) {
+				err = fmt.Errorf("%w: %v", scram.ErrStore, err)
+			}
+			return id, err
+		}
+	}
+	return id, nil
+}
+
+// fail sends <failure/> for err and returns err (wrapped as fatal if the
+// failure could not be written).
+func (c *Conn) fail(w xmlstream.TokenWriteFlusher, err error, mechanism string, m mechanism) error {
+	condition, text := failureCondition(err)
+	c.srv.log.Info("sasl failure", "mechanism", mechanism, "condition", condition, "reason", text)
+	if _, werr := xmlstream.Copy(w, failureElement(condition, text)); werr != nil {
+		return fatalError{werr}
+	}
+	if werr := w.Flush(); werr != nil {
+		return fatalError{werr}
+	}
+	return err
+}
+
+// readElement reads the next SASL element within the step timeout. I/O
+// errors and anything that is not a SASL element are returned as err; a
+// SASL element with a bad payload comes back with el.err set.
+func (c *Conn) readElement(ctx context.Context, d *xml.Decoder, conn interface {
+	SetReadDeadline(time.Time) error
+}) (saslElement, error) {
+	cfg := &c.srv.cfg
+	if err := conn.SetReadDeadline(c.stepDeadline(ctx)); err != nil {
+		return saslElement{}, err
+	}
+	var start xml.StartElement
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return saslElement{}, err
+		}
+		if s, ok := tok.(xml.StartElement); ok {
+			start = s
+			break
+		}
+		// Whitespace between elements is allowed; anything else is not.
+		if cd, ok := tok.(xml.CharData); !ok || strings.TrimSpace(string(cd)) != "" {
+			return saslElement{}, fmt.Errorf("features: unexpected %T during SASL", tok)
+		}
+	}
+	if start.Name.Space != NS {
+		return saslElement{}, fmt.Errorf("features: unexpected element %s during SASL", start.Name.Local)
+	}
+	el := saslElement{name: start.Name.Local}
+	for _, a := range start.Attr {
+		if a.Name.Local == "mechanism" && a.Name.Space == "" {
+			el.mechanism = a.Value
+		}
+	}
+	if len(el.mechanism) > 64 {
+		el.mechanism = el.mechanism[:64]
+	}
+
+	// Read the character data, refusing to keep more than the cap.
+	maxEncoded := base64.StdEncoding.EncodedLen(cfg.MaxPayloadSize)
+	var text []byte
+	empty := true
+	for depth := 1; depth > 0; {
+		tok, err := d.Token()
+		if err != nil {
+			return saslElement{}, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			el.err = errMalformed
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			empty = false
+			if len(text)+len(t) > maxEncoded {
+				el.err = errPayloadTooLarge
+				continue
+			}
+			text = append(text, t...)
+		}
+	}
+	if el.err != nil || empty && len(text) == 0 {
+		return el, nil
+	}
+	// RFC 6120 §6.4.2: "=" is an empty response; anything else must be
+	// base64 without whitespace.
+	if string(text) == "=" {
+		el.payload = []byte{}
+		return el, nil
+	}
+	payload := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+	n, err := base64.StdEncoding.Strict().Decode(payload, text)
+	if err != nil || len(text) == 0 {
+		el.err = errIncorrectEncoding
+		return el, nil
+	}
+	el.payload = payload[:n]
+	return el, nil
+}
+
+// writeSASL writes <name xmlns=NS>base64(data)</name>; empty data is "="
+// for challenges and an empty element for success.
+func writeSASL(w xmlstream.TokenWriteFlusher, name string, data []byte) error {
+	var inner xml.TokenReader
+	switch {
+	case len(data) > 0:
+		inner = xmlstream.Token(xml.CharData(base64.StdEncoding.EncodeToString(data)))
+	case name == "challenge":
+		inner = xmlstream.Token(xml.CharData("="))
+	}
+	if _, err := xmlstream.Copy(w, xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: NS, Local: name}})); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// closeStream sends a stream error and the closing stream tag, and returns
+// the error for the negotiator to end the session with.
+func closeStream(w xmlstream.TokenWriteFlusher, conn io.Writer, e stream.Error, text string) error {
+	if text != "" {
+		e.Text = append(e.Text, struct {
+			Lang  string
+			Value string
+		}{Lang: "en", Value: text})
+	}
+	if _, err := e.WriteXML(w); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(conn, "</stream:stream>"); err != nil {
+		return err
+	}
+	return e
+}
+
+// stepDeadline is when the client's next message must have arrived.
+func (c *Conn) stepDeadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(c.srv.cfg.StepTimeout)
+	if ctxDeadline, ok := ctx.Deadline(); ok && ctxDeadline.Before(deadline) {
+		return ctxDeadline
+	}
+	return deadline
+}
+
+func randomResource() string { return rand.Text() }
+
+func restoreDeadline(ctx context.Context, conn interface{ SetReadDeadline(time.Time) error }) {
+	deadline, _ := ctx.Deadline() // zero when ctx has none
+	_ = conn.SetReadDeadline(deadline)
+}
+
+// newMechanism starts the server side of the selected mechanism.
+func (c *Conn) newMechanism(ctx context.Context, session *xmpp.Session, o *offer, selected string) (mechanism, error) {
+	switch selected {
+	case PLAIN:
+		return &plainMechanism{store: localpartStore{c.srv.cfg.Store}, domain: session.LocalAddr().Domain()}, nil
+	case EXTERNAL:
+		return c.newExternal(session, o)
+	}
+	name, require := selected, cbind.Type("")
+	if strings.ContainsRune(selected, ':') {
+		var err error
+		if name, require, err = cbind.ParsePseudomechanism(selected); err != nil {
+			return nil, errInvalidMechanism
+		}
+	}
+	for _, m := range c.srv.scram {
+		if m.mech.Name() != name {
+			continue
+		}
+		cb := scram.ChannelBinding{
+			Advertised: o.plus,
+			Require:    require,
+			Data: func(t cbind.Type) ([]byte, error) {
+				if data, ok := o.cbData[t]; ok {
+					return data, nil
+				}
+				return nil, cbind.ErrUnavailable
+			},
+		}
+		var ssdp []byte
+		if o.ssdp != nil {
+			ssdp = o.ssdp
+		}
+		return &scramMechanism{ex: m.server.Start(cb, ssdp), domain: session.LocalAddr().Domain()}, nil
+	}
+	return nil, errInvalidMechanism
+}

@@ -1,0 +1,299 @@
+package features
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"golang.org/x/text/secure/precis"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/scram"
+)
+
+// Server holds the configuration shared by all connections. It is safe for
+// concurrent use.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	scram []scramMech // enabled SCRAM mechanisms, strongest first
+}
+
+type scramMech struct {
+	mech   scram.Mechanism
+	server *scram.Server
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.StepTimeout == 0 {
+		cfg.StepTimeout = DefaultStepTimeout
+	}
+	if cfg.MaxPayloadSize == 0 {
+		cfg.MaxPayloadSize = DefaultMaxPayloadSize
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	store := localpartStore{cfg.Store}
+	for _, m := range scram.Mechanisms() {
+		if !cfg.enabled(m.Name()) {
+			continue
+		}
+		srv, err := scram.NewServer(m, scram.Config{Store: store, Secret: cfg.Secret})
+		if err != nil {
+			return nil, fmt.Errorf("features: %s: %w", m.Name(), err)
+		}
+		s.scram = append(s.scram, scramMech{mech: m, server: srv})
+	}
+	return s, nil
+}
+
+// NewConn returns the per-connection state for one accepted connection.
+func (s *Server) NewConn() *Conn {
+	return &Conn{srv: s}
+}
+
+// Identity is who authenticated on a connection.
+type Identity struct {
+	// JID is the authenticated bare JID (authcid@domain, or the
+	// certificate's identity for EXTERNAL).
+	JID jid.JID
+	// Authzid is the authorization identity the client asked for and was
+	// allowed; the zero JID when it asked for none.
+	Authzid jid.JID
+	// Mechanism is the name the client selected, possibly a pseudomechanism
+	// such as "SCRAM-SHA-256-PLUS:tls-exporter".
+	Mechanism string
+	// ChannelBinding is the channel-binding type the exchange was bound to,
+	// empty when none.
+	ChannelBinding cbind.Type
+}
+
+// Conn is the authentication state of one connection. Create it with
+// Server.NewConn before the session is negotiated; it is safe for concurrent
+// use.
+type Conn struct {
+	srv *Server
+
+	mu       sync.Mutex
+	offer    *offer // what was advertised on the current (TLS) stream
+	identity *Identity
+	bound    jid.JID
+}
+
+// Features returns the stream features to list in the host's negotiator for
+// session: SASL, the XEP-0440 capability, the XEP-0035 trap and resource
+// binding. Call it from the xmpp.NewNegotiator callback each time (session
+// may be nil on the first call, which mellium makes before the session
+// exists).
+func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
+	return []xmpp.StreamFeature{
+		c.saslFeature(session),
+		c.channelBindingFeature(session),
+		legacyTLSFeature(),
+		c.bindFeature(),
+	}
+}
+
+// Identity reports who authenticated on this connection. It is what the
+// host must use for the session's address: the stream header's from
+// attribute is chosen by the client and may name someone else.
+func (c *Conn) Identity() (Identity, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.identity == nil {
+		return Identity{}, false
+	}
+	return *c.identity, true
+}
+
+// Bound reports the full JID bound by resource binding, the zero JID before.
+func (c *Conn) Bound() jid.JID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bound
+}
+
+// offer is what the server advertised on one stream, computed once per
+// stream from the connection's TLS state.
+type offer struct {
+	secure   bool
+	names    []string     // <mechanism/> names, in advertised order
+	cbTypes  []cbind.Type // enabled types this connection can give, strongest first
+	cbData   map[cbind.Type][]byte
+	cbListed bool // XEP-0440 element listed
+	plus     bool // some -PLUS mechanism listed
+	ssdp     []byte
+	peer     *tlsPeer
+}
+
+// tlsPeer is the verified client certificate, for EXTERNAL.
+type tlsPeer struct {
+	state tls.ConnectionState
+}
+
+// currentOffer returns the offer for session's current stream, computing it
+// on first use after each change of TLS state.
+func (c *Conn) currentOffer(session *xmpp.Session) *offer {
+	secure := session != nil && session.State()&xmpp.Secure == xmpp.Secure
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.offer != nil && c.offer.secure == secure {
+		return c.offer
+	}
+	c.offer = c.srv.computeOffer(session, secure)
+	return c.offer
+}
+
+func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
+	o := &offer{secure: secure}
+	cfg := &s.cfg
+	if !secure {
+		if cfg.AllowUnencrypted {
+			for _, m := range s.scram {
+				if !m.mech.Plus() {
+					o.names = append(o.names, m.mech.Name())
+				}
+			}
+		}
+		return o
+	}
+
+	cs := session.ConnectionState()
+	leaf := cbind.Served(session.Conn(), cfg.TLSConfig)
+	for _, t := range cbind.Available(&cs, leaf) {
+		if !cfg.bindingEnabled(t) {
+			continue
+		}
+		data, err := cbind.Data(t, &cs, leaf)
+		if err != nil {
+			continue
+		}
+		if o.cbData == nil {
+			o.cbData = make(map[cbind.Type][]byte, 3)
+		}
+		o.cbTypes = append(o.cbTypes, t)
+		o.cbData[t] = data
+	}
+	defaultType, hasDefault := cbind.Default(&cs)
+	hasDefault = hasDefault && o.cbData[defaultType] != nil
+
+	if !cfg.DisableEXTERNAL && cfg.enabled(EXTERNAL) && len(cs.VerifiedChains) > 0 {
+		o.names = append(o.names, EXTERNAL)
+		o.peer = &tlsPeer{state: cs}
+	}
+	for _, m := range s.scram {
+		if !m.mech.Plus() || len(o.cbTypes) == 0 {
+			continue
+		}
+		// The plain -PLUS name means the connection's default type to old
+		// clients; offer it only when that default can be given.
+		if hasDefault {
+			o.names = append(o.names, m.mech.Name())
+			o.plus = true
+		}
+		if !cfg.DisablePseudomechanisms {
+			for _, t := range o.cbTypes {
+				o.names = append(o.names, cbind.Pseudomechanism(m.mech.Name(), t))
+				o.plus = true
+			}
+		}
+	}
+	for _, m := range s.scram {
+		if !m.mech.Plus() {
+			o.names = append(o.names, m.mech.Name())
+		}
+	}
+	if !cfg.DisablePLAIN && cfg.enabled(PLAIN) {
+		o.names = append(o.names, PLAIN)
+	}
+	// XEP-0440 only means something next to a -PLUS mechanism.
+	o.cbListed = !cfg.DisableChannelBindingCapability && o.plus
+	if !cfg.DisableDowngradeProtection {
+		o.ssdp = DowngradeProtectionInput(o.names, o.listedTypes())
+	}
+	return o
+}
+
+// listedTypes is the XEP-0440 list as advertised (nil when not listed).
+func (o *offer) listedTypes() []cbind.Type {
+	if !o.cbListed {
+		return nil
+	}
+	return o.cbTypes
+}
+
+func (o *offer) offered(name string) bool {
+	return slices.Contains(o.names, name)
+}
+
+// DowngradeProtectionInput builds the XEP-0474 §6.1 string that is hashed
+// into the h= attribute: the advertised mechanism names sorted with i;octet
+// and joined with 0x1E, then, when XEP-0440 was advertised (types non-nil),
+// 0x1F and the advertised channel-binding types sorted and joined with 0x1E.
+func DowngradeProtectionInput(mechanisms []string, types []cbind.Type) []byte {
+	names := slices.Clone(mechanisms)
+	slices.Sort(names) // Go compares strings bytewise: i;octet
+	var b []byte
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, 0x1e)
+		}
+		b = append(b, n...)
+	}
+	if types != nil {
+		ts := make([]string, len(types))
+		for i, t := range types {
+			ts[i] = string(t)
+		}
+		slices.Sort(ts)
+		b = append(b, 0x1f)
+		for i, t := range ts {
+			if i > 0 {
+				b = append(b, 0x1e)
+			}
+			b = append(b, t...)
+		}
+	}
+	return b
+}
+
+// localpartStore normalises the SCRAM/PLAIN username as an XMPP localpart
+// before asking the host's store, so "Juliet" and "juliet" are one account.
+// A name that is not a valid localpart is an unknown user: the exchange then
+// fails exactly like a wrong password.
+type localpartStore struct{ scram.Store }
+
+func (s localpartStore) Credential(ctx context.Context, username string, h crypto.Hash) (scram.Credential, error) {
+	local, err := normalizeLocalpart(username)
+	if err != nil {
+		return scram.Credential{}, scram.ErrUnknownUser
+	}
+	return s.Store.Credential(ctx, local, h)
+}
+
+func normalizeLocalpart(username string) (string, error) {
+	local, err := precis.UsernameCaseMapped.String(username)
+	if err != nil {
+		return "", err
+	}
+	// jid adds the XMPP-specific exclusions (", &, ', /, :, <, >, @).
+	if _, err := jid.New(local, "localhost", ""); err != nil || local == "" {
+		return "", fmt.Errorf("features: invalid localpart")
+	}
+	return local, nil
+}
