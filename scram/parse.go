@@ -59,9 +59,13 @@ func checkExtensions(b []byte) error {
 }
 
 // decodeSaslname decodes an RFC 5802 saslname: "=2C" is ",", "=3D" is "=",
-// any other "=" is an error, as are the empty string, invalid UTF-8 and NUL.
+// any other "=" is an error, as are the empty string, invalid UTF-8 and NUL
+// (ErrInvalidUsernameEncoding); a name above maxNameLen is ErrMalformed.
 func decodeSaslname(b []byte) (string, error) {
-	if len(b) == 0 || len(b) > maxNameLen || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+	if len(b) > maxNameLen {
+		return "", malformed("name too long")
+	}
+	if len(b) == 0 || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
 		return "", ErrInvalidUsernameEncoding
 	}
 	i := bytes.IndexByte(b, '=')
