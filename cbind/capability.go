@@ -103,7 +103,9 @@ func (c *Capability) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error 
 			if children > MaxCapabilityChildren {
 				return fmt.Errorf("%w: more than %d child elements", ErrInvalidCapability, MaxCapabilityChildren)
 			}
-			if tok.Name.Local == bindingName.Local && tok.Name.Space == NS {
+			// Space is "" when the tokens come from a token stream that
+			// (like TokenReader) leaves children to inherit the namespace.
+			if tok.Name.Local == bindingName.Local && (tok.Name.Space == NS || tok.Name.Space == "") {
 				if t, ok := bindingType(tok.Attr); ok && !contains(types, t) {
 					types = append(types, t)
 				}
