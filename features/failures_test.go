@@ -77,7 +77,10 @@ func TestFailureConditions(t *testing.T) {
 		want: "aborted",
 	}, {
 		name: "authzid of someone else",
-		run:  func(c *rawClient) element { c.auth("PLAIN", plain("bob@localhost", "alice", "alice-secret")); return c.next() },
+		run: func(c *rawClient) element {
+			c.auth("PLAIN", plain("bob@localhost", "alice", "alice-secret"))
+			return c.next()
+		},
 		want: "invalid-authzid",
 	}, {
 		name: "authzid that is not a JID",
@@ -131,7 +134,10 @@ func TestFailureConditions(t *testing.T) {
 	}, {
 		name: "oversized payload",
 		cfg:  features.Config{MaxPayloadSize: 64},
-		run:  func(c *rawClient) element { c.auth("PLAIN", plain("", "alice", strings.Repeat("x", 200))); return c.next() },
+		run: func(c *rawClient) element {
+			c.auth("PLAIN", plain("", "alice", strings.Repeat("x", 200)))
+			return c.next()
+		},
 		want: "malformed-request",
 	}, {
 		name: "SCRAM y flag while -PLUS advertised (downgrade)",
@@ -146,11 +152,17 @@ func TestFailureConditions(t *testing.T) {
 		want: "not-authorized",
 	}, {
 		name: "p= on a non-PLUS mechanism",
-		run:  func(c *rawClient) element { c.auth("SCRAM-SHA-256", []byte("p=tls-exporter,,n=alice,r=abcdefgh")); return c.next() },
+		run: func(c *rawClient) element {
+			c.auth("SCRAM-SHA-256", []byte("p=tls-exporter,,n=alice,r=abcdefgh"))
+			return c.next()
+		},
 		want: "not-authorized",
 	}, {
 		name: "SCRAM mandatory extension",
-		run:  func(c *rawClient) element { c.auth("SCRAM-SHA-1", []byte("n,,m=ext,n=alice,r=abcdefgh")); return c.next() },
+		run: func(c *rawClient) element {
+			c.auth("SCRAM-SHA-1", []byte("n,,m=ext,n=alice,r=abcdefgh"))
+			return c.next()
+		},
 		want: "malformed-request",
 	}}
 	for _, tc := range tests {
