@@ -1,0 +1,203 @@
+package httpauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// sent is a stanza captured by fakeSender.
+type sent struct {
+	raw     string
+	start   xml.StartElement
+	answer  answer // parsed with readAnswer (to/from not set)
+	to      string
+	confirm Confirm
+}
+
+// fakeSender records stanzas instead of delivering them.
+type fakeSender struct {
+	ch  chan sent
+	err error
+}
+
+func newFakeSender() *fakeSender { return &fakeSender{ch: make(chan sent, 16)} }
+
+func (s *fakeSender) Send(ctx context.Context, r xml.TokenReader) error {
+	if s.err != nil {
+		return s.err
+	}
+	var buf bytes.Buffer
+	e := xml.NewEncoder(&buf)
+	for {
+		tok, err := r.Token()
+		if tok != nil {
+			if err := e.EncodeToken(tok); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err := e.Flush(); err != nil {
+		return err
+	}
+	d := xml.NewDecoder(strings.NewReader(buf.String()))
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	start := tok.(xml.StartElement)
+	a, err := readAnswer(start, d)
+	if err != nil {
+		return err
+	}
+	st := sent{raw: buf.String(), start: start, answer: a}
+	for _, at := range start.Attr {
+		if at.Name.Local == "to" {
+			st.to = at.Value
+		}
+	}
+	if a.confirm != nil {
+		st.confirm = *a.confirm
+	}
+	s.ch <- st
+	return nil
+}
+
+// fakeClock is a settable clock whose After channels fire only when the
+// test calls fire.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	after chan chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), after: make(chan chan time.Time, 16)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *fakeClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.after <- ch
+	return ch
+}
+
+// env is a Verifier wired to fakes.
+type env struct {
+	t      *testing.T
+	v      *Verifier
+	sender *fakeSender
+	clock  *fakeClock
+	store  *MemStore
+	h      http.Handler
+}
+
+func newEnv(t *testing.T, mod func(*Config)) *env {
+	t.Helper()
+	e := &env{t: t, sender: newFakeSender(), clock: newFakeClock()}
+	e.store = NewMemStore(MemStoreConfig{Now: e.clock.Now, MaxPendingPerJID: 2, MaxPending: 4})
+	cfg := Config{
+		Sender:   e.sender,
+		From:     jid.MustParse("files.shakespeare.lit"),
+		Store:    e.store,
+		Clock:    e.clock,
+		NonceKey: []byte("0123456789abcdef0123456789abcdef"),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.v = v
+	e.h = v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		j, ok := FromContext(r.Context())
+		if !ok {
+			t.Error("no JID in context")
+		}
+		w.Header().Set("X-JID", j.String())
+		w.Write([]byte("hello " + j.String()))
+	}))
+	return e
+}
+
+// inflight is an HTTP request being served in the background.
+type inflight struct {
+	rec  *httptest.ResponseRecorder
+	done chan struct{}
+}
+
+func (e *env) start(r *http.Request) *inflight {
+	f := &inflight{rec: httptest.NewRecorder(), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		e.h.ServeHTTP(f.rec, r)
+	}()
+	return f
+}
+
+func (f *inflight) wait() *httptest.ResponseRecorder {
+	<-f.done
+	return f.rec
+}
+
+// serve serves r synchronously (for requests that must not reach the user).
+func (e *env) serve(r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, r)
+	return rec
+}
+
+func (e *env) nextSent() sent {
+	e.t.Helper()
+	return <-e.sender.ch
+}
+
+// feed hands a raw answer stanza to the verifier.
+func (e *env) feed(raw string) error {
+	e.t.Helper()
+	d := xml.NewDecoder(strings.NewReader(raw))
+	tok, err := d.Token()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.v.HandleAnswer(tok.(xml.StartElement), d)
+}
+
+func basicReq(method, url, user, id string) *http.Request {
+	r := httptest.NewRequest(method, url, nil)
+	r.Header.Set("Authorization", BasicAuthorization(jid.MustParse(user), id))
+	return r
+}
+
+func (e *env) noSend() {
+	e.t.Helper()
+	select {
+	case s := <-e.sender.ch:
+		e.t.Fatalf("unexpected stanza sent: %s", s.raw)
+	default:
+	}
+}
