@@ -1,0 +1,137 @@
+package oauth
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults used for zero Config fields.
+const (
+	// DefaultWindow is how far oauth_timestamp may be from the verifier's
+	// clock, in either direction.
+	DefaultWindow = 5 * time.Minute
+	// DefaultMaxStanzaBytes bounds the stanza the middleware buffers to find
+	// the <oauth/> element (counted as the bytes of names, attribute values
+	// and text).
+	DefaultMaxStanzaBytes = 256 << 10
+)
+
+// Duration is a time.Duration that reads and writes JSON as a string such as
+// "5m" (a number is read as nanoseconds).
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("oauth: duration must be a string like \"5m\": %w", err)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config configures a Verifier. The zero value is safe: it accepts only
+// HMAC-SHA1 with a ±5 minute window and knows no consumers, so every request
+// fails until stores are provided.
+type Config struct {
+	// Window is how far oauth_timestamp may differ from the clock (default
+	// DefaultWindow).
+	Window Duration `json:"window,omitempty"`
+	// AllowPlaintext permits the PLAINTEXT signature method on streams that
+	// the host reports as encrypted (Verifier.ForStream). Off by default.
+	AllowPlaintext bool `json:"allow_plaintext,omitempty"`
+	// MaxStanzaBytes bounds the stanza that the middleware buffers (default
+	// DefaultMaxStanzaBytes).
+	MaxStanzaBytes int `json:"max_stanza_bytes,omitempty"`
+	// MaxNonces is the capacity of the default in-memory nonce store (default
+	// DefaultMaxNonces); ignored when Nonces is set.
+	MaxNonces int `json:"max_nonces,omitempty"`
+
+	// Consumers maps consumer keys to secrets; nil knows no consumer.
+	Consumers ConsumerStore `json:"-"`
+	// Tokens maps access tokens to their secrets and grants; nil knows no
+	// token.
+	Tokens TokenStore `json:"-"`
+	// Nonces remembers used nonces; nil uses NewMemoryNonces(MaxNonces). Share
+	// one store between all verifiers that accept the same credentials.
+	Nonces NonceStore `json:"-"`
+	// Clock returns the current time; nil uses time.Now.
+	Clock func() time.Time `json:"-"`
+	// Require reports whether a stanza passed to a wrapped handler must carry
+	// an <oauth/> element; payload is the child the mux routed on (for an IQ)
+	// or the stanza's first child. nil requires it on every stanza that
+	// reaches a wrapped handler. A stanza that carries an <oauth/> element is
+	// always verified, whatever Require says.
+	Require func(stanza xml.StartElement, payload xml.Name) bool `json:"-"`
+}
+
+// Validate reports a configuration error, naming the field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Window < 0 {
+		errs = append(errs, errors.New("oauth: Window must not be negative"))
+	}
+	if time.Duration(c.Window) > 24*time.Hour {
+		errs = append(errs, errors.New("oauth: Window must not exceed 24h"))
+	}
+	if c.MaxStanzaBytes < 0 {
+		errs = append(errs, errors.New("oauth: MaxStanzaBytes must not be negative"))
+	}
+	if c.MaxNonces < 0 {
+		errs = append(errs, errors.New("oauth: MaxNonces must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// New returns a Verifier for c, which must be valid.
+func New(c Config) (*Verifier, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	v := &Verifier{
+		consumers:      c.Consumers,
+		tokens:         c.Tokens,
+		nonces:         c.Nonces,
+		clock:          c.Clock,
+		window:         time.Duration(c.Window),
+		allowPlaintext: c.AllowPlaintext,
+		maxStanza:      c.MaxStanzaBytes,
+		require:        c.Require,
+	}
+	if v.consumers == nil {
+		v.consumers = MemoryConsumers(nil)
+	}
+	if v.tokens == nil {
+		v.tokens = NewMemoryTokens()
+	}
+	if v.nonces == nil {
+		v.nonces = NewMemoryNonces(c.MaxNonces)
+	}
+	if v.clock == nil {
+		v.clock = time.Now
+	}
+	if v.window == 0 {
+		v.window = DefaultWindow
+	}
+	if v.maxStanza == 0 {
+		v.maxStanza = DefaultMaxStanzaBytes
+	}
+	return v, nil
+}

@@ -1,0 +1,187 @@
+package oauth
+
+import (
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha1" // #nosec G505 -- HMAC-SHA1 is the method XEP-0235 and RFC 5849 define.
+	"crypto/subtle"
+	"encoding/base64"
+	"slices"
+)
+
+const upperHex = "0123456789ABCDEF"
+
+// unreserved reports whether c is left as it is by RFC 5849 §3.6.
+func unreserved(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// appendPct appends s percent-encoded as RFC 5849 §3.6 specifies: every octet
+// of the UTF-8 string except the unreserved characters becomes %XX with
+// upper-case hex digits.
+func appendPct(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved(c) {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+	}
+	return dst
+}
+
+// appendPct2 appends pct(pct(s)) without building pct(s): the output of pct
+// is made of unreserved characters and "%XX", so encoding it again only turns
+// each "%" into "%25".
+func appendPct2(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved(c) {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '%', '2', '5', upperHex[c>>4], upperHex[c&15])
+	}
+	return dst
+}
+
+// PercentEncode encodes s as RFC 5849 §3.6 specifies.
+func PercentEncode(s string) string {
+	return string(appendPct(nil, s))
+}
+
+// param is one name/value pair of the normalized request parameters.
+type param struct{ name, value string }
+
+// sortParams sorts params as RFC 5849 §3.4.1.3.2 requires: by encoded name,
+// then by encoded value, in ascending byte order.
+func sortParams(params []param) {
+	slices.SortFunc(params, func(a, b param) int {
+		if c := cmp.Compare(PercentEncode(a.name), PercentEncode(b.name)); c != 0 {
+			return c
+		}
+		return cmp.Compare(PercentEncode(a.value), PercentEncode(b.value))
+	})
+}
+
+// appendBaseString appends the RFC 5849 §3.4.1.1 signature base string:
+// pct(method) "&" pct(uri) "&" pct(normalized parameters). params must
+// already be sorted (see sortParams).
+func appendBaseString(dst []byte, method, uri string, params []param) []byte {
+	dst = appendPct(dst, method)
+	dst = append(dst, '&')
+	dst = appendPct(dst, uri)
+	dst = append(dst, '&')
+	return appendNormalized(dst, params)
+}
+
+// appendNormalized appends pct(normalized parameters), where normalized
+// parameters is pct(name) "=" pct(value) joined by "&".
+func appendNormalized(dst []byte, params []param) []byte {
+	for i, p := range params {
+		if i > 0 {
+			dst = append(dst, "%26"...)
+		}
+		dst = appendPct2(dst, p.name)
+		dst = append(dst, "%3D"...)
+		dst = appendPct2(dst, p.value)
+	}
+	return dst
+}
+
+// Stanza is what a signature covers besides the OAuth parameters: the stanza's
+// name (iq, message or presence) and its from and to addresses in canonical
+// string form ("" when absent).
+type Stanza struct {
+	Name string
+	From string
+	To   string
+}
+
+// AppendBaseString appends the signature base string of XEP-0235 §4 for the
+// stanza s and the parameters p (oauth_signature is left out; empty
+// parameters are absent):
+//
+//	pct(name) "&" pct(from "&" to) "&" pct(normalized parameters)
+func AppendBaseString(dst []byte, s Stanza, p *Params) []byte {
+	dst = appendPct(dst, s.Name)
+	dst = append(dst, '&')
+	dst = appendPct(dst, s.From)
+	dst = append(dst, "%26"...)
+	dst = appendPct(dst, s.To)
+	dst = append(dst, '&')
+	// The parameter names are fixed and already in sorted order, and
+	// duplicates are rejected by the parser, so no sorting is needed.
+	var buf [6]param
+	params := buf[:0]
+	for _, kv := range [...]param{
+		{paramConsumerKey, p.ConsumerKey},
+		{paramNonce, p.Nonce},
+		{paramSignatureMethod, p.SignatureMethod},
+		{paramTimestamp, p.Timestamp},
+		{paramToken, p.Token},
+		{paramVersion, p.Version},
+	} {
+		if kv.value != "" {
+			params = append(params, kv)
+		}
+	}
+	return appendNormalized(dst, params)
+}
+
+// BaseString returns the signature base string (see AppendBaseString).
+func BaseString(s Stanza, p *Params) string {
+	return string(AppendBaseString(nil, s, p))
+}
+
+// appendKey appends the signing key of RFC 5849 §3.4.2:
+// pct(consumer secret) "&" pct(token secret).
+func appendKey(dst []byte, consumerSecret, tokenSecret string) []byte {
+	dst = appendPct(dst, consumerSecret)
+	dst = append(dst, '&')
+	return appendPct(dst, tokenSecret)
+}
+
+// sumHMACSHA1 returns HMAC-SHA1(key, text).
+func sumHMACSHA1(key, text []byte) [sha1.Size]byte {
+	m := hmac.New(sha1.New, key)
+	m.Write(text)
+	var out [sha1.Size]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// signatureFor computes the signature value for method over base.
+func signatureFor(method string, key, base []byte) (string, error) {
+	switch method {
+	case HMACSHA1:
+		sum := sumHMACSHA1(key, base)
+		return base64.StdEncoding.EncodeToString(sum[:]), nil
+	case Plaintext:
+		return string(key), nil
+	}
+	return "", ErrUnsupportedSignatureMethod
+}
+
+// checkSignature reports whether sig is the signature of base with key.
+// Both comparisons run in constant time with respect to the secret values.
+func checkSignature(method, sig string, key, base []byte) bool {
+	switch method {
+	case HMACSHA1:
+		var got [sha1.Size + 3]byte
+		if base64.StdEncoding.DecodedLen(len(sig)) > len(got) {
+			return false
+		}
+		n, err := base64.StdEncoding.Decode(got[:], []byte(sig))
+		if err != nil || n != sha1.Size {
+			return false
+		}
+		want := sumHMACSHA1(key, base)
+		return hmac.Equal(got[:n], want[:])
+	case Plaintext:
+		return subtle.ConstantTimeCompare([]byte(sig), key) == 1
+	}
+	return false
+}
