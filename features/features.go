@@ -45,6 +45,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,7 +142,8 @@ type Config struct {
 	MaxAttempts int `json:"max_attempts,omitempty"`
 	// StepTimeout bounds how long the server waits for each client message
 	// of an exchange. Zero: DefaultStepTimeout.
-	StepTimeout time.Duration `json:"step_timeout,omitempty"`
+	// In JSON it is a Go duration string such as "30s".
+	StepTimeout time.Duration `json:"-"`
 	// MaxPayloadSize caps the decoded size of one SASL message. Zero:
 	// DefaultMaxPayloadSize.
 	MaxPayloadSize int `json:"max_payload_size,omitempty"`
@@ -245,4 +247,37 @@ func (c Config) bindingEnabled(t cbind.Type) bool {
 		}
 	}
 	return false
+}
+
+// configJSON is Config's JSON form: durations as strings.
+type configJSON struct {
+	*configAlias
+	StepTimeout string `json:"step_timeout,omitempty"`
+}
+
+type configAlias Config
+
+// MarshalJSON encodes StepTimeout as a duration string.
+func (c Config) MarshalJSON() ([]byte, error) {
+	j := configJSON{configAlias: (*configAlias)(&c)}
+	if c.StepTimeout != 0 {
+		j.StepTimeout = c.StepTimeout.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON decodes StepTimeout from a duration string ("30s").
+func (c *Config) UnmarshalJSON(b []byte) error {
+	j := configJSON{configAlias: (*configAlias)(c)}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	if j.StepTimeout != "" {
+		d, err := time.ParseDuration(j.StepTimeout)
+		if err != nil {
+			return fmt.Errorf("features: step_timeout: %w", err)
+		}
+		c.StepTimeout = d
+	}
+	return nil
 }
