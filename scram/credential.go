@@ -235,5 +235,5 @@ func newHashPool(h crypto.Hash) *hashPool {
 	return &hashPool{p: sync.Pool{New: func() any { return h.New() }}}
 }
 
-func (p *hashPool) get() hash.Hash { return p.p.Get().(hash.Hash) }
+func (p *hashPool) get() hash.Hash  { return p.p.Get().(hash.Hash) }
 func (p *hashPool) put(h hash.Hash) { h.Reset(); p.p.Put(h) }

@@ -66,8 +66,8 @@ const (
 
 // The RFC 6120 §6.5 SASL failure conditions Condition returns.
 const (
-	condMalformedRequest    = "malformed-request"
-	condNotAuthorized       = "not-authorized"
+	condMalformedRequest     = "malformed-request"
+	condNotAuthorized        = "not-authorized"
 	condTemporaryAuthFailure = "temporary-auth-failure"
 )
 
@@ -127,4 +127,3 @@ func Condition(err error) string {
 	}
 	return condTemporaryAuthFailure
 }
-
