@@ -16,12 +16,12 @@
 //     defines no binding for them, so it is reported unavailable
 //     (ErrUnavailable), never guessed.
 //   - tls-exporter below TLS 1.3 without Extended Master Secret (RFC 9266
-//     §3): unavailable. Go's ConnectionState does not expose whether EMS was
+//     §4.2): unavailable. Go's ConnectionState does not expose whether EMS was
 //     negotiated; this package relies on ExportKeyingMaterial failing without
 //     it, which Go guarantees unless GODEBUG=tlsunsafeekm=1 is in effect. With
 //     that setting (in the GODEBUG environment variable or the binary's
 //     default GODEBUG) tls-exporter is reported unavailable below TLS 1.3.
-//   - Renegotiation: RFC 9266 forbids tls-exporter on connections that may
+//   - Renegotiation: RFC 9266 §4.2 forbids tls-exporter on connections that may
 //     renegotiate; Go then refuses to export keying material, so the type is
 //     unavailable. tls-unique on a renegotiated (client) connection is
 //     whatever Go reports for the latest handshake; Go servers never

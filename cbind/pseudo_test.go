@@ -68,7 +68,7 @@ func TestParsePseudomechanism(t *testing.T) {
 		{strings.Repeat("SCRAM-SHA-256-PLUS:tls-unique", 1000), "", "", ErrInvalidPseudomechanism},
 		// Non-ASCII and non-UTF-8.
 		{"SCRAM-SHA-256-PLUS:tls-exportér", "", "", ErrUnknownType},
-		{"SCRAM-ЅHA-256-PLUS:tls-exporter", "", "", ErrInvalidPseudomechanism}, // Cyrillic Ѕ
+		{"SCRAM-ЅHA-256-PLUS:tls-exporter", "", "", ErrInvalidPseudomechanism},      // Cyrillic Ѕ
 		{"SCRAM-SHA-256-PLUS\uff1atls-exporter", "", "", ErrInvalidPseudomechanism}, // fullwidth colon
 		{"SCRAM-SHA-256-PLUS:tls-\xffexporter", "", "", ErrUnknownType},
 		{"SCRAM-\xff-PLUS:tls-exporter", "", "", ErrInvalidPseudomechanism},
