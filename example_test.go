@@ -1,0 +1,128 @@
+package xmppauth_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/big"
+	"net"
+	"time"
+
+	"mellium.im/sasl"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/xmppauth/xmppauth"
+	"github.com/xmppauth/xmppauth/scram"
+)
+
+// A host wires the plugin into its own accept loop: WrapConn and NewConn per
+// connection, StreamFeatures in the negotiator, the authenticated identity
+// from the Conn, and MuxOptions in the session's mux.
+func Example() {
+	// The host's own pieces: a credential store and a TLS certificate.
+	store := scram.NewMemoryStore()
+	if err := store.SetPassword("alice", "correct horse", scram.MinIterations,
+		crypto.SHA1, crypto.SHA256, crypto.SHA512); err != nil {
+		log.Fatal(err)
+	}
+	cert := selfSigned("localhost")
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+
+	// The zero Config is the safe default: every SCRAM mechanism with every
+	// channel-binding type the connection can give, nothing before TLS.
+	plugin, err := xmppauth.New(xmppauth.Config{}, xmppauth.Host{
+		Store:     store,
+		TLSConfig: tlsConfig,
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	logins := make(chan string, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer raw.Close()
+				conn := plugin.NewConn()
+				negotiator := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
+					return xmpp.StreamConfig{Features: plugin.StreamFeatures(conn, s)}
+				})
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				session, err := xmpp.ReceiveSession(ctx, plugin.WrapConn(raw), 0, negotiator)
+				if err != nil {
+					return
+				}
+				id, _ := conn.Identity() // who authenticated, never the header's from
+				logins <- fmt.Sprint(id.JID, " ", id.Mechanism, " ", id.ChannelBinding, " bound ", conn.Bound().Bare())
+				m := mux.New(stanza.NSClient, append(plugin.MuxOptions(), disco.Handle())...)
+				_ = session.Serve(m)
+			}()
+		}
+	}()
+
+	// A mellium client logs in with SCRAM-SHA-256-PLUS over TLS 1.3.
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert.Leaf)
+	alice := jid.MustParse("alice@localhost")
+	session, err := xmpp.NewSession(context.Background(), alice.Domain(), alice, raw, 0,
+		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
+				xmpp.StartTLS(&tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS13}),
+				xmpp.SASL("", "correct horse", sasl.ScramSha256Plus, sasl.ScramSha256),
+				xmpp.BindResource(),
+			}}
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("server:", <-logins)
+	session.Close()
+	raw.Close()
+	// Output:
+	// server: alice@localhost SCRAM-SHA-256-PLUS tls-exporter bound alice@localhost
+}
+
+// selfSigned makes a throwaway certificate for the example.
+func selfSigned(name string) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		DNSNames:     []string{name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
