@@ -194,3 +194,45 @@ func TestServedUnwrap(t *testing.T) {
 type selfWrapper struct{ net.Conn }
 
 func (s selfWrapper) NetConn() net.Conn { return s }
+
+// TestServedResumption pins what crypto/tls does on session resumption: TLS
+// 1.2 still selects (and so records) a certificate, TLS 1.3 does not, and
+// only the single-certificate fallback can answer there. The client keeps
+// the original certificate in both cases.
+func TestServedResumption(t *testing.T) {
+	cert := testCert(t, ecdsaP384)
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+			cfg.SessionTicketKey = [32]byte{1, 2, 3} // shared by the two ServerConfig clones
+			cli := clientConfig(v, "localhost")
+			cli.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+
+			srv1, cli1 := handshake(t, cfg, cli)
+			require.False(t, srv1.state.DidResume)
+			// TLS 1.3 tickets arrive after the handshake: let the client read.
+			_, err := srv1.conn.Write([]byte("x"))
+			require.NoError(t, err)
+			_, err = cli1.conn.Read(make([]byte, 1))
+			require.NoError(t, err)
+			srv2, cli2 := handshake(t, cfg, cli)
+			require.True(t, srv2.state.DidResume, "second handshake resumes")
+			assert.Equal(t, cert.Certificate[0], cli2.leaf.Raw)
+
+			if v == tls.VersionTLS13 {
+				assert.Nil(t, srv2.served, "no certificate selection on TLS 1.3 resumption")
+			} else {
+				require.NotNil(t, srv2.served)
+				assert.Equal(t, cert.Certificate[0], srv2.served.Raw)
+			}
+			leaf := Served(srv2.conn, cfg)
+			require.NotNil(t, leaf)
+			sd, err := Data(TLSServerEndPoint, &srv2.state, leaf)
+			require.NoError(t, err)
+			cd, err := Data(TLSServerEndPoint, &cli2.state, cli2.leaf)
+			require.NoError(t, err)
+			assert.Equal(t, cd, sd)
+			assert.Equal(t, Available(&cli2.state, cli2.leaf), Available(&srv2.state, leaf))
+		})
+	}
+}
