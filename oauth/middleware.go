@@ -1,0 +1,362 @@
+package oauth
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"sync"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+)
+
+// GrantFrom returns the Grant established by the verifier when r is the token
+// reader that a handler wrapped by Verifier.IQ, Verifier.Message or
+// Verifier.Presence received. ok is false when the stanza carried no <oauth/>
+// element (possible only when Config.Require allowed that) or when r is not
+// such a reader (for example because another middleware wrapped it).
+//
+// mellium handlers receive no context, so the Grant travels with the token
+// reader, the one value every handler gets; the handler keeps mellium's own
+// signature and can be registered with or without the verifier.
+func GrantFrom(r xml.TokenReader) (Grant, bool) {
+	if rw, ok := r.(*verifiedStream); ok && rw.ok {
+		return rw.grant, true
+	}
+	return Grant{}, false
+}
+
+// verifiedStream is what a wrapped handler reads: the buffered stanza tokens,
+// the original encoder, and the Grant.
+type verifiedStream struct {
+	sliceReader
+	xmlstream.Encoder
+	grant Grant
+	ok    bool
+}
+
+var _ xmlstream.TokenReadEncoder = (*verifiedStream)(nil)
+
+// IQ returns a handler that verifies the <oauth/> element of each IQ before
+// calling h. Register it in place of h: mux.IQ(stanza.SetIQ, name, v.IQ(h)).
+// On failure it writes the error reply itself (for get and set IQs; failed
+// result and error IQs are dropped) and does not call h. h reads the same
+// tokens it would have read without the verifier and gets the Grant with
+// GrantFrom.
+func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
+	return mux.IQHandlerFunc(func(iq stanza.IQ, t xmlstream.TokenReadEncoder, payload *xml.StartElement) error {
+		var pl xml.StartElement
+		if payload != nil {
+			pl = *payload
+		}
+		toks, err := v.buffer(t, tokenSize(pl))
+		if err != nil && !errors.Is(err, ErrStanzaTooLarge) {
+			return err
+		}
+		rw := &verifiedStream{sliceReader: sliceReader{toks: toks}, Encoder: t}
+		if err == nil {
+			// The payload itself is a child of the stanza; the tokens read
+			// start inside it, one level below the stanza's children.
+			var el *found
+			if isOAuth(pl.Name) {
+				el = &found{start: pl, toks: toks}
+			}
+			el, err = findOAuth(toks, 2, el)
+			if err == nil {
+				s := Stanza{Name: "iq", From: jidString(iq.From), To: jidString(iq.To)}
+				rw.grant, rw.ok, err = v.check(el, s, func() bool {
+					return v.required(iq.StartElement(), pl.Name)
+				})
+			}
+		}
+		if err != nil {
+			if iq.Type != stanza.GetIQ && iq.Type != stanza.SetIQ {
+				return nil
+			}
+			reply := stanza.IQ{ID: iq.ID, Type: stanza.ErrorIQ, From: iq.To, To: iq.From}
+			return writeReply(t, reply.Wrap(ErrorElement(err)))
+		}
+		return h.HandleIQ(iq, rw, payload)
+	})
+}
+
+// Message returns a handler that verifies the <oauth/> element of each message
+// before calling h; see IQ. Failed messages of type error are dropped without
+// a reply.
+//
+// mellium's mux calls a message handler once for each child element whose
+// name it is registered for (a wildcard registration runs it for every
+// child, including <oauth/> itself). The middleware recognises repeated calls
+// for the same received stanza and verifies it once: the nonce is used once,
+// h is called each time with the same Grant, and at most one error is sent.
+func (v *Verifier) Message(h mux.MessageHandler) mux.MessageHandler {
+	memo := &dispatchMemo{}
+	return mux.MessageHandlerFunc(func(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+		rw, err := v.stanzaLevel(memo, "message", msg.From, msg.To, t)
+		if err != nil {
+			if msg.Type == stanza.ErrorMessage || errors.Is(err, errAlreadyAnswered) {
+				return nil
+			}
+			reply := stanza.Message{ID: msg.ID, Type: stanza.ErrorMessage, From: msg.To, To: msg.From}
+			return writeReply(t, reply.Wrap(ErrorElement(err)))
+		}
+		return h.HandleMessage(msg, rw)
+	})
+}
+
+// Presence returns a handler that verifies the <oauth/> element of each
+// presence before calling h; see Message.
+func (v *Verifier) Presence(h mux.PresenceHandler) mux.PresenceHandler {
+	memo := &dispatchMemo{}
+	return mux.PresenceHandlerFunc(func(p stanza.Presence, t xmlstream.TokenReadEncoder) error {
+		rw, err := v.stanzaLevel(memo, "presence", p.From, p.To, t)
+		if err != nil {
+			if p.Type == stanza.ErrorPresence || errors.Is(err, errAlreadyAnswered) {
+				return nil
+			}
+			reply := stanza.Presence{ID: p.ID, Type: stanza.ErrorPresence, From: p.To, To: p.From}
+			return writeReply(t, reply.Wrap(ErrorElement(err)))
+		}
+		return h.HandlePresence(p, rw)
+	})
+}
+
+// errAlreadyAnswered marks a repeated call for a stanza that already failed
+// (and was answered) in an earlier call of the same dispatch.
+var errAlreadyAnswered = errors.New("oauth: stanza already answered")
+
+// stanzaLevel handles messages and presences, whose handlers read the whole
+// stanza from its start element.
+func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID, t xmlstream.TokenReadEncoder) (*verifiedStream, error) {
+	toks, err := v.buffer(t, 0)
+	rw := &verifiedStream{sliceReader: sliceReader{toks: toks}, Encoder: t}
+	if err != nil && !errors.Is(err, ErrStanzaTooLarge) {
+		return nil, err
+	}
+	var start xml.StartElement
+	if len(toks) > 0 {
+		start, _ = toks[0].(xml.StartElement)
+	}
+	id := identity(start)
+	if r, ok := memo.get(id); ok {
+		if r.err != nil {
+			return nil, errAlreadyAnswered
+		}
+		rw.grant, rw.ok = r.grant, r.ok
+		return rw, nil
+	}
+	if err == nil {
+		var el *found
+		el, err = findOAuth(toks, 0, nil)
+		if err == nil {
+			s := Stanza{Name: name, From: jidString(from), To: jidString(to)}
+			rw.grant, rw.ok, err = v.check(el, s, func() bool {
+				return v.required(start, firstChild(toks))
+			})
+		}
+	}
+	memo.put(id, result{grant: rw.grant, ok: rw.ok, err: err})
+	if err != nil {
+		return nil, err
+	}
+	return rw, nil
+}
+
+// check parses and verifies the element found (if any).
+func (v *Verifier) check(el *found, s Stanza, required func() bool) (Grant, bool, error) {
+	if el == nil {
+		if required() {
+			return Grant{}, false, ErrTokenRequired
+		}
+		return Grant{}, false, nil
+	}
+	p, err := ParseElement(&sliceReader{toks: el.toks}, el.start)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// The buffered stanza is balanced; a short element cannot happen,
+			// but never let it through.
+			err = paramError{ErrUnsupportedParameter, "truncated element"}
+		}
+		return Grant{}, false, err
+	}
+	g, err := v.Verify(context.Background(), s, p)
+	if err != nil {
+		return Grant{}, false, err
+	}
+	return g, true, nil
+}
+
+func (v *Verifier) required(start xml.StartElement, payload xml.Name) bool {
+	if v.require == nil {
+		return true
+	}
+	return v.require(start, payload)
+}
+
+// found is an <oauth/> element located in a buffered stanza.
+type found struct {
+	start xml.StartElement
+	toks  []xml.Token // the tokens after the start element
+}
+
+// findOAuth looks for <oauth/> elements among toks at the depths where the
+// package documentation allows them: children (depth 1) and grandchildren
+// (depth 2) of the stanza element. depth is the depth of the first token (0
+// when toks starts with the stanza's start element). prev is an element
+// already found elsewhere. Two elements give ErrDuplicatedParameter.
+func findOAuth(toks []xml.Token, depth int, prev *found) (*found, error) {
+	el := prev
+	for i, tok := range toks {
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if (depth == 1 || depth == 2) && isOAuth(t.Name) {
+				if el != nil {
+					return nil, paramError{ErrDuplicatedParameter, "oauth"}
+				}
+				el = &found{start: t, toks: toks[i+1:]}
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return el, nil
+}
+
+// firstChild returns the name of the first child of the stanza in toks, which
+// start with the stanza's start element.
+func firstChild(toks []xml.Token) xml.Name {
+	for _, tok := range toks[min(1, len(toks)):] {
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return t.Name
+		case xml.EndElement:
+			return xml.Name{}
+		}
+	}
+	return xml.Name{}
+}
+
+// tokenCost is what a token counts against MaxStanzaBytes beyond its text,
+// so that a flood of tiny tokens is bounded too.
+const tokenCost = 16
+
+func tokenSize(t xml.StartElement) int {
+	n := tokenCost + len(t.Name.Space) + len(t.Name.Local)
+	for _, a := range t.Attr {
+		n += len(a.Name.Space) + len(a.Name.Local) + len(a.Value)
+	}
+	return n
+}
+
+// buffer reads r to its end, copying character data (a decoder may reuse
+// it), and fails with ErrStanzaTooLarge once more than MaxStanzaBytes were
+// read; used counts bytes already spent on tokens read by the mux.
+func (v *Verifier) buffer(r xml.TokenReader, used int) ([]xml.Token, error) {
+	toks := make([]xml.Token, 0, 32)
+	var arena []byte
+	for {
+		tok, err := r.Token()
+		if tok != nil {
+			switch t := tok.(type) {
+			case xml.StartElement:
+				used += tokenSize(t)
+			case xml.EndElement:
+				used += tokenCost
+			case xml.CharData:
+				used += tokenCost + len(t)
+				if used <= v.maxStanza {
+					arena = append(arena, t...)
+					tok = xml.CharData(arena[len(arena)-len(t) : len(arena) : len(arena)])
+				}
+			default:
+				tok = xml.CopyToken(tok)
+				used += tokenCost + 64
+			}
+			if used > v.maxStanza {
+				return toks, ErrStanzaTooLarge
+			}
+			toks = append(toks, tok)
+		}
+		if err == io.EOF {
+			return toks, nil
+		}
+		if err != nil {
+			return toks, err
+		}
+		if tok == nil {
+			// A reader returning neither a token nor an error would spin.
+			return toks, io.ErrNoProgress
+		}
+	}
+}
+
+func jidString(j jid.JID) string {
+	if j.Equal(jid.JID{}) {
+		return ""
+	}
+	return j.String()
+}
+
+// writeReply sends an error reply to the peer through the handler's encoder.
+func writeReply(t xmlstream.TokenWriter, r xml.TokenReader) error {
+	_, err := xmlstream.Copy(t, r)
+	return err
+}
+
+// identity returns a value identifying the received stanza whose start element
+// is start: the address of its attribute array. mellium's mux replays the
+// same start element (sharing that array) to every handler call of one
+// dispatch, while a separately received (for instance replayed) stanza is
+// decoded into a new array. Holding the pointer in the memo keeps the array
+// from being reused. nil when the stanza has no attribute storage.
+func identity(start xml.StartElement) *xml.Attr {
+	a := start.Attr[:cap(start.Attr)]
+	if len(a) == 0 {
+		return nil
+	}
+	return &a[0]
+}
+
+type result struct {
+	grant Grant
+	ok    bool
+	err   error
+}
+
+// dispatchMemo remembers the outcome for the last few stanzas a message or
+// presence middleware verified, so repeated calls of one dispatch agree.
+type dispatchMemo struct {
+	mu   sync.Mutex
+	next int
+	ids  [8]*xml.Attr
+	res  [8]result
+}
+
+func (m *dispatchMemo) get(id *xml.Attr) (result, bool) {
+	if id == nil {
+		return result{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, x := range m.ids {
+		if x == id {
+			return m.res[i], true
+		}
+	}
+	return result{}, false
+}
+
+func (m *dispatchMemo) put(id *xml.Attr, r result) {
+	if id == nil {
+		return
+	}
+	m.mu.Lock()
+	m.ids[m.next] = id
+	m.res[m.next] = r
+	m.next = (m.next + 1) % len(m.ids)
+	m.mu.Unlock()
+}
