@@ -175,7 +175,9 @@ func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
 
 	cs := session.ConnectionState()
 	leaf := cbind.Served(session.Conn(), cfg.TLSConfig)
-	for _, t := range cbind.Available(&cs, leaf) {
+	// Strongest first, as cbind.Available orders them; Data itself says
+	// which the connection can give, so each is derived only once.
+	for _, t := range [...]cbind.Type{cbind.TLSExporter, cbind.TLSServerEndPoint, cbind.TLSUnique} {
 		if !cfg.bindingEnabled(t) {
 			continue
 		}
