@@ -51,14 +51,14 @@ func TestPercentEncode(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", ""},
 		{"ABCXYZabcxyz0123456789-._~", "ABCXYZabcxyz0123456789-._~"},
-		{"r b", "r%20b"},             // space is %20, not +
-		{"=%3D", "%3D%253D"},         // §3.4.1.3.2 b5
-		{"c@", "c%40"},               // §3.4.1.3.2 c@
-		{"2 q", "2%20q"},             // §3.4.1.3.2 a3
-		{"+", "%2B"},                 // form-encoding differs
-		{"*", "%2A"},                 // reserved
-		{"\n", "%0A"},                // upper-case hex
-		{"é", "%C3%A9"},              // UTF-8 octets
+		{"r b", "r%20b"},     // space is %20, not +
+		{"=%3D", "%3D%253D"}, // §3.4.1.3.2 b5
+		{"c@", "c%40"},       // §3.4.1.3.2 c@
+		{"2 q", "2%20q"},     // §3.4.1.3.2 a3
+		{"+", "%2B"},         // form-encoding differs
+		{"*", "%2A"},         // reserved
+		{"\n", "%0A"},        // upper-case hex
+		{"é", "%C3%A9"},      // UTF-8 octets
 		{"http://example.com/request", "http%3A%2F%2Fexample.com%2Frequest"},
 		{"\x00\xff", "%00%FF"},
 	} {
