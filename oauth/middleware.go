@@ -76,7 +76,7 @@ func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
 			if iq.Type != stanza.GetIQ && iq.Type != stanza.SetIQ {
 				return nil
 			}
-			reply := stanza.IQ{ID: iq.ID, Type: stanza.ErrorIQ, From: iq.To, To: iq.From}
+			reply := stanza.IQ{XMLName: iq.XMLName, ID: iq.ID, Type: stanza.ErrorIQ, From: iq.To, To: iq.From}
 			return writeReply(t, reply.Wrap(ErrorElement(err)))
 		}
 		return h.HandleIQ(iq, rw, payload)
@@ -100,7 +100,7 @@ func (v *Verifier) Message(h mux.MessageHandler) mux.MessageHandler {
 			if msg.Type == stanza.ErrorMessage || errors.Is(err, errAlreadyAnswered) {
 				return nil
 			}
-			reply := stanza.Message{ID: msg.ID, Type: stanza.ErrorMessage, From: msg.To, To: msg.From}
+			reply := stanza.Message{XMLName: msg.XMLName, ID: msg.ID, Type: stanza.ErrorMessage, From: msg.To, To: msg.From}
 			return writeReply(t, reply.Wrap(ErrorElement(err)))
 		}
 		return h.HandleMessage(msg, rw)
@@ -117,7 +117,7 @@ func (v *Verifier) Presence(h mux.PresenceHandler) mux.PresenceHandler {
 			if p.Type == stanza.ErrorPresence || errors.Is(err, errAlreadyAnswered) {
 				return nil
 			}
-			reply := stanza.Presence{ID: p.ID, Type: stanza.ErrorPresence, From: p.To, To: p.From}
+			reply := stanza.Presence{XMLName: p.XMLName, ID: p.ID, Type: stanza.ErrorPresence, From: p.To, To: p.From}
 			return writeReply(t, reply.Wrap(ErrorElement(err)))
 		}
 		return h.HandlePresence(p, rw)
