@@ -61,16 +61,17 @@ func checkExtensions(b []byte) error {
 // decodeSaslname decodes an RFC 5802 saslname: "=2C" is ",", "=3D" is "=",
 // any other "=" is an error, as are the empty string, invalid UTF-8 and NUL
 // (ErrInvalidUsernameEncoding); a name above maxNameLen is ErrMalformed.
-func decodeSaslname(b []byte) (string, error) {
+// The result aliases b when b contains no escapes.
+func decodeSaslname(b []byte) ([]byte, error) {
 	if len(b) > maxNameLen {
-		return "", malformed("name too long")
+		return nil, malformed("name too long")
 	}
 	if len(b) == 0 || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
-		return "", ErrInvalidUsernameEncoding
+		return nil, ErrInvalidUsernameEncoding
 	}
 	i := bytes.IndexByte(b, '=')
 	if i < 0 {
-		return string(b), nil
+		return b, nil
 	}
 	out := make([]byte, 0, len(b))
 	for i >= 0 {
@@ -82,11 +83,10 @@ func decodeSaslname(b []byte) (string, error) {
 		case bytes.HasPrefix(b, []byte("=3D")):
 			out = append(out, '=')
 		default:
-			return "", ErrInvalidUsernameEncoding
+			return nil, ErrInvalidUsernameEncoding
 		}
 		b = b[3:]
 		i = bytes.IndexByte(b, '=')
 	}
-	out = append(out, b...)
-	return string(out), nil
+	return append(out, b...), nil
 }

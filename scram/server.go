@@ -91,6 +91,7 @@ type Server struct {
 	rand     io.Reader
 	fakeIter int
 	fakeMACs sync.Pool // hmac.New(sha256.New, secret): keyed once, Reset per use
+	fakeTag  []byte    // mechanism hash name and a 0 byte, the fake MAC's prefix
 	hashes   *hashPool
 
 	// nonce, when set by tests, replaces the random server nonce.
@@ -139,6 +140,7 @@ func NewServer(m Mechanism, cfg Config) (*Server, error) {
 		rand:     r,
 		fakeIter: cfg.FakeIterations,
 		hashes:   newHashPool(m.hash),
+		fakeTag:  append([]byte(m.hash.String()), 0),
 	}
 	s.fakeMACs.New = func() any { return hmac.New(sha256.New, secret) }
 	return s, nil
@@ -190,6 +192,13 @@ type Exchange struct {
 	username  string
 	authzid   string
 	cbType    cbind.Type
+
+	// Scratch space, here so that it does not need allocations of its own.
+	scratch struct {
+		sig, clientKey, sum, proof [64]byte
+		fakeSum                    [sha256.Size]byte
+		fake                       [DefaultSaltLen + 2*64]byte
+	}
 }
 
 // Step consumes one client message (already base64-decoded by the SASL
@@ -245,6 +254,7 @@ func (e *Exchange) fail() {
 func (e *Exchange) clearSecrets() {
 	e.cred = Credential{}
 	e.auth, e.nonce, e.expectedC = nil, nil, nil
+	clear(e.scratch.fake[:])
 }
 
 // Username returns the authentication identity (the decoded n= saslname)
@@ -301,10 +311,11 @@ func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 		if i < 0 {
 			return nil, malformed("truncated gs2 header")
 		}
-		var err error
-		if authzid, err = decodeSaslname(rest[2:i]); err != nil {
+		a, err := decodeSaslname(rest[2:i])
+		if err != nil {
 			return nil, fmt.Errorf("%w (authzid)", err)
 		}
+		authzid = string(a)
 		rest = rest[i+1:]
 	} else if len(rest) > 0 && rest[0] == ',' {
 		rest = rest[1:]
@@ -322,7 +333,7 @@ func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 	if !bytes.HasPrefix(attr, []byte("n=")) {
 		return nil, malformed("missing n= attribute")
 	}
-	username, err := decodeSaslname(attr[2:])
+	name, err := decodeSaslname(attr[2:])
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +370,7 @@ func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 		if !e.s.mech.plus {
 			return nil, ErrChannelBindingNotSupported
 		}
-		t := cbind.Type(cbName)
+		t := cbTypeOf(cbName)
 		if e.cb.Require != "" && t != e.cb.Require {
 			return nil, fmt.Errorf("%w: the client selected %s", ErrUnsupportedCBType, e.cb.Require)
 		}
@@ -378,7 +389,8 @@ func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 
 	// Credential lookup. The fake credential is always derived so that a known
 	// and an unknown user cost the server the same work.
-	fake := e.s.fakeCredential(username)
+	fake := e.s.fakeCredential(name, &e.scratch.fakeSum, &e.scratch.fake)
+	username := string(name)
 	cred, err := e.s.store.Credential(ctx, username, e.s.mech.hash)
 	switch {
 	case err == nil:
@@ -475,7 +487,7 @@ func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
 		return nil, malformed("missing p= attribute")
 	}
 	size := e.s.mech.hash.Size()
-	var proof [64]byte
+	proof := &e.scratch.proof
 	p64 := proofAttr[2:]
 	if len(p64) != base64.StdEncoding.EncodedLen(size) {
 		return nil, fmt.Errorf("%w: proof length", ErrInvalidEncoding)
@@ -499,7 +511,7 @@ func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
 	// ClientSignature := HMAC(StoredKey, AuthMessage)
 	// ClientKey := ClientProof XOR ClientSignature
 	// valid iff H(ClientKey) == StoredKey
-	var sig, clientKey, stored [64]byte
+	sig, clientKey, stored := &e.scratch.sig, &e.scratch.clientKey, &e.scratch.sum
 	mac := hmac.New(e.s.mech.hash.New, e.cred.StoredKey)
 	mac.Write(authMessage)
 	mac.Sum(sig[:0])
@@ -528,22 +540,20 @@ func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
 // know: HMAC-SHA-256(secret, mechanism hash name || 0 || username). The first
 // 16 bytes are the salt; the keys are filled from the other 16, which are
 // never shown. No proof can match it (and the exchange fails regardless).
-func (s *Server) fakeCredential(username string) Credential {
+func (s *Server) fakeCredential(username []byte, sum *[sha256.Size]byte, buf *[DefaultSaltLen + 2*64]byte) Credential {
 	mac := s.fakeMACs.Get().(hash.Hash)
-	mac.Write([]byte(s.mech.hash.String()))
-	mac.Write([]byte{0})
-	mac.Write([]byte(username))
-	var sum [sha256.Size]byte
+	mac.Write(s.fakeTag)
+	mac.Write(username)
 	mac.Sum(sum[:0])
 	mac.Reset()
 	s.fakeMACs.Put(mac)
 
 	size := s.mech.hash.Size()
-	b := make([]byte, DefaultSaltLen+2*size)
+	b := buf[:DefaultSaltLen+2*size]
 	copy(b, sum[:DefaultSaltLen])
 	keys := b[DefaultSaltLen:]
-	for i := range keys {
-		keys[i] = sum[DefaultSaltLen+i%(sha256.Size-DefaultSaltLen)] ^ byte(i/(sha256.Size-DefaultSaltLen))
+	for i := 0; i < len(keys); i += sha256.Size - DefaultSaltLen {
+		copy(keys[i:], sum[DefaultSaltLen:])
 	}
 	return Credential{
 		Salt:       b[:DefaultSaltLen:DefaultSaltLen],
@@ -567,4 +577,17 @@ func appendConcatBase64(dst, a, b []byte) []byte {
 	joined := append(small[:0], a...)
 	joined = append(joined, b...)
 	return base64.StdEncoding.AppendEncode(dst, joined)
+}
+
+// cbTypeOf converts a cb-name, without allocating for the known types.
+func cbTypeOf(b []byte) cbind.Type {
+	switch string(b) {
+	case string(cbind.TLSExporter):
+		return cbind.TLSExporter
+	case string(cbind.TLSUnique):
+		return cbind.TLSUnique
+	case string(cbind.TLSServerEndPoint):
+		return cbind.TLSServerEndPoint
+	}
+	return cbind.Type(b)
 }
