@@ -193,13 +193,17 @@ type Exchange struct {
 	authzid   string
 	cbType    cbind.Type
 
-	// Scratch space, here so that it does not need allocations of its own.
-	scratch struct {
-		sig, clientKey, sum, proof [64]byte
-		fakeSum                    [sha256.Size]byte
-		fake                       [DefaultSaltLen + 2*64]byte
-	}
+	// fake holds the fake credential's bytes (see Server.fakeCredential).
+	fake fakeBuf
 }
+
+// scratch is per-step working memory, pooled so that neither the heap nor
+// the Exchange has to carry it.
+type scratch struct {
+	sig, clientKey, sum, proof [64]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // Step consumes one client message (already base64-decoded by the SASL
 // profile) and returns the next server message.
@@ -254,7 +258,7 @@ func (e *Exchange) fail() {
 func (e *Exchange) clearSecrets() {
 	e.cred = Credential{}
 	e.auth, e.nonce, e.expectedC = nil, nil, nil
-	clear(e.scratch.fake[:])
+	clear(e.fake[:])
 }
 
 // Username returns the authentication identity (the decoded n= saslname)
@@ -389,7 +393,7 @@ func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 
 	// Credential lookup. The fake credential is always derived so that a known
 	// and an unknown user cost the server the same work.
-	fake := e.s.fakeCredential(name, &e.scratch.fakeSum, &e.scratch.fake)
+	fake := e.s.fakeCredential(name, &e.fake)
 	username := string(name)
 	cred, err := e.s.store.Credential(ctx, username, e.s.mech.hash)
 	switch {
@@ -487,7 +491,12 @@ func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
 		return nil, malformed("missing p= attribute")
 	}
 	size := e.s.mech.hash.Size()
-	proof := &e.scratch.proof
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		clear(sc.clientKey[:])
+		scratchPool.Put(sc)
+	}()
+	proof := &sc.proof
 	p64 := proofAttr[2:]
 	if len(p64) != base64.StdEncoding.EncodedLen(size) {
 		return nil, fmt.Errorf("%w: proof length", ErrInvalidEncoding)
@@ -511,7 +520,7 @@ func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
 	// ClientSignature := HMAC(StoredKey, AuthMessage)
 	// ClientKey := ClientProof XOR ClientSignature
 	// valid iff H(ClientKey) == StoredKey
-	sig, clientKey, stored := &e.scratch.sig, &e.scratch.clientKey, &e.scratch.sum
+	sig, clientKey, stored := &sc.sig, &sc.clientKey, &sc.sum
 	mac := hmac.New(e.s.mech.hash.New, e.cred.StoredKey)
 	mac.Write(authMessage)
 	mac.Sum(sig[:0])
@@ -521,7 +530,6 @@ func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
 	h.Sum(stored[:0])
 	e.s.hashes.put(h)
 	valid := subtle.ConstantTimeCompare(stored[:size], e.cred.StoredKey)
-	clear(clientKey[:])
 	if valid != 1 || e.unknown {
 		return nil, ErrInvalidProof
 	}
@@ -536,14 +544,22 @@ func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
 	return out, nil
 }
 
+// fakeCredLen is the most bytes a fake credential needs: a salt and two
+// SHA-512 keys.
+const fakeCredLen = DefaultSaltLen + 2*64
+
+// fakeBuf holds a fake credential followed by the MAC it is made from.
+type fakeBuf [fakeCredLen + sha256.Size]byte
+
 // fakeCredential derives the credential shown to a user the Store does not
 // know: HMAC-SHA-256(secret, mechanism hash name || 0 || username). The first
 // 16 bytes are the salt; the keys are filled from the other 16, which are
 // never shown. No proof can match it (and the exchange fails regardless).
-func (s *Server) fakeCredential(username []byte, sum *[sha256.Size]byte, buf *[DefaultSaltLen + 2*64]byte) Credential {
+func (s *Server) fakeCredential(username []byte, buf *fakeBuf) Credential {
 	mac := s.fakeMACs.Get().(hash.Hash)
 	mac.Write(s.fakeTag)
 	mac.Write(username)
+	sum := buf[fakeCredLen:]
 	mac.Sum(sum[:0])
 	mac.Reset()
 	s.fakeMACs.Put(mac)
