@@ -76,7 +76,7 @@ var errorTable = [...]struct {
 	value     string // RFC 5802 e= value
 	condition string // RFC 6120 §6.5 condition
 }{
-	{ErrMalformed, eOtherError, condMalformedRequest},
+	{ErrMalformed, eInvalidEncoding, condMalformedRequest},
 	{ErrInvalidEncoding, eInvalidEncoding, condMalformedRequest},
 	{ErrExtensionsNotSupported, eExtensionsNotSupported, condMalformedRequest},
 	{ErrInvalidProof, eInvalidProof, condNotAuthorized},
@@ -92,10 +92,11 @@ var errorTable = [...]struct {
 }
 
 // ServerError returns the RFC 5802 §7 server-error-value for an error returned
-// by Step: "invalid-proof", "channel-bindings-dont-match" and so on. Errors
-// the RFC names no value for (a malformed message, a nonce mismatch, a store
-// failure) and errors from outside this package give "other-error"; nil gives
-// "". The value "unknown-user" is never used: unknown users get
+// by Step: "invalid-proof", "channel-bindings-dont-match" and so on. A
+// message that breaks the grammar gives "invalid-encoding" like bad base64
+// does. Errors the RFC names no value for (a nonce mismatch, a store failure,
+// a finished exchange) and errors from outside this package give
+// "other-error"; nil gives "". The value "unknown-user" is never used: unknown users get
 // "invalid-proof" so they cannot be enumerated.
 func ServerError(err error) string {
 	if err == nil {

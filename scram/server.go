@@ -45,7 +45,7 @@ const (
 // Config configures a Server. Only Store is required.
 type Config struct {
 	// Store looks up credentials.
-	Store Store
+	Store Store `json:"-"`
 	// Secret keys the deterministic fake salt and keys handed out for users
 	// the Store does not know, so that the reply to an unknown user looks
 	// like that of a real one and stays the same from one attempt to the
@@ -175,8 +175,9 @@ const (
 	stateFailed
 )
 
-// Exchange is one SCRAM authentication exchange. It is not safe for
-// concurrent use and cannot be reused: start a new one per attempt.
+// Exchange is one SCRAM authentication exchange, made by Server.Start. It is
+// not safe for concurrent use and cannot be reused: start a new one per
+// attempt. A zero Exchange is over before it began.
 type Exchange struct {
 	s     *Server
 	cb    ChannelBinding
@@ -217,8 +218,12 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // the only answer. After success or failure every further call returns
 // ErrExchangeOver: a client-final message cannot be replayed.
 //
-// ctx is passed to the Store.
+// ctx is passed to the Store. The caller should bound the base64 text before
+// decoding it; messages above MaxMessageLen bytes are refused here.
 func (e *Exchange) Step(ctx context.Context, in []byte) (out []byte, done bool, err error) {
+	if e.s == nil {
+		return nil, false, ErrExchangeOver // not made by Server.Start
+	}
 	switch e.state {
 	case stateStart:
 		out, err = e.clientFirst(ctx, in)
@@ -262,17 +267,34 @@ func (e *Exchange) clearSecrets() {
 }
 
 // Username returns the authentication identity (the decoded n= saslname)
-// after a successful exchange, and "" otherwise.
-func (e *Exchange) Username() string { return e.username }
+// after a successful exchange, and "" otherwise. It is the name exactly as
+// the Store was asked for it.
+func (e *Exchange) Username() string {
+	if e.state != stateSucceeded {
+		return ""
+	}
+	return e.username
+}
 
 // Authzid returns the authorization identity the client asked for in the GS2
-// header (decoded), or "" if it sent none or the exchange has not succeeded.
-// The caller decides whether Username may act as Authzid.
-func (e *Exchange) Authzid() string { return e.authzid }
+// header (decoded) after a successful exchange; "" if it sent none or the
+// exchange has not succeeded. The caller decides whether Username may act as
+// Authzid (RFC 6120 §6.3.8) and answers invalid-authzid otherwise.
+func (e *Exchange) Authzid() string {
+	if e.state != stateSucceeded {
+		return ""
+	}
+	return e.authzid
+}
 
-// ChannelBinding returns the channel-binding type the successful exchange was
-// bound to, or "" if none was used.
-func (e *Exchange) ChannelBinding() cbind.Type { return e.cbType }
+// ChannelBinding returns the channel-binding type a successful exchange was
+// bound to, or "" if none was used or the exchange has not succeeded.
+func (e *Exchange) ChannelBinding() cbind.Type {
+	if e.state != stateSucceeded {
+		return ""
+	}
+	return e.cbType
+}
 
 // Done reports whether the exchange completed successfully.
 func (e *Exchange) Done() bool { return e.state == stateSucceeded }

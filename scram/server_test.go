@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -148,17 +149,17 @@ func TestClientFinalErrors(t *testing.T) {
 		want  error
 		value string // e= value
 	}{
-		{"empty", "", scram.ErrMalformed, "other-error"},
-		{"c only", "c=biws", scram.ErrMalformed, "other-error"},
-		{"no proof", "c=biws,r=" + nonce, scram.ErrMalformed, "other-error"},
-		{"empty proof", "c=biws,r=" + nonce + ",", scram.ErrMalformed, "other-error"},
-		{"no nonce", "c=biws," + proof, scram.ErrMalformed, "other-error"},
-		{"swapped", "r=" + nonce + ",c=biws," + proof, scram.ErrMalformed, "other-error"},
-		{"proof not last", "c=biws,r=" + nonce + "," + proof + ",x=1", scram.ErrMalformed, "other-error"},
-		{"bad extension", "c=biws,r=" + nonce + ",=x," + proof, scram.ErrMalformed, "other-error"},
-		{"non-UTF-8 extension", "c=biws,r=" + nonce + ",x=\xff," + proof, scram.ErrMalformed, "other-error"},
+		{"empty", "", scram.ErrMalformed, "invalid-encoding"},
+		{"c only", "c=biws", scram.ErrMalformed, "invalid-encoding"},
+		{"no proof", "c=biws,r=" + nonce, scram.ErrMalformed, "invalid-encoding"},
+		{"empty proof", "c=biws,r=" + nonce + ",", scram.ErrMalformed, "invalid-encoding"},
+		{"no nonce", "c=biws," + proof, scram.ErrMalformed, "invalid-encoding"},
+		{"swapped", "r=" + nonce + ",c=biws," + proof, scram.ErrMalformed, "invalid-encoding"},
+		{"proof not last", "c=biws,r=" + nonce + "," + proof + ",x=1", scram.ErrMalformed, "invalid-encoding"},
+		{"bad extension", "c=biws,r=" + nonce + ",=x," + proof, scram.ErrMalformed, "invalid-encoding"},
+		{"non-UTF-8 extension", "c=biws,r=" + nonce + ",x=\xff," + proof, scram.ErrMalformed, "invalid-encoding"},
 		{"m extension", "c=biws,r=" + nonce + ",m=x," + proof, scram.ErrExtensionsNotSupported, "extensions-not-supported"},
-		{"too long", "c=biws,r=" + nonce + ",x=" + strings.Repeat("a", 4096) + "," + proof, scram.ErrMalformed, "other-error"},
+		{"too long", "c=biws,r=" + nonce + ",x=" + strings.Repeat("a", 4096) + "," + proof, scram.ErrMalformed, "invalid-encoding"},
 		{"c not base64", "c=bi!s,r=" + nonce + "," + proof, scram.ErrInvalidEncoding, "invalid-encoding"},
 		{"c empty", "c=,r=" + nonce + "," + proof, scram.ErrInvalidEncoding, "invalid-encoding"},
 		{"c unpadded", "c=eSw,r=" + nonce + "," + proof, scram.ErrInvalidEncoding, "invalid-encoding"},
@@ -428,7 +429,7 @@ func TestServerErrorAndCondition(t *testing.T) {
 		condition string
 	}{
 		{nil, "", ""},
-		{scram.ErrMalformed, "other-error", "malformed-request"},
+		{scram.ErrMalformed, "invalid-encoding", "malformed-request"},
 		{scram.ErrInvalidEncoding, "invalid-encoding", "malformed-request"},
 		{scram.ErrExtensionsNotSupported, "extensions-not-supported", "malformed-request"},
 		{scram.ErrInvalidProof, "invalid-proof", "not-authorized"},
@@ -453,4 +454,41 @@ func TestServerErrorAndCondition(t *testing.T) {
 			t.Errorf("Condition(%v) = %q, want %q", tc.err, got, tc.condition)
 		}
 	}
+}
+
+func TestZeroExchange(t *testing.T) {
+	var ex scram.Exchange
+	if out, done, err := ex.Step(context.Background(), []byte(rfc5802.clientFirst)); err != scram.ErrExchangeOver || out != nil || done {
+		t.Fatalf("zero Exchange: %q %v %v", out, done, err)
+	}
+}
+
+// The XEP-0474 h= attribute uses the mechanism's hash.
+func TestDowngradeProtectionHash(t *testing.T) {
+	input := []byte("SCRAM-SHA-1\x1eSCRAM-SHA-1-PLUS\x1ftls-exporter\x1etls-server-end-point")
+	for _, tc := range []struct {
+		mech scram.Mechanism
+		want string
+	}{
+		{scram.SHA1, "h=G6k/rBLDqgOhRRaCuuatSDFkJ08="},
+		{scram.SHA256, "h=" + base64.StdEncoding.EncodeToString(sha256Sum(input))},
+	} {
+		srv := newServer(t, tc.mech, scram.Config{})
+		out, _, err := srv.Start(scram.ChannelBinding{}, input).Step(context.Background(), []byte("n,,n=user,r=abc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(out), ",i=4096,"+tc.want) {
+			t.Errorf("%v: server-first %q, want suffix %q", tc.mech, out, tc.want)
+		}
+		out, _, _ = srv.Start(scram.ChannelBinding{}, nil).Step(context.Background(), []byte("n,,n=user,r=abc"))
+		if strings.Contains(string(out), "h=") {
+			t.Errorf("%v: h= without downgrade protection: %q", tc.mech, out)
+		}
+	}
+}
+
+func sha256Sum(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
 }

@@ -174,6 +174,9 @@ func TestVectors(t *testing.T) {
 			if string(out) != v.serverFirst {
 				t.Fatalf("server-first:\n got %s\nwant %s", out, v.serverFirst)
 			}
+			if ex.Username() != "" || ex.Authzid() != "" || ex.ChannelBinding() != "" || ex.Done() {
+				t.Error("identity reported before the proof was checked")
+			}
 			out, done, err = ex.Step(ctx, []byte(v.clientFinal))
 			if err != nil || !done {
 				t.Fatalf("client-final: done=%v err=%v out=%s", done, err, out)
