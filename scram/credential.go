@@ -150,8 +150,8 @@ type Store interface {
 	Credential(ctx context.Context, username string, h crypto.Hash) (Credential, error)
 }
 
-// MemoryStore is a Store held in memory, safe for concurrent use. Its zero
-// value is not usable; create one with NewMemoryStore.
+// MemoryStore is a Store held in memory, safe for concurrent use. The zero
+// value is an empty store ready to use.
 type MemoryStore struct {
 	mu    sync.RWMutex
 	users map[memoryKey]Credential
@@ -167,6 +167,13 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{users: make(map[memoryKey]Credential)}
+}
+
+// init makes the map of a zero MemoryStore; s.mu must be held.
+func (s *MemoryStore) init() {
+	if s.users == nil {
+		s.users = make(map[memoryKey]Credential)
+	}
 }
 
 // Credential implements Store. Names are compared byte for byte.
@@ -190,6 +197,7 @@ func (s *MemoryStore) Set(username string, h crypto.Hash, c Credential) {
 	c.StoredKey = append([]byte(nil), c.StoredKey...)
 	c.ServerKey = append([]byte(nil), c.ServerKey...)
 	s.mu.Lock()
+	s.init()
 	s.users[memoryKey{username, h}] = c
 	s.mu.Unlock()
 }
@@ -210,6 +218,7 @@ func (s *MemoryStore) SetPassword(username, password string, iterations int, has
 		creds[i] = c
 	}
 	s.mu.Lock()
+	s.init()
 	for i, h := range hashes {
 		s.users[memoryKey{username, h}] = creds[i]
 	}

@@ -250,3 +250,19 @@ func TestConcurrentUse(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestZeroMemoryStore(t *testing.T) {
+	var s scram.MemoryStore
+	if _, err := s.Credential(context.Background(), "user", crypto.SHA256); !errors.Is(err, scram.ErrUnknownUser) {
+		t.Fatal(err)
+	}
+	s.Delete("user")
+	if err := s.SetPassword("user", "pencil", 4096, crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Credential(context.Background(), "user", crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	var s2 scram.MemoryStore
+	s2.Set("x", crypto.SHA1, scram.Credential{})
+}

@@ -3,10 +3,11 @@ package scram
 import "errors"
 
 // Errors returned by Exchange.Step. Each is matched with errors.Is; the
-// returned error may wrap one of them with detail that is safe to log (it
-// never contains secrets or client-supplied bytes). ServerError gives the
-// RFC 5802 "e=" value of each and Condition the RFC 6120 SASL failure
-// condition.
+// returned error may wrap one of them with detail that is safe to log: it
+// never contains secrets, and of the client's bytes at most a channel-binding
+// type name that passed the cb-name syntax check. A Store or
+// ChannelBinding.Data error is wrapped as well. ServerError gives the RFC
+// 5802 "e=" value of each and Condition the RFC 6120 SASL failure condition.
 var (
 	// ErrMalformed: the message does not follow the RFC 5802 §7 grammar, or a
 	// field exceeds this package's size limits.
