@@ -3,24 +3,33 @@
 // SHA-256 (RFC 7677) and SHA-512, each with its -PLUS channel-binding variant,
 // plus the optional "h" attribute of XEP-0474: SASL SCRAM Downgrade Protection.
 //
-// The package is transport-neutral: an Exchange consumes client messages that
-// the caller has already base64-decoded from the SASL profile (RFC 6120 §6,
-// XEP-0388) and returns the server messages to send. The caller maps the
-// sentinel errors to its protocol with ServerError (the RFC 5802 "e=" value)
-// and Condition (the RFC 6120 §6.5 failure condition).
+// The package is transport-neutral: a Server (one per mechanism, shared by all
+// connections) starts an Exchange per authentication attempt; the Exchange
+// consumes client messages that the caller has already base64-decoded from
+// the SASL profile (RFC 6120 §6, XEP-0388) and returns the server messages to
+// send. The caller describes the connection with a ChannelBinding (whether it
+// advertised -PLUS, the type a pseudomechanism fixed, and the binding data,
+// usually from package cbind) and maps the sentinel errors to its protocol
+// with ServerError (the RFC 5802 "e=" value) and Condition (the RFC 6120 §6.5
+// failure condition).
 //
 // Credentials are stored as RFC 5802 salt, iteration count, StoredKey and
 // ServerKey per hash: never the password or SaltedPassword. Unknown users
-// receive a deterministic fake salt and iteration count derived from a server
-// secret, so that a probe cannot tell an unknown user from a wrong password.
+// receive a deterministic fake salt and the configured iteration count,
+// derived from a server secret, and fail at the proof exactly like a wrong
+// password; the server derives the fake credential for every attempt, known
+// user or not, so its own work does not depend on whether the user exists
+// (the Store's lookup time is the Store's business).
 //
 // Left out: the client side; the GSS-API form of SCRAM (RFC 5802 §8) and its
 // non-standard "F" GS2 flag; security layers (SCRAM has none); mandatory
-// extensions ("m=", always rejected as RFC 5802 requires); SASLprep or PRECIS
-// normalisation of user names (the name is handed to the Store exactly as the
-// client sent it, after saslname decoding — normalise in the Store); and the
-// computation of the XEP-0474 input string, which the caller supplies because
-// only it knows what it advertised.
+// extensions ("m=", always rejected as RFC 5802 requires); the "unknown-user"
+// error value (never sent, to prevent enumeration); SASLprep or PRECIS
+// normalisation of user names (the name is handed to the Store exactly as
+// the client sent it, after saslname decoding: normalise in the Store); the
+// extraction of channel-binding data from TLS (package cbind); and the
+// computation of the XEP-0474 input string, which the caller supplies
+// because only it knows what it advertised.
 package scram
 
 import (
