@@ -246,6 +246,7 @@ func TestMelliumClient(t *testing.T) {
 					sasl.RemoteMechanisms(tc.remote...),
 				)
 				clientErr := runMellium(cc, neg)
+				cc.Close() // unblocks the server if the client gave up early
 				r := <-done
 				if tc.wantErr != nil {
 					if !errors.Is(r.err, tc.wantErr) {
