@@ -75,6 +75,10 @@ type Host struct {
 	// stream features start with STARTTLS, set up so that
 	// tls-server-end-point knows the certificate served.
 	TLSConfig *tls.Config
+	// Secret keys the fake SCRAM salts handed out for unknown users, so that
+	// they cannot be told from real ones. Give every node of a cluster the
+	// same secret (at least 16 bytes). Nil: a random secret per process.
+	Secret []byte
 	// Logger receives one line per login and per failure, never secrets.
 	// Nil: slog.Default().
 	Logger *slog.Logger
@@ -102,6 +106,7 @@ func New(cfg Config, host Host) (*Plugin, error) {
 	sc := cfg.SASL
 	sc.Store = host.Store
 	sc.TLSConfig = host.TLSConfig
+	sc.Secret = host.Secret
 	sc.Logger = host.Logger
 	sc.Authorize = host.Authorize
 	sc.AccountStatus = host.AccountStatus
