@@ -68,10 +68,10 @@ func TestLoginMatrix(t *testing.T) {
 		for _, m := range plusMechs {
 			for _, typ := range v.types {
 				modes := []struct {
-					name      string
-					server    features.Config
-					client    saslclient.Config
-					wantMech  string
+					name     string
+					server   features.Config
+					client   saslclient.Config
+					wantMech string
 				}{{
 					name:     "pseudomechanism",
 					server:   features.Config{ChannelBindingTypes: []cbind.Type{typ}},
@@ -258,10 +258,10 @@ func TestDowngrade(t *testing.T) {
 		failure string // expected <failure/> condition instead
 		mech    string
 	}{{
-		name:    "control: relay without rewriting",
-		client:  nonPlus,
-		s2c:     holdUntilComplete(func(b []byte) []byte { return b }),
-		mech:    "SCRAM-SHA-512",
+		name:   "control: relay without rewriting",
+		client: nonPlus,
+		s2c:    holdUntilComplete(func(b []byte) []byte { return b }),
+		mech:   "SCRAM-SHA-512",
 	}, {
 		name:    "-PLUS and XEP-0440 stripped, client without channel binding",
 		client:  nonPlus,
@@ -286,11 +286,11 @@ func TestDowngrade(t *testing.T) {
 		s2c:     stripSHA512,
 		wantErr: saslclient.ErrDowngrade,
 	}, {
-		name:    "server without XEP-0474: stripping goes unnoticed by the hash",
-		server:  features.Config{DisableDowngradeProtection: true},
-		client:  nonPlus,
-		s2c:     stripSHA512,
-		mech:    "SCRAM-SHA-256",
+		name:   "server without XEP-0474: stripping goes unnoticed by the hash",
+		server: features.Config{DisableDowngradeProtection: true},
+		client: nonPlus,
+		s2c:    stripSHA512,
+		mech:   "SCRAM-SHA-256",
 	}, {
 		name:    "server without XEP-0474, client requires it",
 		server:  features.Config{DisableDowngradeProtection: true},
