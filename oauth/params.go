@@ -52,25 +52,31 @@ type Params struct {
 	Version         string // "" or "1.0"
 }
 
-// field returns the address of the field for the parameter named local.
-func (p *Params) field(local string) (*string, uint) {
+// paramIndex returns the index of the parameter named local in Params field
+// order, or -1.
+func paramIndex(local string) int {
 	switch local {
 	case paramConsumerKey:
-		return &p.ConsumerKey, 1 << 0
+		return 0
 	case paramNonce:
-		return &p.Nonce, 1 << 1
+		return 1
 	case paramSignature:
-		return &p.Signature, 1 << 2
+		return 2
 	case paramSignatureMethod:
-		return &p.SignatureMethod, 1 << 3
+		return 3
 	case paramTimestamp:
-		return &p.Timestamp, 1 << 4
+		return 4
 	case paramToken:
-		return &p.Token, 1 << 5
+		return 5
 	case paramVersion:
-		return &p.Version, 1 << 6
+		return 6
 	}
-	return nil, 0
+	return -1
+}
+
+// fields returns the addresses of p's fields in paramIndex order.
+func (p *Params) fields() [7]*string {
+	return [7]*string{&p.ConsumerKey, &p.Nonce, &p.Signature, &p.SignatureMethod, &p.Timestamp, &p.Token, &p.Version}
 }
 
 // isOAuth reports whether name is the <oauth/> element.
@@ -98,6 +104,11 @@ func ParseElement(r xml.TokenReader, start xml.StartElement) (Params, error) {
 		seen   uint
 		stray  int
 		tokens int
+		// All values are collected in one buffer and turned into one string
+		// at the end: one allocation instead of one per parameter.
+		arr  [256]byte
+		buf  = arr[:0]
+		span [7][2]int
 	)
 	for {
 		tok, err := nextToken(r, &tokens)
@@ -106,8 +117,12 @@ func ParseElement(r xml.TokenReader, start xml.StartElement) (Params, error) {
 		}
 		switch t := tok.(type) {
 		case xml.EndElement:
+			all := string(buf)
+			for i, f := range p.fields() {
+				*f = all[span[i][0]:span[i][1]]
+			}
 			if p.Version != "" && p.Version != Version || seen&(1<<6) != 0 && p.Version == "" {
-				return p, paramError{ErrUnsupportedParameter, paramVersion}
+				return Params{}, paramError{ErrUnsupportedParameter, paramVersion}
 			}
 			return p, nil
 		case xml.CharData:
@@ -119,19 +134,20 @@ func ParseElement(r xml.TokenReader, start xml.StartElement) (Params, error) {
 			if t.Name.Space != NS && t.Name.Space != "" {
 				return p, paramError{ErrUnsupportedParameter, "element in another namespace"}
 			}
-			dst, bit := p.field(t.Name.Local)
-			if dst == nil {
+			i := paramIndex(t.Name.Local)
+			if i < 0 {
 				return p, paramError{ErrUnsupportedParameter, "unknown element"}
 			}
-			if seen&bit != 0 {
+			if seen&(1<<i) != 0 {
 				return p, paramError{ErrDuplicatedParameter, t.Name.Local}
 			}
-			seen |= bit
-			v, err := readValue(r, &tokens, t.Name.Local)
+			seen |= 1 << i
+			from := len(buf)
+			buf, err = readValue(r, &tokens, t.Name.Local, buf)
 			if err != nil {
 				return p, err
 			}
-			*dst = v
+			span[i] = [2]int{from, len(buf)}
 		default:
 			return p, paramError{ErrUnsupportedParameter, "non-element token"}
 		}
@@ -155,43 +171,27 @@ func nextToken(r xml.TokenReader, n *int) (xml.Token, error) {
 	return nil, err
 }
 
-// readValue reads the text content of a parameter element up to its end.
-// Character data is copied at once: a decoder may reuse its buffer on the
-// next call to Token.
-func readValue(r xml.TokenReader, n *int, name string) (string, error) {
-	var (
-		val   string
-		multi []byte
-		parts int
-		size  int
-	)
+// readValue appends the text content of a parameter element to buf, reading
+// up to the element's end. Character data is copied at once: a decoder may
+// reuse its buffer on the next call to Token.
+func readValue(r xml.TokenReader, n *int, name string, buf []byte) ([]byte, error) {
+	size := 0
 	for {
 		tok, err := nextToken(r, n)
 		if err != nil {
-			return "", err
+			return buf, err
 		}
 		switch t := tok.(type) {
 		case xml.EndElement:
-			if parts > 1 {
-				return string(multi), nil
-			}
-			return val, nil
+			return buf, nil
 		case xml.CharData:
 			size += len(t)
 			if size > MaxValueBytes {
-				return "", paramError{ErrUnsupportedParameter, name + " too long"}
+				return buf, paramError{ErrUnsupportedParameter, name + " too long"}
 			}
-			parts++
-			if parts == 1 {
-				val = string(t)
-				continue
-			}
-			if parts == 2 {
-				multi = append(multi, val...)
-			}
-			multi = append(multi, t...)
+			buf = append(buf, t...)
 		default:
-			return "", paramError{ErrUnsupportedParameter, name + " content"}
+			return buf, paramError{ErrUnsupportedParameter, name + " content"}
 		}
 	}
 }

@@ -11,11 +11,17 @@ import (
 
 const upperHex = "0123456789ABCDEF"
 
+// unreservedSet marks the characters RFC 5849 §3.6 leaves as they are.
+var unreservedSet = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~'
+	}
+	return t
+}()
+
 // unreserved reports whether c is left as it is by RFC 5849 §3.6.
-func unreserved(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
+func unreserved(c byte) bool { return unreservedSet[c] }
 
 // appendPct appends s percent-encoded as RFC 5849 §3.6 specifies: every octet
 // of the UTF-8 string except the unreserved characters becomes %XX with

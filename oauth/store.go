@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"container/heap"
 	"context"
 	"hash/maphash"
 	"sync"
@@ -169,7 +168,7 @@ func (m *MemoryNonces) UseNonce(_ context.Context, n Nonce) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for len(m.exp) > 0 && m.exp[0].expires < now {
-		e := heap.Pop(&m.exp).(expiry)
+		e := m.exp.pop()
 		if m.seen[e.key] == e.expires {
 			delete(m.seen, e.key)
 		}
@@ -182,7 +181,7 @@ func (m *MemoryNonces) UseNonce(_ context.Context, n Nonce) error {
 	}
 	e := expiry{key: key, expires: n.Expires.UnixNano()}
 	m.seen[key] = e.expires
-	heap.Push(&m.exp, e)
+	m.exp.push(e)
 	return nil
 }
 
@@ -191,18 +190,45 @@ type expiry struct {
 	expires int64
 }
 
-// expiryHeap is a min-heap of expiries.
+// expiryHeap is a binary min-heap of expiries. It is written out rather than
+// using container/heap, whose interface boxes every pushed value.
 type expiryHeap []expiry
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].expires < h[j].expires }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+func (h *expiryHeap) push(e expiry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s[parent].expires <= s[i].expires {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+func (h *expiryHeap) pop() expiry {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l, r, min := 2*i+1, 2*i+2, i
+		if l < len(s) && s[l].expires < s[min].expires {
+			min = l
+		}
+		if r < len(s) && s[r].expires < s[min].expires {
+			min = r
+		}
+		if min == i {
+			break
+		}
+		s[i], s[min] = s[min], s[i]
+		i = min
+	}
+	*h = s
+	return top
 }
 
 var (

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -114,11 +115,16 @@ func (v *Verifier) Verify(ctx context.Context, s Stanza, p Params) (Grant, error
 		return Grant{}, ErrTimestampRefused
 	}
 
-	var keyBuf [128]byte
-	key := appendKey(keyBuf[:0], consumerSecret, tok.Secret)
-	var baseBuf [512]byte
-	base := AppendBaseString(baseBuf[:0], s, &p)
-	if !checkSignature(p.SignatureMethod, p.Signature, key, base) {
+	sc := scratchPool.Get().(*scratch)
+	sc.key = appendKey(sc.key[:0], consumerSecret, tok.Secret)
+	sc.base = AppendBaseString(sc.base[:0], s, &p)
+	valid := checkSignature(p.SignatureMethod, p.Signature, sc.key, sc.base)
+	clear(sc.key) // the key is secret-derived; do not leave it in the pool
+	sc.key = sc.key[:0]
+	if cap(sc.key) <= maxPooled && cap(sc.base) <= maxPooled {
+		scratchPool.Put(sc)
+	}
+	if !valid {
 		return Grant{}, ErrInvalidSignature
 	}
 
@@ -142,6 +148,17 @@ func (v *Verifier) Verify(ctx context.Context, s Stanza, p Params) (Grant, error
 		Expires:     tok.Expires,
 	}, nil
 }
+
+// scratch holds the buffers of one verification; pooled because the HMAC
+// interface makes them escape.
+type scratch struct{ key, base []byte }
+
+// maxPooled keeps buffers grown by unusually long values out of the pool.
+const maxPooled = 4096
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{key: make([]byte, 0, 128), base: make([]byte, 0, 512)}
+}}
 
 // maxTimestampDigits keeps timestamps within what time.Unix handles.
 const maxTimestampDigits = 12
