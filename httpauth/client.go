@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -28,15 +29,23 @@ type Request struct {
 // Returning false or an error denies the request.
 type DecideFunc func(ctx context.Context, req Request) (bool, error)
 
-// MaxConcurrentDecisions bounds how many requests a client handler asks
-// about at once; more get a resource-constraint error.
+// MaxConcurrentDecisions bounds how many message requests a client handler
+// asks about at once; more get a resource-constraint error.
 const MaxConcurrentDecisions = 16
+
+// DecideTimeout bounds each call of a DecideFunc; when it passes the request
+// is denied.
+const DecideTimeout = 2 * time.Minute
 
 // Handle returns a mux option for an XMPP client that answers confirmation
 // requests (IQ get and messages of type normal or chat carrying
-// <confirm/>). decide runs in its own goroutine so that a slow user does not
-// stall the session; answers are sent with s (the client's session). A
-// malformed request gets bad-request, an IQ set gets feature-not-implemented.
+// <confirm/>). For messages, decide runs in its own goroutine and the answer
+// is sent with s (the client's session). For IQs, decide runs inside the
+// handler, because mellium sends an error for an IQ get whose handler returns
+// without answering: the session reads no other stanza meanwhile, so decide
+// must not call SendIQ on the same session (that would deadlock) and should
+// return promptly. A malformed request gets bad-request, an IQ set gets
+// feature-not-implemented, an error or false from decide not-authorized.
 func Handle(s Sender, decide DecideFunc) mux.Option {
 	h := &clientHandler{s: s, decide: decide, sem: make(chan struct{}, MaxConcurrentDecisions)}
 	confirm := xml.Name{Space: NS, Local: "confirm"}
@@ -66,24 +75,17 @@ func (h *clientHandler) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, sta
 	if err != nil {
 		return reply(stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest})
 	}
-	select {
-	case h.sem <- struct{}{}:
-	default:
-		return reply(stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint})
+	// mellium answers an IQ get with service-unavailable unless the handler
+	// writes the response before returning, so IQ requests are decided
+	// synchronously (bounded by DecideTimeout).
+	ctx, cancel := context.WithTimeout(context.Background(), DecideTimeout)
+	defer cancel()
+	ok, err := h.decide(ctx, Request{Confirm: c, From: iq.From})
+	if !ok || err != nil {
+		return reply(stanza.Error{Type: stanza.Auth, Condition: stanza.NotAuthorized})
 	}
-	go func() {
-		defer func() { <-h.sem }()
-		ctx := context.Background()
-		ok, err := h.decide(ctx, Request{Confirm: c, From: iq.From})
-		var r xml.TokenReader
-		if ok && err == nil {
-			r = iq.Result(nil)
-		} else {
-			r = iq.Error(stanza.Error{Type: stanza.Auth, Condition: stanza.NotAuthorized})
-		}
-		_ = h.s.Send(ctx, r)
-	}()
-	return nil
+	_, err = xmlstream.Copy(t, iq.Result(nil))
+	return err
 }
 
 func (h *clientHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
@@ -120,7 +122,8 @@ func (h *clientHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadE
 	}
 	go func() {
 		defer func() { <-h.sem }()
-		ctx := context.Background()
+		ctx, cancel := context.WithTimeout(context.Background(), DecideTimeout)
+		defer cancel()
 		ok, err := h.decide(ctx, Request{Confirm: c, From: msg.From, Message: true, Thread: a.thread})
 		var r xml.TokenReader
 		if ok && err == nil {
