@@ -213,8 +213,8 @@ func TestManInTheMiddle(t *testing.T) {
 					r := newRelay(t, srv.addr, v.version, nil, nil)
 					c, _, err := login(t, r.addr, client, loginOpts{version: v.version})
 					var f *saslclient.Failure
-					if !errors.As(err, &f) || f.Condition != "not-authorized" {
-						t.Fatalf("client error = %v, want not-authorized", err)
+					if !errors.As(err, &f) || f.Condition != "not-authorized" || f.Text != "channel-bindings-dont-match" {
+						t.Fatalf("client error = %v, want not-authorized: channel-bindings-dont-match", err)
 					}
 					if _, ok := c.Result(); ok {
 						t.Error("client reports success")
@@ -256,6 +256,7 @@ func TestDowngrade(t *testing.T) {
 		s2c     rewriter
 		wantErr error  // nil: success
 		failure string // expected <failure/> condition instead
+		text    string // and its text
 		mech    string
 	}{{
 		name:   "control: relay without rewriting",
@@ -276,6 +277,7 @@ func TestDowngrade(t *testing.T) {
 		name:    "-PLUS and XEP-0440 stripped, client sends y: the server refuses",
 		s2c:     stripPlus(true),
 		failure: "not-authorized",
+		text:    "server-does-support-channel-binding",
 	}, {
 		name:    "only -PLUS stripped: XEP-0440 without -PLUS",
 		s2c:     stripPlus(false),
@@ -321,7 +323,7 @@ func TestDowngrade(t *testing.T) {
 				}
 			default:
 				var f *saslclient.Failure
-				if !errors.As(err, &f) || f.Condition != tc.failure {
+				if !errors.As(err, &f) || f.Condition != tc.failure || f.Text != tc.text {
 					t.Fatalf("client error = %v, want failure %s", err, tc.failure)
 				}
 			}
