@@ -6,8 +6,19 @@
 // package parses and marshals that element ([Params]), builds the signature
 // base string and signs it ([Signer], for clients and components), and
 // verifies it on the receiving side ([Verifier]), either as middleware around
-// the host's own mellium handlers ([Verifier.IQ], [Verifier.Message]) or as a
-// plain function ([Verifier.Verify]).
+// the host's own mellium handlers ([Verifier.IQ], [Verifier.Message],
+// [Verifier.Presence]) or as a plain function ([Verifier.Verify]). The wrapped
+// handler learns who was authorised with [GrantFrom].
+//
+// # Signature methods
+//
+// HMAC-SHA1, which the XEP recommends, is always available. PLAINTEXT
+// (RFC 5849 §3.4.4) is accepted only when [Config].AllowPlaintext is set and
+// the host reports the stream as encrypted ([Verifier.ForStream]). RSA-SHA1
+// (RFC 5849 §3.4.3, RSASSA-PKCS1-v1_5 with SHA-1) is accepted only when the
+// host provides the consumers' public keys ([Config].RSAKeys); it is tested
+// against a signature made by OpenSSL. Go refuses RSA keys shorter than 1024
+// bits.
 //
 // # Where the <oauth/> element may appear
 //
@@ -71,7 +82,8 @@
 //     element inside a parameter, or text directly inside <oauth/>:
 //     <bad-request/> with <unsupported-parameter/>;
 //   - PLAINTEXT on a stream the host did not report as encrypted, or when not
-//     allowed by [Config]: <bad-request/> with <unsupported-signature-method/>;
+//     allowed by [Config], and RSA-SHA1 without [Config].RSAKeys:
+//     <bad-request/> with <unsupported-signature-method/>;
 //   - a full nonce store: <resource-constraint/> (type wait) without an
 //     application element, because the request may be valid and should be
 //     retried later;
@@ -96,13 +108,10 @@
 //
 // # Left out
 //
-// RSA-SHA1 is not implemented: the XEP and RFC 5849 give no RSA test vector
-// and the consumer store would need to hold public keys; HMAC-SHA1 (which the
-// XEP recommends) and optionally PLAINTEXT are supported. Presence stanzas are
-// not wrapped (mellium calls presence handlers per child like messages; a
-// host can use [Verifier.Verify] directly). Obtaining tokens (the HTTP part of
-// OAuth) is out of scope, as in the XEP. Advertising urn:xmpp:oauth:0 through
-// service discovery is left to the host (see package disco of this module).
+// Obtaining tokens (the HTTP part of OAuth) is out of scope, as in the XEP.
+// Advertising urn:xmpp:oauth:0 through service discovery (XEP-0235 §6) is
+// done by package disco of this module, not here. The <oauth/> element is not
+// removed from the stanza before the wrapped handler reads it.
 package oauth // import "github.com/xmppauth/xmppauth/oauth"
 
 // Namespaces defined by XEP-0235.

@@ -107,7 +107,7 @@ func (r *recorder) HandleMessage(_ stanza.Message, t xmlstream.TokenReadEncoder)
 func signedXML(t testing.TB, s Stanza, nonce byte) string {
 	t.Helper()
 	sg := Signer{
-		Credentials: Credentials{xepParams.ConsumerKey, xepConsumerSecret, xepParams.Token, xepTokenSecret},
+		Credentials: xepCreds,
 		Clock:       func() time.Time { return xepNow },
 		Rand:        bytes.NewReader(bytes.Repeat([]byte{nonce}, nonceBytes)),
 	}
@@ -290,5 +290,47 @@ func withTypes(wildcard bool, h mux.MessageHandler, name xml.Name) []mux.Option 
 	return []mux.Option{
 		mux.Message(stanza.ChatMessage, name, h),
 		mux.Message(stanza.ErrorMessage, name, h),
+	}
+}
+
+func (r *recorder) HandlePresence(_ stanza.Presence, t xmlstream.TokenReadEncoder) error {
+	r.record(t)
+	return nil
+}
+
+func TestPresenceMiddleware(t *testing.T) {
+	good := signedXML(t, Stanza{Name: "presence", From: clientJID, To: serviceJID}, 9)
+	pres := func(typ, body string) string {
+		return `<presence xmlns='jabber:client' from='` + clientJID + `' to='` + serviceJID + `' id='p1'` + typ + `>` + body + `</presence>`
+	}
+	for _, tc := range []struct {
+		name, in, wantOut string
+		wantCalls         int
+	}{
+		{name: "signed", in: pres("", `<status>x</status>`+good), wantCalls: 2},
+		{name: "signed for another stanza name", in: pres("", `<status>x</status>`+signedXML(t, Stanza{Name: "message", From: clientJID, To: serviceJID}, 9)),
+			wantOut: `<presence xmlns="jabber:client" type="error" to="` + clientJID + `" from="` + serviceJID + `" id="p1"><error type="auth"><not-authorized xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"></not-authorized><invalid-signature xmlns="urn:xmpp:oauth:0:errors"></invalid-signature></error></presence>`},
+		{name: "error presence dropped", in: pres(` type='error'`, `<status>x</status>`), wantOut: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t, nil)
+			rec := &recorder{}
+			h := env.v.Presence(rec)
+			m := mux.New(stanza.NSClient,
+				mux.Presence("", xml.Name{}, h),
+				mux.Presence(stanza.ErrorPresence, xml.Name{}, h),
+			)
+			if out := dispatch(t, m, tc.in); out != tc.wantOut {
+				t.Errorf("reply:\n got %s\nwant %s", out, tc.wantOut)
+			}
+			if rec.calls != tc.wantCalls {
+				t.Fatalf("calls = %d, want %d", rec.calls, tc.wantCalls)
+			}
+			for i := range rec.calls {
+				if !rec.granted[i] {
+					t.Errorf("call %d without grant", i)
+				}
+			}
+		})
 	}
 }

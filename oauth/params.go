@@ -26,6 +26,7 @@ const Version = "1.0"
 // Signature methods.
 const (
 	HMACSHA1  = "HMAC-SHA1"
+	RSASHA1   = "RSA-SHA1"
 	Plaintext = "PLAINTEXT"
 )
 

@@ -69,6 +69,9 @@ type Config struct {
 	// Tokens maps access tokens to their secrets and grants; nil knows no
 	// token.
 	Tokens TokenStore `json:"-"`
+	// RSAKeys holds the consumers' RSA public keys; setting it enables the
+	// RSA-SHA1 signature method (RFC 5849 §3.4.3), which is off otherwise.
+	RSAKeys RSAKeyStore `json:"-"`
 	// Nonces remembers used nonces; nil uses NewMemoryNonces(MaxNonces). Share
 	// one store between all verifiers that accept the same credentials.
 	Nonces NonceStore `json:"-"`
@@ -114,6 +117,7 @@ func New(c Config) (*Verifier, error) {
 		allowPlaintext: c.AllowPlaintext,
 		maxStanza:      c.MaxStanzaBytes,
 		require:        c.Require,
+		rsaKeys:        c.RSAKeys,
 	}
 	if v.consumers == nil {
 		v.consumers = MemoryConsumers(nil)

@@ -57,7 +57,7 @@ func TestRoundTripThroughSessions(t *testing.T) {
 	client := jid.MustParse(clientJID)
 	component := jid.MustParse("bot.findmenow.tld")
 	service := jid.MustParse(serviceJID)
-	creds := Credentials{xepParams.ConsumerKey, xepConsumerSecret, xepParams.Token, xepTokenSecret}
+	creds := xepCreds
 	for _, tc := range []struct {
 		name       string
 		wireFrom   jid.JID // from put on the stanza by the sender
@@ -148,7 +148,7 @@ func TestRoundTripMessage(t *testing.T) {
 		mux.Message(stanza.ChatMessage, xml.Name{Space: stanza.NSClient, Local: "body"}, env.v.Message(grants)),
 	))
 	c, _ := xmpptest.Pipe(t, client, nil, h)
-	sg := Signer{Credentials: Credentials{xepParams.ConsumerKey, xepConsumerSecret, xepParams.Token, xepTokenSecret}, From: clientJID}
+	sg := Signer{Credentials: xepCreds, From: clientJID}
 	msg := stanza.Message{ID: "m1", Type: stanza.ChatMessage, To: jid.MustParse(serviceJID)}
 	p, err := sg.Sign(Stanza{Name: "message", To: serviceJID})
 	if err != nil {

@@ -2,7 +2,9 @@ package oauth
 
 import (
 	"cmp"
+	"crypto"
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha1" // #nosec G505 -- HMAC-SHA1 is the method XEP-0235 and RFC 5849 define.
 	"crypto/subtle"
 	"encoding/base64"
@@ -157,6 +159,30 @@ func sumHMACSHA1(key, text []byte) [sha1.Size]byte {
 	var out [sha1.Size]byte
 	m.Sum(out[:0])
 	return out
+}
+
+// checkRSASHA1 verifies an RSASSA-PKCS1-v1_5 signature with SHA-1 over base
+// (RFC 5849 §3.4.3). Keys shorter than Go's minimum (1024 bits) never verify.
+func checkRSASHA1(pub *rsa.PublicKey, sig string, base []byte) bool {
+	if base64.StdEncoding.DecodedLen(len(sig)) > 1024 {
+		return false
+	}
+	raw, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil {
+		return false
+	}
+	h := sha1.Sum(base) // #nosec G401 -- RSA-SHA1 is the method RFC 5849 defines.
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA1, h[:], raw) == nil
+}
+
+// signRSASHA1 signs base with RSASSA-PKCS1-v1_5 and SHA-1.
+func signRSASHA1(key *rsa.PrivateKey, base []byte) (string, error) {
+	h := sha1.Sum(base) // #nosec G401 -- RSA-SHA1 is the method RFC 5849 defines.
+	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA1, h[:])
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(sig), nil
 }
 
 // signatureFor computes the signature value for method over base.

@@ -2,7 +2,9 @@ package oauth
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/hex"
+	"errors"
 	"io"
 	"strconv"
 	"time"
@@ -14,13 +16,16 @@ type Credentials struct {
 	ConsumerSecret string
 	Token          string
 	TokenSecret    string
+	// RSAKey is the consumer's private key, used instead of ConsumerSecret
+	// and TokenSecret by the RSA-SHA1 method.
+	RSAKey *rsa.PrivateKey
 }
 
 // Signer signs outgoing stanzas for a client or a component. The zero value
 // of every field but Credentials is usable.
 type Signer struct {
 	Credentials Credentials
-	// Method is HMACSHA1 (the default when empty) or Plaintext.
+	// Method is HMACSHA1 (the default when empty), RSASHA1 or Plaintext.
 	Method string
 	// From is the address signed when the stanza has no from: for a
 	// client-to-server stream, the client's bound full JID, which the server
@@ -48,7 +53,13 @@ func (sg *Signer) Sign(s Stanza) (Params, error) {
 	if method == "" {
 		method = HMACSHA1
 	}
-	if method != HMACSHA1 && method != Plaintext {
+	switch method {
+	case HMACSHA1, Plaintext:
+	case RSASHA1:
+		if sg.Credentials.RSAKey == nil {
+			return Params{}, errors.New("oauth: RSA-SHA1 needs Credentials.RSAKey")
+		}
+	default:
 		return Params{}, ErrUnsupportedSignatureMethod
 	}
 	rnd := sg.Rand
@@ -71,7 +82,15 @@ func (sg *Signer) Sign(s Stanza) (Params, error) {
 		Token:           sg.Credentials.Token,
 		Version:         Version,
 	}
-	sig, err := Signature(s, p, sg.Credentials.ConsumerSecret, sg.Credentials.TokenSecret)
+	var (
+		sig string
+		err error
+	)
+	if method == RSASHA1 {
+		sig, err = signRSASHA1(sg.Credentials.RSAKey, AppendBaseString(nil, s, &p))
+	} else {
+		sig, err = Signature(s, p, sg.Credentials.ConsumerSecret, sg.Credentials.TokenSecret)
+	}
 	if err != nil {
 		return Params{}, err
 	}
@@ -79,8 +98,9 @@ func (sg *Signer) Sign(s Stanza) (Params, error) {
 	return p, nil
 }
 
-// Signature computes the oauth_signature value of p for the stanza s with the
-// given secrets (p.Signature is ignored). It is the building block of Sign,
+// Signature computes the HMAC-SHA1 or PLAINTEXT oauth_signature value of p
+// (according to p.SignatureMethod) for the stanza s with the given secrets
+// (p.Signature is ignored). It is the building block of Sign,
 // exported for tests and for hosts that choose their own nonces.
 func Signature(s Stanza, p Params, consumerSecret, tokenSecret string) (string, error) {
 	key := appendKey(nil, consumerSecret, tokenSecret)

@@ -13,7 +13,7 @@ import (
 
 func TestSignerDeterministic(t *testing.T) {
 	sg := Signer{
-		Credentials: Credentials{xepParams.ConsumerKey, xepConsumerSecret, xepParams.Token, xepTokenSecret},
+		Credentials: xepCreds,
 		Clock:       func() time.Time { return time.Unix(1218137833, 0) },
 		Rand:        bytes.NewReader([]byte("EranHammerLahav!")),
 	}
@@ -36,7 +36,7 @@ func TestSignerDeterministic(t *testing.T) {
 }
 
 func TestSignerFrom(t *testing.T) {
-	creds := Credentials{xepParams.ConsumerKey, xepConsumerSecret, xepParams.Token, xepTokenSecret}
+	creds := xepCreds
 	env := newTestEnv(t, nil)
 	env.now = time.Now()
 	// A client signs its full JID although the stanza it sends has no from;
@@ -60,9 +60,13 @@ func TestSignerFrom(t *testing.T) {
 }
 
 func TestSignerErrors(t *testing.T) {
-	sg := Signer{Method: "RSA-SHA1"}
+	sg := Signer{Method: "HMAC-SHA256"}
 	if _, err := sg.Sign(xepStanza); !errors.Is(err, ErrUnsupportedSignatureMethod) {
-		t.Errorf("RSA-SHA1: %v", err)
+		t.Errorf("HMAC-SHA256: %v", err)
+	}
+	sg = Signer{Method: RSASHA1}
+	if _, err := sg.Sign(xepStanza); err == nil {
+		t.Errorf("RSA-SHA1 without a key succeeded")
 	}
 	sg = Signer{Rand: bytes.NewReader(nil)}
 	if _, err := sg.Sign(xepStanza); err == nil {

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/rsa"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -15,6 +16,28 @@ type ConsumerStore interface {
 	ConsumerSecret(ctx context.Context, consumerKey string) (string, error)
 }
 
+// RSAKeyStore maps consumer keys to the consumers' RSA public keys, for the
+// RSA-SHA1 signature method.
+type RSAKeyStore interface {
+	// ConsumerPublicKey returns the consumer's public key, or an error
+	// matching ErrUnknownConsumer when the key is not known (or the consumer
+	// has no RSA key). Any other error is treated as a failure of the store.
+	ConsumerPublicKey(ctx context.Context, consumerKey string) (*rsa.PublicKey, error)
+}
+
+// MemoryRSAKeys is an in-memory RSAKeyStore: consumer key → public key. It
+// must not be modified while in use.
+type MemoryRSAKeys map[string]*rsa.PublicKey
+
+// ConsumerPublicKey implements RSAKeyStore.
+func (m MemoryRSAKeys) ConsumerPublicKey(_ context.Context, key string) (*rsa.PublicKey, error) {
+	k, ok := m[key]
+	if !ok {
+		return nil, ErrUnknownConsumer
+	}
+	return k, nil
+}
+
 // TokenInfo is what a TokenStore knows about an access token.
 type TokenInfo struct {
 	// Secret is the token secret.
@@ -24,7 +47,8 @@ type TokenInfo struct {
 	// Expires is when the token stops being valid; zero means never.
 	Expires time.Time
 	// Scopes is what the token grants, in the host's own vocabulary; it is
-	// handed to the wrapped handler in the Grant.
+	// handed to the wrapped handler in the Grant (not copied: neither the
+	// store nor the handler may modify it afterwards).
 	Scopes []string
 }
 
@@ -235,4 +259,5 @@ var (
 	_ ConsumerStore = MemoryConsumers(nil)
 	_ TokenStore    = (*MemoryTokens)(nil)
 	_ NonceStore    = (*MemoryNonces)(nil)
+	_ RSAKeyStore   = MemoryRSAKeys(nil)
 )

@@ -182,3 +182,10 @@ func TestPlaintextSignature(t *testing.T) {
 		t.Errorf("key = %q, want a%%20b&c%%26d", got)
 	}
 }
+
+var xepCreds = Credentials{
+	ConsumerKey:    xepParams.ConsumerKey,
+	ConsumerSecret: xepConsumerSecret,
+	Token:          xepParams.Token,
+	TokenSecret:    xepTokenSecret,
+}

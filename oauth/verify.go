@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/xml"
 	"errors"
 	"strconv"
@@ -33,6 +34,7 @@ type Verifier struct {
 	allowPlaintext bool
 	maxStanza      int
 	require        func(stanza xml.StartElement, payload xml.Name) bool
+	rsaKeys        RSAKeyStore
 	encrypted      bool
 }
 
@@ -81,6 +83,10 @@ func (v *Verifier) Verify(ctx context.Context, s Stanza, p Params) (Grant, error
 		if !v.allowPlaintext || !v.encrypted {
 			return Grant{}, ErrUnsupportedSignatureMethod
 		}
+	case RSASHA1:
+		if v.rsaKeys == nil {
+			return Grant{}, ErrUnsupportedSignatureMethod
+		}
 	default:
 		return Grant{}, ErrUnsupportedSignatureMethod
 	}
@@ -89,7 +95,19 @@ func (v *Verifier) Verify(ctx context.Context, s Stanza, p Params) (Grant, error
 		return Grant{}, ErrTimestampRefused
 	}
 
-	consumerSecret, err := v.consumers.ConsumerSecret(ctx, p.ConsumerKey)
+	var (
+		consumerSecret string
+		publicKey      *rsa.PublicKey
+		err            error
+	)
+	if p.SignatureMethod == RSASHA1 {
+		publicKey, err = v.rsaKeys.ConsumerPublicKey(ctx, p.ConsumerKey)
+		if err == nil && publicKey == nil {
+			err = ErrUnknownConsumer
+		}
+	} else {
+		consumerSecret, err = v.consumers.ConsumerSecret(ctx, p.ConsumerKey)
+	}
 	if err != nil {
 		if errors.Is(err, ErrUnknownConsumer) {
 			return Grant{}, ErrInvalidConsumerKey
@@ -116,9 +134,14 @@ func (v *Verifier) Verify(ctx context.Context, s Stanza, p Params) (Grant, error
 	}
 
 	sc := scratchPool.Get().(*scratch)
-	sc.key = appendKey(sc.key[:0], consumerSecret, tok.Secret)
 	sc.base = AppendBaseString(sc.base[:0], s, &p)
-	valid := checkSignature(p.SignatureMethod, p.Signature, sc.key, sc.base)
+	var valid bool
+	if publicKey != nil {
+		valid = checkRSASHA1(publicKey, p.Signature, sc.base)
+	} else {
+		sc.key = appendKey(sc.key[:0], consumerSecret, tok.Secret)
+		valid = checkSignature(p.SignatureMethod, p.Signature, sc.key, sc.base)
+	}
 	clear(sc.key) // the key is secret-derived; do not leave it in the pool
 	sc.key = sc.key[:0]
 	if cap(sc.key) <= maxPooled && cap(sc.base) <= maxPooled {
