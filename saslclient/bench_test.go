@@ -1,0 +1,146 @@
+package saslclient_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/saslclient"
+)
+
+// BenchmarkLogin measures complete logins over loopback TLS 1.3: TCP,
+// STARTTLS, SCRAM-SHA-256-PLUS with tls-exporter, stream restart and
+// resource binding. After the timed loop it runs as many bare TLS 1.3
+// handshakes with the same certificate (see BenchmarkTLSHandshake) and
+// reports both rates and their ratio.
+func BenchmarkLogin(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		cache bool
+	}{{"cache", true}, {"nocache", false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := newTestServer(b, features.Config{
+				Mechanisms:          []string{"SCRAM-SHA-256-PLUS"},
+				ChannelBindingTypes: []cbind.Type{cbind.TLSExporter},
+			})
+			cfg := saslclient.Config{Password: alicePassword, Mechanisms: []string{"SCRAM-SHA-256-PLUS"}}
+			if bc.cache {
+				cfg.Cache = saslclient.NewMemoryCache(0)
+			}
+			tlsCfg := getPKI().clientTLS(tls.VersionTLS13)
+			origin := jid.MustParse("alice@localhost")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c, err := saslclient.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				raw, err := net.Dial("tcp", srv.addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				session, err := xmpp.NewSession(ctx, origin.Domain(), origin, raw, 0, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+					return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{xmpp.StartTLS(tlsCfg)}, append(c.Features(), xmpp.BindResource())...)}
+				}))
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r, _ := c.Result(); r.Mechanism != "SCRAM-SHA-256-PLUS:tls-exporter" {
+					b.Fatalf("logged in with %+v", r)
+				}
+				session.Close()
+				raw.Close()
+			}
+			b.StopTimer()
+			logins := float64(b.N) / b.Elapsed().Seconds()
+			handshakes := measureHandshakes(b, max(b.N, 50))
+			b.ReportMetric(logins, "logins/s")
+			b.ReportMetric(handshakes, "handshakes/s")
+			b.ReportMetric(logins/handshakes, "ratio")
+		})
+	}
+}
+
+// BenchmarkTLSHandshake measures bare TLS 1.3 handshakes over loopback TCP
+// with the server certificate BenchmarkLogin uses.
+func BenchmarkTLSHandshake(b *testing.B) {
+	addr, stop := handshakeServer(b)
+	defer stop()
+	cfg := getPKI().clientTLS(tls.VersionTLS13)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		handshake(b, addr, cfg)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
+}
+
+// measureHandshakes returns the rate of n bare handshakes.
+func measureHandshakes(b *testing.B, n int) float64 {
+	addr, stop := handshakeServer(b)
+	defer stop()
+	cfg := getPKI().clientTLS(tls.VersionTLS13)
+	start := time.Now()
+	for range n {
+		handshake(b, addr, cfg)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func handshake(b *testing.B, addr string, cfg *tls.Config) {
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tc := tls.Client(raw, cfg)
+	if err := tc.Handshake(); err != nil {
+		b.Fatal(err)
+	}
+	// Read the server's close so that its side of the handshake is
+	// counted too, as a login waits for the server's answers.
+	var one [1]byte
+	_, _ = tc.Read(one[:])
+	tc.Close()
+}
+
+// handshakeServer accepts TLS 1.3 connections, completes the handshake
+// (with the configuration a features server uses) and closes them.
+func handshakeServer(b *testing.B) (string, func()) {
+	p := getPKI()
+	cfg := cbind.ServerConfig(p.serverTLS(p.server))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tc := tls.Server(cbind.NewConn(raw), cfg)
+				_ = tc.Handshake()
+				tc.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String(), func() { ln.Close(); wg.Wait() }
+}
