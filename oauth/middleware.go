@@ -95,7 +95,10 @@ func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
 func (v *Verifier) Message(h mux.MessageHandler) mux.MessageHandler {
 	memo := &dispatchMemo{}
 	return mux.MessageHandlerFunc(func(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-		rw, err := v.stanzaLevel(memo, "message", msg.From, msg.To, t)
+		rw, err, fatal := v.stanzaLevel(memo, "message", msg.From, msg.To, t)
+		if fatal != nil {
+			return fatal
+		}
 		if err != nil {
 			if msg.Type == stanza.ErrorMessage || errors.Is(err, errAlreadyAnswered) {
 				return nil
@@ -112,7 +115,10 @@ func (v *Verifier) Message(h mux.MessageHandler) mux.MessageHandler {
 func (v *Verifier) Presence(h mux.PresenceHandler) mux.PresenceHandler {
 	memo := &dispatchMemo{}
 	return mux.PresenceHandlerFunc(func(p stanza.Presence, t xmlstream.TokenReadEncoder) error {
-		rw, err := v.stanzaLevel(memo, "presence", p.From, p.To, t)
+		rw, err, fatal := v.stanzaLevel(memo, "presence", p.From, p.To, t)
+		if fatal != nil {
+			return fatal
+		}
 		if err != nil {
 			if p.Type == stanza.ErrorPresence || errors.Is(err, errAlreadyAnswered) {
 				return nil
@@ -129,12 +135,13 @@ func (v *Verifier) Presence(h mux.PresenceHandler) mux.PresenceHandler {
 var errAlreadyAnswered = errors.New("oauth: stanza already answered")
 
 // stanzaLevel handles messages and presences, whose handlers read the whole
-// stanza from its start element.
-func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID, t xmlstream.TokenReadEncoder) (*verifiedStream, error) {
+// stanza from its start element. err is a verification failure to answer;
+// fatal is an error reading the stream, which ends it.
+func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID, t xmlstream.TokenReadEncoder) (rw *verifiedStream, err, fatal error) {
 	toks, err := v.buffer(t, 0)
-	rw := &verifiedStream{sliceReader: sliceReader{toks: toks}, Encoder: t}
+	rw = &verifiedStream{sliceReader: sliceReader{toks: toks}, Encoder: t}
 	if err != nil && !errors.Is(err, ErrStanzaTooLarge) {
-		return nil, err
+		return nil, nil, err
 	}
 	var start xml.StartElement
 	if len(toks) > 0 {
@@ -143,10 +150,10 @@ func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID
 	id := identity(start)
 	if r, ok := memo.get(id); ok {
 		if r.err != nil {
-			return nil, errAlreadyAnswered
+			return nil, errAlreadyAnswered, nil
 		}
 		rw.grant, rw.ok = r.grant, r.ok
-		return rw, nil
+		return rw, nil, nil
 	}
 	if err == nil {
 		var el *found
@@ -160,9 +167,9 @@ func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID
 	}
 	memo.put(id, result{grant: rw.grant, ok: rw.ok, err: err})
 	if err != nil {
-		return nil, err
+		return nil, err, nil
 	}
-	return rw, nil
+	return rw, nil, nil
 }
 
 // check parses and verifies the element found (if any).

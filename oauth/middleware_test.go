@@ -3,6 +3,8 @@ package oauth
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +334,44 @@ func TestPresenceMiddleware(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// errReader yields its tokens, then fails.
+type errReader struct {
+	sliceReader
+	xmlstream.Encoder
+}
+
+var errRead = errors.New("connection reset")
+
+func (r *errReader) Token() (xml.Token, error) {
+	tok, err := r.sliceReader.Token()
+	if err == io.EOF {
+		return nil, errRead
+	}
+	return tok, err
+}
+
+// A failure to read the stanza is returned to the mux (ending the stream),
+// not answered with a stanza error.
+func TestMiddlewareReadError(t *testing.T) {
+	env := newTestEnv(t, nil)
+	rec := &recorder{}
+	var out bytes.Buffer
+	enc := xml.NewEncoder(&out)
+	msgStart := xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: "message"}}
+	r := &errReader{sliceReader: sliceReader{toks: []xml.Token{msgStart}}, Encoder: enc}
+	if err := env.v.Message(rec).HandleMessage(stanza.Message{}, r); !errors.Is(err, errRead) {
+		t.Errorf("message: err = %v", err)
+	}
+	r = &errReader{Encoder: enc}
+	payload := xml.StartElement{Name: xml.Name{Space: nsPubsub, Local: "pubsub"}}
+	if err := env.v.IQ(rec).HandleIQ(stanza.IQ{Type: stanza.SetIQ}, r, &payload); !errors.Is(err, errRead) {
+		t.Errorf("iq: err = %v", err)
+	}
+	_ = enc.Flush()
+	if out.Len() != 0 || rec.calls != 0 {
+		t.Errorf("wrote %q, handler calls %d", out.String(), rec.calls)
 	}
 }
