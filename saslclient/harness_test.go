@@ -139,9 +139,20 @@ type testServer struct {
 }
 
 func newTestServer(t testing.TB, cfg features.Config) *testServer {
+	srv, stop, err := startServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return srv
+}
+
+// startServer starts a testServer; stop closes the listener and waits for
+// every connection goroutine.
+func startServer(cfg features.Config) (srv *testServer, stop func(), err error) {
 	p := getPKI()
 	if cfg.Store == nil {
-		cfg.Store = testStore(t)
+		cfg.Store = testStore(nil)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -150,13 +161,13 @@ func newTestServer(t testing.TB, cfg features.Config) *testServer {
 	cfg.TLSConfig = tlsCfg
 	auth, err := features.New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	srv := &testServer{addr: ln.Addr().String(), results: make(chan serverResult, 64)}
+	srv = &testServer{addr: ln.Addr().String(), results: make(chan serverResult, 64)}
 	startTLS := xmpp.StartTLS(cbind.ServerConfig(tlsCfg))
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -180,7 +191,7 @@ func newTestServer(t testing.TB, cfg features.Config) *testServer {
 				session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(raw), 0, neg)
 				select {
 				case srv.results <- serverResult{conn: conn, session: session, err: err}:
-				default: // nobody is reading (benchmarks)
+				default: // nobody is reading (benchmarks, examples)
 				}
 				if err == nil {
 					// Hold the session until the client goes away.
@@ -189,11 +200,7 @@ func newTestServer(t testing.TB, cfg features.Config) *testServer {
 			}()
 		}
 	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return srv
+	return srv, func() { ln.Close(); wg.Wait() }, nil
 }
 
 func (s *testServer) result(t testing.TB) serverResult {
