@@ -29,6 +29,9 @@ var (
 	// ErrToServer: the stanza is addressed to the server itself, which only
 	// a session's own handler answers.
 	ErrToServer = errors.New("xmppauthd: stanza addressed to the server")
+	// ErrReplaced: a session bound the same full JID before this one was
+	// attached, or it was unregistered.
+	ErrReplaced = errors.New("xmppauthd: route replaced")
 	// ErrBadAddress: the to or from attribute is not a valid JID.
 	ErrBadAddress = errors.New("xmppauthd: malformed address")
 	// ErrNotStanza: the element is not an iq, message or presence of
@@ -44,12 +47,18 @@ type sender interface {
 	Send(ctx context.Context, r xml.TokenReader) error
 }
 
+// maxQueued caps the stanzas queued for a session that is bound but not
+// yet ready (see Router.Reserve).
+const maxQueued = 64
+
 // route is one bound session.
 type route struct {
-	jid       jid.JID
-	to        sender
-	seq       uint64 // registration order: higher is more recent
-	available bool   // sent available presence and not unavailable since
+	jid jid.JID
+	seq uint64 // registration order: higher is more recent
+	// Guarded by Router.mu:
+	to        sender       // nil until Attach
+	queue     []*stanzaBuf // stanzas that arrived before Attach
+	available bool         // sent available presence, not unavailable since
 	priority  int
 	presence  *stanzaBuf // last broadcast presence, for new resources
 }
@@ -71,14 +80,17 @@ func NewRouter(domain jid.JID, maxStanza int) *Router {
 	return &Router{domain: domain.Domain(), maxStanza: maxStanza, accounts: make(map[string][]*route)}
 }
 
-// Register adds the session bound to full. An existing session with the
-// same full JID is replaced and returned, so that the caller can close it
-// (RFC 6120 §7.7.2.2: the server may terminate the old session).
-func (r *Router) Register(full jid.JID, to sender) (rt *route, replaced sender) {
+// Reserve registers full at resource-binding time, before its session is
+// ready: stanzas for it are queued (up to maxQueued) until Attach, so that
+// nothing sent to a client right after it bound is lost. An existing
+// session with the same full JID is replaced and its sender returned (nil
+// if it had none yet), so that the caller can close it (RFC 6120 §7.7.2.2:
+// the server may terminate the old session).
+func (r *Router) Reserve(full jid.JID) (rt *route, replaced sender) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++
-	rt = &route{jid: full, to: to, seq: r.seq}
+	rt = &route{jid: full, seq: r.seq}
 	key := full.Bare().String()
 	routes := r.accounts[key]
 	for i, old := range routes {
@@ -89,6 +101,38 @@ func (r *Router) Register(full jid.JID, to sender) (rt *route, replaced sender) 
 		}
 	}
 	r.accounts[key] = append(routes, rt)
+	return rt, replaced
+}
+
+// Attach delivers what was queued for rt to to, in order, and from then on
+// routes rt's stanzas straight to it.
+func (r *Router) Attach(ctx context.Context, rt *route, to sender) error {
+	for {
+		r.mu.Lock()
+		if !slices.Contains(r.accounts[rt.jid.Bare().String()], rt) {
+			r.mu.Unlock()
+			return ErrReplaced
+		}
+		q := rt.queue
+		rt.queue = nil
+		if len(q) == 0 {
+			rt.to = to
+			r.mu.Unlock()
+			return nil
+		}
+		r.mu.Unlock()
+		for _, st := range q {
+			if err := to.Send(ctx, st.reader()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Register is Reserve and Attach for a session that is ready.
+func (r *Router) Register(full jid.JID, to sender) (rt *route, replaced sender) {
+	rt, replaced = r.Reserve(full)
+	_ = r.Attach(context.Background(), rt, to) // nothing queued: no Send
 	return rt, replaced
 }
 
@@ -109,7 +153,24 @@ func (r *Router) Unregister(rt *route) (wasAvailable bool) {
 	} else {
 		r.accounts[key] = routes
 	}
+	rt.queue = nil
 	return rt.available
+}
+
+// deliver sends st to rt, or queues it while rt's session is not ready.
+func (r *Router) deliver(ctx context.Context, rt *route, st *stanzaBuf) error {
+	r.mu.Lock()
+	to := rt.to
+	if to == nil {
+		defer r.mu.Unlock()
+		if len(rt.queue) >= maxQueued {
+			return ErrUnavailable
+		}
+		rt.queue = append(rt.queue, st.clone())
+		return nil
+	}
+	r.mu.Unlock()
+	return to.Send(ctx, st.reader())
 }
 
 // SetPresence records the broadcast presence of rt (nil for unavailable)
@@ -208,28 +269,33 @@ func (r *Router) Route(ctx context.Context, st *stanzaBuf) error {
 		return ErrToServer
 	}
 	targets, err := r.targets(st)
-	if err != nil || len(targets) == 0 {
+	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, t := range targets {
-		if err := t.Send(ctx, st.reader()); err != nil {
-			errs = append(errs, fmt.Errorf("delivering to %s: %w", st.to, err))
+	for _, rt := range targets {
+		if err := r.deliver(ctx, rt, st); err != nil {
+			errs = append(errs, fmt.Errorf("delivering to %s: %w", rt.jid, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// DeliverTo sends st to one route (presence broadcast to an account's
+// other sessions).
+func (r *Router) DeliverTo(ctx context.Context, rt *route, st *stanzaBuf) error {
+	return r.deliver(ctx, rt, st)
+}
+
 // targets chooses the sessions for st (see Route).
-func (r *Router) targets(st *stanzaBuf) ([]sender, error) {
+func (r *Router) targets(st *stanzaBuf) ([]*route, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	routes := r.accounts[st.to.Bare().String()]
-	isError := st.typ == string(stanza.ErrorIQ)
-	if res := st.to.Resourcepart(); res != "" {
+	if st.to.Resourcepart() != "" {
 		for _, rt := range routes {
 			if rt.jid.Equal(st.to) {
-				return []sender{rt.to}, nil
+				return []*route{rt}, nil
 			}
 		}
 		switch {
@@ -245,11 +311,7 @@ func (r *Router) targets(st *stanzaBuf) ([]sender, error) {
 	}
 	switch st.kind {
 	case "presence":
-		out := make([]sender, 0, len(routes))
-		for _, rt := range routes {
-			out = append(out, rt.to)
-		}
-		return out, nil
+		return slices.Clone(routes), nil
 	case "iq":
 		if st.typ == "get" || st.typ == "set" {
 			return nil, ErrUnavailable
@@ -257,17 +319,17 @@ func (r *Router) targets(st *stanzaBuf) ([]sender, error) {
 		return nil, nil
 	}
 	// Messages.
-	if isError {
+	switch st.typ {
+	case "error":
 		return nil, nil
-	}
-	if st.typ == "groupchat" {
+	case "groupchat":
 		return nil, ErrUnavailable
 	}
-	var out []sender
+	var out []*route
 	var newest *route
 	for _, rt := range routes {
 		if rt.available && rt.priority >= 0 {
-			out = append(out, rt.to)
+			out = append(out, rt)
 		}
 		if newest == nil || rt.seq > newest.seq {
 			newest = rt
@@ -277,7 +339,7 @@ func (r *Router) targets(st *stanzaBuf) ([]sender, error) {
 	case len(out) > 0:
 		return out, nil
 	case newest != nil:
-		return []sender{newest.to}, nil
+		return []*route{newest}, nil
 	case st.typ == "headline":
 		return nil, nil
 	}
@@ -410,7 +472,16 @@ func (st *stanzaBuf) setTo(j jid.JID) {
 	st.setAttr("to", j.String())
 }
 
-// reader returns the stanza's tokens from the start element on.
+// clone returns a copy that setAttr on either does not affect.
+func (st *stanzaBuf) clone() *stanzaBuf {
+	c := *st
+	c.tokens = slices.Clone(st.tokens)
+	return &c
+}
+
+// reader returns the stanza's tokens from the start element on. The start
+// element's attributes are copied: mellium's encoder edits them in place,
+// and a stanza may be delivered to several sessions.
 func (st *stanzaBuf) reader() xml.TokenReader {
 	i := 0
 	return xmlstream.ReaderFunc(func() (xml.Token, error) {
@@ -418,6 +489,9 @@ func (st *stanzaBuf) reader() xml.TokenReader {
 			return nil, io.EOF
 		}
 		i++
+		if i == 1 {
+			return st.start().Copy(), nil
+		}
 		return st.tokens[i-1], nil
 	})
 }

@@ -70,10 +70,12 @@ type server struct {
 
 // clientConn is one accepted connection, tracked for shutdown.
 type clientConn struct {
-	raw     net.Conn
-	limit   *limitReader
-	mu      sync.Mutex
-	session *xmpp.Session // set once negotiated
+	raw      net.Conn
+	limit    *limitReader
+	mu       sync.Mutex
+	session  *xmpp.Session // set once negotiated
+	route    *route        // reserved at resource binding
+	replaced sender        // the session route replaced, if any
 }
 
 func newServer(opts options, stdout io.Writer) (*server, error) {
@@ -123,7 +125,8 @@ func newServer(opts options, stdout io.Writer) (*server, error) {
 			// EXTERNAL needs client certificates; none is required.
 			ClientAuth: tls.RequestClientCert,
 		},
-		Logger: log,
+		Logger:       log,
+		BindResource: s.bindResource,
 	})
 	if err != nil {
 		return nil, err
@@ -301,12 +304,23 @@ func (s *server) handle(c *clientConn) {
 	negotiator := xmpp.NewNegotiator(func(session *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Features: s.plugin.StreamFeatures(auth, session)}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.NegotiateTimeout)
+	// mellium watches ctx in a goroutine that may still be running when
+	// ReceiveSession returns; cancelling ctx right away could set a past
+	// deadline on the established session. So ctx lives as long as the
+	// connection, and the negotiation is bounded by its deadline (and the
+	// connection's).
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), connKey{}, c), s.opts.NegotiateTimeout)
+	defer cancel()
 	_ = c.raw.SetDeadline(time.Now().Add(s.opts.NegotiateTimeout))
 	session, err := xmpp.ReceiveSession(ctx, s.plugin.WrapConn(&limitedConn{Conn: c.raw, r: c.limit}), 0, negotiator)
-	cancel()
 	if err != nil {
 		s.log.Debug("negotiation failed", "remote", remote, "err", err)
+		c.mu.Lock()
+		rt := c.route
+		c.mu.Unlock()
+		if rt != nil {
+			s.router.Unregister(rt)
+		}
 		return
 	}
 	_ = c.raw.SetDeadline(time.Time{})
@@ -321,19 +335,35 @@ func (s *server) handle(c *clientConn) {
 	}
 	c.mu.Lock()
 	c.session = session
+	rt, replaced := c.route, c.replaced
 	c.mu.Unlock()
-	if s.isClosed() {
+	if rt == nil || s.isClosed() {
+		// No route: the features make a session ready only after binding,
+		// which reserves one; this is a safety net.
+		_ = session.Close()
+		return
+	}
+	defer s.router.Unregister(rt) // a no-op when all went well, see below
+	if replaced != nil {
+		s.log.Info("resource conflict: replacing the older session", "jid", bound)
+		s.wg.Go(func() { s.closeReplaced(replaced) })
+	}
+	actx, acancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
+	err = s.router.Attach(actx, rt, sessionSender{session: session, timeout: s.opts.WriteTimeout})
+	acancel()
+	if err != nil {
+		s.log.Info("session not started", "jid", bound, "err", err)
+		if errors.Is(err, ErrReplaced) {
+			_ = c.raw.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+			w := session.TokenWriter()
+			_, _ = stream.Conflict.WriteXML(w)
+			_ = w.Close()
+		}
 		_ = session.Close()
 		return
 	}
 
-	cl := newClient(s, c, session, bound)
-	rt, replaced := s.router.Register(bound, session)
-	if replaced != nil {
-		s.log.Info("resource conflict: replacing the older session", "jid", bound)
-		s.closeReplaced(replaced)
-	}
-	cl.route = rt
+	cl := newClient(s, c, session, bound, rt)
 	s.log.Info("session started", "jid", bound, "mechanism", id.Mechanism,
 		"channel_binding", string(id.ChannelBinding), "remote", remote)
 	err = cl.serve()
@@ -345,6 +375,32 @@ func (s *server) handle(c *clientConn) {
 	s.log.Info("session ended", "jid", bound, "err", err)
 }
 
+// connKey carries the *clientConn in the negotiation context, so that
+// bindResource knows the connection.
+type connKey struct{}
+
+// bindResource is the Host.BindResource callback: it picks the full JID (the
+// requested resource when valid, else a random one) and reserves it in the
+// router at once, so that stanzas sent to the client right after it bound
+// are queued rather than bounced.
+func (s *server) bindResource(ctx context.Context, identity jid.JID, requested string) (jid.JID, error) {
+	full, err := identity.WithResource(requested)
+	if requested == "" || err != nil {
+		if full, err = identity.WithResource(rand.Text()); err != nil {
+			return jid.JID{}, err
+		}
+	}
+	c, ok := ctx.Value(connKey{}).(*clientConn)
+	if !ok {
+		return jid.JID{}, errors.New("xmppauthd: binding outside a connection")
+	}
+	rt, replaced := s.router.Reserve(full)
+	c.mu.Lock()
+	c.route, c.replaced = rt, replaced
+	c.mu.Unlock()
+	return full, nil
+}
+
 func (s *server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -354,18 +410,53 @@ func (s *server) isClosed() bool {
 // closeReplaced ends a session whose full JID was bound again
 // (RFC 6120 §7.7.2.2) with a <conflict/> stream error.
 func (s *server) closeReplaced(old sender) {
-	session, ok := old.(*xmpp.Session)
+	ss, ok := old.(sessionSender)
 	if !ok {
 		return
 	}
-	_ = session.Conn().SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-	w := session.TokenWriter()
+	_ = ss.session.Conn().SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	w := ss.session.TokenWriter()
 	_, _ = stream.Conflict.WriteXML(w)
 	_ = w.Close()
-	_ = session.Close()
+	_ = ss.session.Close()
 	// Its reader gets the closed connection and unregisters (a no-op: it was
 	// replaced).
-	_ = session.Conn().Close()
+	_ = ss.session.Conn().Close()
+}
+
+// sessionSender delivers stanzas to a session, bounding each write with a
+// connection deadline taken under the session's write lock.
+//
+// It does not use Session.Send: that watches ctx from a goroutine which,
+// when ctx is cancelled just after Send returned, may still set a past
+// write deadline on the connection and break a later write by someone else.
+type sessionSender struct {
+	session *xmpp.Session
+	timeout time.Duration
+}
+
+// Send writes the first element of r (r must end after it, as the router's
+// readers do). ctx's deadline, or the default timeout, bounds the write.
+func (ss sessionSender) Send(ctx context.Context, r xml.TokenReader) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(ss.timeout)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w := ss.session.TokenWriter()
+	conn := ss.session.Conn()
+	_ = conn.SetWriteDeadline(deadline)
+	_, err := xmlstream.Copy(w, r)
+	if err == nil {
+		err = w.Flush()
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // client serves one negotiated session.
@@ -381,7 +472,7 @@ type client struct {
 	serverMux, accountMux *mux.ServeMux
 }
 
-func newClient(s *server, c *clientConn, session *xmpp.Session, bound jid.JID) *client {
+func newClient(s *server, c *clientConn, session *xmpp.Session, bound jid.JID, rt *route) *client {
 	roster := mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsRoster, Local: "query"}, handleRosterGet)
 	serverOpts := append([]mux.Option{
 		disco.Handle(),
@@ -394,6 +485,7 @@ func newClient(s *server, c *clientConn, session *xmpp.Session, bound jid.JID) *
 		conn:       c,
 		session:    session,
 		jid:        bound,
+		route:      rt,
 		serverMux:  mux.New(stanza.NSClient, serverOpts...),
 		accountMux: mux.New(stanza.NSClient, roster),
 	}
@@ -408,6 +500,10 @@ func (serverIdentity) ForIdentities(node string, f func(info.Identity) error) er
 		return nil
 	}
 	return f(info.Identity{Category: "server", Type: "im", Name: "xmppauthd"})
+}
+
+func (c *client) sender() sessionSender {
+	return sessionSender{session: c.session, timeout: c.srv.opts.WriteTimeout}
 }
 
 // handleRosterGet answers a roster get with an empty roster (RFC 6121
@@ -553,9 +649,7 @@ func (c *client) bounce(st *stanzaBuf, err error) {
 	if !st.to.Equal(jid.JID{}) {
 		errStart.Attr = append(errStart.Attr, xml.Attr{Name: xml.Name{Local: "from"}, Value: st.to.String()})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.WriteTimeout)
-	defer cancel()
-	_ = c.session.Send(ctx, xmlstream.Wrap(se.TokenReader(), errStart))
+	_ = c.sender().Send(context.Background(), xmlstream.Wrap(se.TokenReader(), errStart))
 }
 
 // selfPresence handles presence without a to attribute (RFC 6121 §4.2,
@@ -576,7 +670,7 @@ func (c *client) selfPresence(st *stanzaBuf) {
 	defer cancel()
 	for _, o := range others {
 		st.setTo(o.jid)
-		if err := o.to.Send(ctx, st.reader()); err != nil {
+		if err := c.srv.router.DeliverTo(ctx, o, st); err != nil {
 			c.srv.log.Debug("presence broadcast failed", "to", o.jid, "err", err)
 		}
 	}
@@ -585,7 +679,7 @@ func (c *client) selfPresence(st *stanzaBuf) {
 			q := *op
 			q.tokens = append([]xml.Token(nil), op.tokens...)
 			q.setTo(c.jid)
-			_ = c.session.Send(ctx, q.reader())
+			_ = c.sender().Send(ctx, q.reader())
 		}
 	}
 }
@@ -596,22 +690,16 @@ func (c *client) broadcastUnavailable() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.WriteTimeout)
 	defer cancel()
 	for _, other := range c.srv.router.Online(c.jid) {
-		p := stanza.Presence{Type: stanza.UnavailablePresence, From: c.jid, To: other}
-		_ = c.srv.router.Route(ctx, mustBuffer(p.Wrap(nil)))
+		start := xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: "presence"}, Attr: []xml.Attr{
+			{Name: xml.Name{Local: "type"}, Value: "unavailable"},
+			{Name: xml.Name{Local: "from"}, Value: c.jid.String()},
+			{Name: xml.Name{Local: "to"}, Value: other.String()},
+		}}
+		st, err := bufferStanza(start, xmlstream.ReaderFunc(func() (xml.Token, error) { return nil, io.EOF }), stanzaLimit)
+		if err == nil {
+			_ = c.srv.router.Route(ctx, st)
+		}
 	}
-}
-
-// mustBuffer buffers a stanza the server built itself.
-func mustBuffer(r xml.TokenReader) *stanzaBuf {
-	tok, err := r.Token()
-	if err != nil {
-		panic(err)
-	}
-	st, err := bufferStanza(tok.(xml.StartElement), xmlstream.Inner(r), stanzaLimit)
-	if err != nil {
-		panic(err)
-	}
-	return st
 }
 
 // local hands a stanza to a mux, writing its answers on this session, and

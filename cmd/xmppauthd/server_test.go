@@ -1,0 +1,525 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mellium.im/sasl"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	xdisco "github.com/xmppauth/xmppauth/disco"
+)
+
+// testTimeout bounds every wait of these tests; it is a safety net against
+// hangs, never a synchronisation device.
+const testTimeout = 30 * time.Second
+
+// syncBuffer is a log sink safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testServer is a demo server started by run on loopback ports.
+type testServer struct {
+	addrs  Addrs
+	log    *syncBuffer
+	stdout *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServer runs the demo server with alice and bob (unless opts names
+// users) and stops it when the test ends.
+func startServer(t *testing.T, edit func(*options)) *testServer {
+	t.Helper()
+	ts := &testServer{log: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	opts := defaultOptions()
+	opts.Addr = "127.0.0.1:0"
+	opts.HTTPAddr = "127.0.0.1:0"
+	opts.Users = userList{{"alice", "alice-secret"}, {"bob", "bob-secret"}}
+	opts.Logger = slog.New(slog.NewTextHandler(ts.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	listening := make(chan Addrs, 1)
+	opts.Listening = func(a Addrs) { listening <- a }
+	if edit != nil {
+		edit(&opts)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts.cancel = cancel
+	go func() { ts.done <- run(ctx, opts, ts.stdout) }()
+	select {
+	case ts.addrs = <-listening:
+	case err := <-ts.done:
+		cancel()
+		t.Fatalf("run: %v", err)
+	case <-time.After(testTimeout):
+		t.Fatal("server did not start")
+	}
+	t.Cleanup(func() {
+		ts.stop(t)
+		if t.Failed() {
+			t.Logf("server log:\n%s", ts.log)
+		}
+	})
+	return ts
+}
+
+// stop cancels run and waits for it to return (idempotent).
+func (ts *testServer) stop(t *testing.T) {
+	t.Helper()
+	ts.cancel()
+	select {
+	case err, ok := <-ts.done:
+		if ok && err != nil {
+			t.Errorf("run returned %v", err)
+		}
+		if ok {
+			close(ts.done)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("run did not return after cancel")
+	}
+}
+
+// received is a stanza a test client got.
+type received struct {
+	XMLName xml.Name
+	From    string `xml:"from,attr"`
+	To      string `xml:"to,attr"`
+	Type    string `xml:"type,attr"`
+	Body    string `xml:"body"`
+}
+
+// testClient is a logged-in mellium client serving its session.
+type testClient struct {
+	session *xmpp.Session
+	jid     jid.JID // bound
+	got     chan received
+	served  chan error
+	closed  sync.Once
+	raw     net.Conn
+}
+
+// close ends the client's stream, waits for its Serve loop and closes the
+// connection (idempotent).
+func (c *testClient) close(t *testing.T) {
+	c.closed.Do(func() {
+		_ = c.session.Close()
+		select {
+		case <-c.served:
+		case <-time.After(testTimeout):
+			t.Error("client session did not end")
+		}
+		c.raw.Close()
+	})
+}
+
+// login connects a mellium client with STARTTLS (trusting the generated
+// certificate), SASL and resource binding.
+func (ts *testServer) login(t *testing.T, user, password string, version uint16, mechs ...sasl.Mechanism) (*testClient, error) {
+	t.Helper()
+	if len(mechs) == 0 {
+		mechs = []sasl.Mechanism{sasl.ScramSha256Plus}
+	}
+	raw, err := net.Dial("tcp", ts.addrs.XMPP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ts.addrs.Cert)
+	origin := jid.MustParse(user + "@localhost")
+	// Not cancelled before the session ends: mellium's deadline watcher
+	// could still see it (see server.handle).
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	session, err := xmpp.NewSession(ctx, origin.Domain(), origin, raw, 0,
+		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
+				xmpp.StartTLS(&tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: version, MaxVersion: version}),
+				xmpp.SASL("", password, mechs...),
+				xmpp.BindResource(),
+			}}
+		}))
+	if err != nil {
+		cancel()
+		raw.Close()
+		return nil, err
+	}
+	c := &testClient{session: session, raw: raw, jid: session.LocalAddr(), got: make(chan received, 16), served: make(chan error, 1)}
+	go func() {
+		c.served <- session.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+			if start.Name.Local == "iq" {
+				return nil // Serve answers get/set with service-unavailable
+			}
+			var r received
+			// t holds the children and the end element: put the start back
+			// so that the decoder sees a balanced element.
+			if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)).Decode(&r); err != nil {
+				return err
+			}
+			c.got <- r
+			return nil
+		}))
+	}()
+	t.Cleanup(func() {
+		c.close(t)
+		cancel()
+	})
+	return c, nil
+}
+
+func (ts *testServer) mustLogin(t *testing.T, user, password string) *testClient {
+	t.Helper()
+	c, err := ts.login(t, user, password, tls.VersionTLS13)
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return c
+}
+
+// next returns the next stanza the client received.
+func (c *testClient) next(t *testing.T) received {
+	t.Helper()
+	select {
+	case r := <-c.got:
+		return r
+	case <-time.After(testTimeout):
+		t.Fatalf("%s received nothing", c.jid)
+		return received{}
+	}
+}
+
+// send writes a stanza as given (with whatever from it carries).
+func (c *testClient) send(t *testing.T, r xml.TokenReader) {
+	t.Helper()
+	// No cancellable context: see sessionSender.
+	if err := c.session.Send(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chat(from, to jid.JID, body string) xml.TokenReader {
+	return stanza.Message{From: from, To: to, Type: stanza.ChatMessage}.Wrap(
+		xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}}))
+}
+
+// TestMessages logs in alice and bob and checks that messages reach bob
+// with alice's bound JID as from, whatever alice wrote.
+func TestMessages(t *testing.T) {
+	ts := startServer(t, nil)
+	alice := ts.mustLogin(t, "alice", "alice-secret")
+	bob := ts.mustLogin(t, "bob", "bob-secret")
+	spoofed := jid.MustParse("carol@localhost/evil")
+
+	tests := []struct {
+		name string
+		from jid.JID
+		to   jid.JID
+	}{
+		{"full JID", jid.JID{}, bob.jid},
+		{"bare JID", jid.JID{}, bob.jid.Bare()},
+		{"spoofed from, full JID", spoofed, bob.jid},
+		{"spoofed from, bare JID", spoofed, bob.jid.Bare()},
+		{"own bare JID as from", alice.jid.Bare(), bob.jid},
+		{"offline full JID falls back to bare", jid.JID{}, jid.MustParse("bob@localhost/gone")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			alice.send(t, chat(tc.from, tc.to, tc.name))
+			got := bob.next(t)
+			if got.From != alice.jid.String() || got.Body != tc.name || got.XMLName.Local != "message" {
+				t.Errorf("bob got %+v, want a message from %s with body %q", got, alice.jid, tc.name)
+			}
+		})
+	}
+	if !strings.Contains(ts.log.String(), "mechanism=SCRAM-SHA-256-PLUS") ||
+		!strings.Contains(ts.log.String(), "channel_binding=tls-exporter") {
+		t.Errorf("log lacks the login's mechanism and binding:\n%s", ts.log)
+	}
+	for _, secret := range []string{"alice-secret", "bob-secret"} {
+		if strings.Contains(ts.log.String(), secret) {
+			t.Errorf("log contains a password")
+		}
+	}
+}
+
+// TestIQs checks what the server answers itself and what it routes.
+func TestIQs(t *testing.T) {
+	ts := startServer(t, nil)
+	alice := ts.mustLogin(t, "alice", "alice-secret")
+	bob := ts.mustLogin(t, "bob", "bob-secret")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	t.Run("disco#info", func(t *testing.T) {
+		got, err := disco.GetInfo(ctx, "", jid.MustParse("localhost"), alice.session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var features []string
+		for _, f := range got.Features {
+			features = append(features, f.Var)
+		}
+		for _, want := range []string{disco.NSInfo, "urn:xmpp:ping"} {
+			if !contains(features, want) {
+				t.Errorf("features %v lack %s", features, want)
+			}
+		}
+		if contains(features, xdisco.NSHTTPAuth) || contains(features, xdisco.NSOAuth) {
+			t.Errorf("features %v advertise a disabled feature", features)
+		}
+		if len(got.Identity) != 1 || got.Identity[0].Category != "server" || got.Identity[0].Type != "im" {
+			t.Errorf("identities %+v, want one server/im", got.Identity)
+		}
+	})
+
+	type query struct {
+		XMLName xml.Name
+		Inner   string `xml:",innerxml"`
+	}
+	rosterGet := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsRoster, Local: "query"}})
+	tests := []struct {
+		name    string
+		to      jid.JID
+		payload func() xml.TokenReader
+		wantErr stanza.Condition // "" for a result
+	}{
+		{"roster get", jid.JID{}, func() xml.TokenReader { return rosterGet }, ""},
+		{"roster get to own bare JID", alice.jid.Bare(), func() xml.TokenReader {
+			return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsRoster, Local: "query"}})
+		}, ""},
+		{"unknown payload to the server", jid.JID{}, func() xml.TokenReader {
+			return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:example:unknown", Local: "x"}})
+		}, stanza.ServiceUnavailable},
+		{"to another user's bare JID", bob.jid.Bare(), func() xml.TokenReader {
+			return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:xmpp:ping", Local: "ping"}})
+		}, stanza.ServiceUnavailable},
+		{"to an offline full JID", jid.MustParse("bob@localhost/gone"), func() xml.TokenReader {
+			return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:xmpp:ping", Local: "ping"}})
+		}, stanza.ServiceUnavailable},
+		{"to a remote domain", jid.MustParse("someone@example.net"), func() xml.TokenReader {
+			return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:xmpp:ping", Local: "ping"}})
+		}, stanza.RemoteServerNotFound},
+		{"routed to bob, answered by his client", bob.jid, func() xml.TokenReader {
+			return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:example:unknown", Local: "x"}})
+		}, stanza.ServiceUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var q query
+			err := alice.session.UnmarshalIQElement(ctx, tc.payload(), stanza.IQ{To: tc.to, Type: stanza.GetIQ}, &q)
+			var se stanza.Error
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("got %v, want a result", err)
+			case tc.wantErr != "" && !errors.As(err, &se):
+				t.Fatalf("got %v (%+v), want %s", err, q, tc.wantErr)
+			case tc.wantErr != "" && se.Condition != tc.wantErr:
+				t.Fatalf("got %s, want %s", se.Condition, tc.wantErr)
+			}
+		})
+	}
+
+	t.Run("routed to bob with from stamped", func(t *testing.T) {
+		// Bob's client answers with an error; the error comes back from
+		// bob's full JID, which proves the request went to bob and the
+		// answer was routed back.
+		iq := stanza.IQ{To: bob.jid, From: jid.MustParse("carol@localhost/evil"), Type: stanza.GetIQ}
+		resp, err := alice.session.SendIQ(ctx, iq.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:example:unknown", Local: "x"}})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Close()
+		tok, err := resp.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := tok.(xml.StartElement)
+		got, _ := stanza.NewIQ(start)
+		if !got.From.Equal(bob.jid) || got.Type != stanza.ErrorIQ {
+			t.Errorf("answer %+v, want an error from %s", got, bob.jid)
+		}
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPresence checks that presence goes to the account's other sessions
+// only, and that a new session gets the presence of the others.
+func TestPresence(t *testing.T) {
+	ts := startServer(t, nil)
+	a1 := ts.mustLogin(t, "alice", "alice-secret")
+	a2 := ts.mustLogin(t, "alice", "alice-secret")
+	bob := ts.mustLogin(t, "bob", "bob-secret")
+
+	a1.send(t, stanza.Presence{}.Wrap(nil))
+	got := a2.next(t)
+	if got.XMLName.Local != "presence" || got.From != a1.jid.String() || got.Type != "" {
+		t.Fatalf("a2 got %+v, want available presence from %s", got, a1.jid)
+	}
+	a2.send(t, stanza.Presence{}.Wrap(nil))
+	if got := a1.next(t); got.From != a2.jid.String() {
+		t.Fatalf("a1 got %+v, want presence from %s", got, a2.jid)
+	}
+	// a2's initial presence brought it a1's presence.
+	if got := a2.next(t); got.From != a1.jid.String() || got.To != a2.jid.String() {
+		t.Fatalf("a2 got %+v, want a1's presence addressed to it", got)
+	}
+	// Bob got nothing: a message from alice is the next thing he sees.
+	a1.send(t, chat(jid.JID{}, bob.jid, "after presence"))
+	if got := bob.next(t); got.XMLName.Local != "message" || got.Body != "after presence" {
+		t.Fatalf("bob got %+v, want only the message", got)
+	}
+	// Bare-JID messages now go to both available sessions.
+	bob.send(t, chat(jid.JID{}, a1.jid.Bare(), "to both"))
+	for _, c := range []*testClient{a1, a2} {
+		if got := c.next(t); got.Body != "to both" || got.From != bob.jid.String() {
+			t.Errorf("%s got %+v", c.jid, got)
+		}
+	}
+	// When a2 goes away, a1 gets its unavailable presence.
+	_ = a2.session.Close()
+	if got := a1.next(t); got.From != a2.jid.String() || got.Type != "unavailable" {
+		t.Fatalf("a1 got %+v, want unavailable from %s", got, a2.jid)
+	}
+}
+
+// TestLoginFailure checks a wrong password is refused and not logged.
+func TestLoginFailure(t *testing.T) {
+	ts := startServer(t, nil)
+	if _, err := ts.login(t, "alice", "wrong-password", tls.VersionTLS13); err == nil {
+		t.Fatal("login with a wrong password succeeded")
+	}
+	if strings.Contains(ts.log.String(), "wrong-password") {
+		t.Error("log contains the password")
+	}
+}
+
+// TestTLS12 logs in over TLS 1.2, where the binding is tls-unique or
+// tls-server-end-point depending on the client.
+func TestTLS12(t *testing.T) {
+	ts := startServer(t, nil)
+	c, err := ts.login(t, "alice", "alice-secret", tls.VersionTLS12, sasl.ScramSha256Plus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.jid.Bare().String() != "alice@localhost" {
+		t.Errorf("bound %s", c.jid)
+	}
+	if !strings.Contains(ts.log.String(), "channel_binding=tls-unique") {
+		t.Errorf("log lacks tls-unique:\n%s", ts.log)
+	}
+}
+
+// TestDefaultUser checks that with no users one is created and its
+// password printed, and that it can log in.
+func TestDefaultUser(t *testing.T) {
+	ts := startServer(t, func(o *options) { o.Users = nil })
+	var name, password string
+	line := strings.TrimSpace(ts.stdout.String())
+	if _, err := fmt.Sscanf(line, "created user %s with password %s", &name, &password); err != nil {
+		t.Fatalf("stdout %q: %v", line, err)
+	}
+	user, _, _ := strings.Cut(name, "@")
+	if _, err := ts.login(t, user, password, tls.VersionTLS13); err != nil {
+		t.Fatalf("login as the printed user: %v", err)
+	}
+	if strings.Contains(ts.log.String(), password) {
+		t.Error("log contains the generated password")
+	}
+}
+
+// TestHTTP checks the HTTP listener serves its pages.
+func TestHTTP(t *testing.T) {
+	ts := startServer(t, nil)
+	resp, err := http.Get("http://" + ts.addrs.HTTP + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "localhost") {
+		t.Errorf("GET / = %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestShutdown checks that cancelling run's context ends every connection
+// and goroutine, including sessions that are still open and a connection
+// that never finished negotiating.
+func TestShutdown(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		ts := startServer(t, nil)
+		alice := ts.mustLogin(t, "alice", "alice-secret")
+		bob := ts.mustLogin(t, "bob", "bob-secret")
+		alice.send(t, chat(jid.JID{}, bob.jid, "hello"))
+		bob.next(t)
+		idle, err := net.Dial("tcp", ts.addrs.XMPP) // never says anything
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idle.Close()
+		ts.stop(t)
+		// The server closed the streams: the clients' Serve loops end.
+		for _, c := range []*testClient{alice, bob} {
+			select {
+			case <-c.served:
+				c.served <- nil // for close
+			case <-time.After(testTimeout):
+				t.Fatalf("%s was not disconnected", c.jid)
+			}
+			c.close(t)
+		}
+		if _, err := idle.Read(make([]byte, 1)); err == nil {
+			t.Error("idle connection still open")
+		}
+	}()
+	// Everything the server and the clients started has ended: poll,
+	// bounded, while the runtime reaps the exiting goroutines.
+	deadline := time.Now().Add(testTimeout)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("goroutines: %d before, %d after shutdown:\n%s", before, runtime.NumGoroutine(), buf[:n])
+		}
+		time.Sleep(10 * time.Millisecond)
+		runtime.GC()
+	}
+}
