@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/mux"
@@ -153,4 +154,105 @@ func BenchmarkMux(b *testing.B) {
 func BenchmarkMuxWithOAuth(b *testing.B) {
 	env := newTestEnv(b, nil)
 	benchMux(b, env.v.IQ(pubsubHandler{}), func() { env.v.nonces = NewMemoryNonces(0) })
+}
+
+// ratioChunk is how many operations of one kind run between clock reads in
+// the ratio benchmarks.
+const ratioChunk = 64
+
+// interleave runs a and b alternately in chunks, so that both see the same
+// machine load, and reports the time per operation of each and their ratio.
+func interleave(bm *testing.B, nameA, nameB string, a, b func(i int)) {
+	var ta, tb time.Duration
+	n := 0
+	bm.ReportAllocs()
+	bm.ResetTimer()
+	for n < bm.N {
+		t0 := time.Now()
+		for k := range ratioChunk {
+			a(n + k)
+		}
+		t1 := time.Now()
+		for k := range ratioChunk {
+			b(n + k)
+		}
+		tb += time.Since(t1)
+		ta += t1.Sub(t0)
+		n += ratioChunk
+	}
+	bm.ReportMetric(float64(ta.Nanoseconds())/float64(n), "ns/"+nameA)
+	bm.ReportMetric(float64(tb.Nanoseconds())/float64(n), "ns/"+nameB)
+	bm.ReportMetric(float64(tb)/float64(ta), nameB+"/"+nameA)
+}
+
+// BenchmarkVerifyVsRawHMAC interleaves BenchmarkRawHMACSHA1's and
+// BenchmarkVerify's work and reports their ratio (target ≤ 3).
+func BenchmarkVerifyVsRawHMAC(b *testing.B) {
+	env := newTestEnv(b, nil)
+	batch := signedBatch(b)
+	toks := make([][]xml.Token, len(batch))
+	for i, p := range batch {
+		all, _ := xmlstream.ReadAll(p.TokenReader())
+		toks[i] = all[1:]
+	}
+	start := xml.StartElement{Name: xml.Name{Space: NS, Local: "oauth"}}
+	key := []byte(xepConsumerSecret + "&" + xepTokenSecret)
+	base := []byte(xepBaseString)
+	var sum [sha1.Size]byte
+	ctx := context.Background()
+	interleave(b, "raw", "verify", func(int) {
+		m := hmac.New(sha1.New, key)
+		m.Write(base)
+		m.Sum(sum[:0])
+	}, func(i int) {
+		j := i % benchBatch
+		if j == 0 {
+			env.v.nonces = NewMemoryNonces(0)
+		}
+		p, err := ParseElement(&sliceReader{toks: toks[j]}, start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := env.v.Verify(ctx, xepStanza, p); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkMuxVsMuxWithOAuth interleaves BenchmarkMux's and
+// BenchmarkMuxWithOAuth's work and reports their ratio (target ≤ 1.25).
+func BenchmarkMuxVsMuxWithOAuth(b *testing.B) {
+	env := newTestEnv(b, nil)
+	stanzas := stanzaBatch(b)
+	name := xml.Name{Space: nsPubsub, Local: "pubsub"}
+	plain := mux.New(stanza.NSClient, mux.IQ(stanza.SetIQ, name, pubsubHandler{}))
+	wrapped := mux.New(stanza.NSClient, mux.IQ(stanza.SetIQ, name, env.v.IQ(pubsubHandler{})))
+	enc := xml.NewEncoder(io.Discard)
+	r := bytes.NewReader(nil)
+	run := func(m *mux.ServeMux, j int) {
+		r.Reset(stanzas[j])
+		d := xml.NewDecoder(r)
+		tok, err := d.Token()
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := tok.(xml.StartElement)
+		rw := struct {
+			xml.TokenReader
+			xmlstream.Encoder
+		}{xmlstream.InnerElement(d), enc}
+		if err := m.HandleXMPP(rw, &start); err != nil {
+			b.Fatal(err)
+		}
+		if err := enc.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	interleave(b, "mux", "oauth", func(i int) { run(plain, i%benchBatch) }, func(i int) {
+		j := i % benchBatch
+		if j == 0 {
+			env.v.nonces = NewMemoryNonces(0)
+		}
+		run(wrapped, j)
+	})
 }

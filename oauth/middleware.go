@@ -66,10 +66,15 @@ func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
 			}
 			el, err = findOAuth(toks, 2, el)
 			if err == nil {
-				s := Stanza{Name: "iq", From: jidString(iq.From), To: jidString(iq.To)}
-				rw.grant, rw.ok, err = v.check(el, s, func() bool {
-					return v.required(iq.StartElement(), pl.Name)
-				})
+				if el == nil {
+					if v.required(iq.StartElement(), pl.Name) {
+						err = ErrTokenRequired
+					}
+				} else {
+					s := Stanza{Name: "iq", From: jidString(iq.From), To: jidString(iq.To)}
+					rw.grant, err = v.check(el, s)
+					rw.ok = err == nil
+				}
 			}
 		}
 		if err != nil {
@@ -159,10 +164,15 @@ func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID
 		var el *found
 		el, err = findOAuth(toks, 0, nil)
 		if err == nil {
-			s := Stanza{Name: name, From: jidString(from), To: jidString(to)}
-			rw.grant, rw.ok, err = v.check(el, s, func() bool {
-				return v.required(start, firstChild(toks))
-			})
+			if el == nil {
+				if v.required(start, firstChild(toks)) {
+					err = ErrTokenRequired
+				}
+			} else {
+				s := Stanza{Name: name, From: jidString(from), To: jidString(to)}
+				rw.grant, err = v.check(el, s)
+				rw.ok = err == nil
+			}
 		}
 	}
 	memo.put(id, result{grant: rw.grant, ok: rw.ok, err: err})
@@ -172,14 +182,8 @@ func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID
 	return rw, nil, nil
 }
 
-// check parses and verifies the element found (if any).
-func (v *Verifier) check(el *found, s Stanza, required func() bool) (Grant, bool, error) {
-	if el == nil {
-		if required() {
-			return Grant{}, false, ErrTokenRequired
-		}
-		return Grant{}, false, nil
-	}
+// check parses and verifies the element found.
+func (v *Verifier) check(el *found, s Stanza) (Grant, error) {
 	p, err := ParseElement(&sliceReader{toks: el.toks}, el.start)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -187,13 +191,15 @@ func (v *Verifier) check(el *found, s Stanza, required func() bool) (Grant, bool
 			// but never let it through.
 			err = paramError{ErrUnsupportedParameter, "truncated element"}
 		}
-		return Grant{}, false, err
+		return Grant{}, err
 	}
-	g, err := v.Verify(context.Background(), s, p)
-	if err != nil {
-		return Grant{}, false, err
+	ctx := context.Background()
+	if v.storeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, v.storeTimeout)
+		defer cancel()
 	}
-	return g, true, nil
+	return v.Verify(ctx, s, p)
 }
 
 func (v *Verifier) required(start xml.StartElement, payload xml.Name) bool {

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -373,5 +374,27 @@ func TestMiddlewareReadError(t *testing.T) {
 	_ = enc.Flush()
 	if out.Len() != 0 || rec.calls != 0 {
 		t.Errorf("wrote %q, handler calls %d", out.String(), rec.calls)
+	}
+}
+
+// blockingTokens is a TokenStore that waits for its context.
+type blockingTokens struct{}
+
+func (blockingTokens) LookupToken(ctx context.Context, _ string) (TokenInfo, error) {
+	<-ctx.Done()
+	return TokenInfo{}, ctx.Err()
+}
+
+// With StoreTimeout a hanging store fails the stanza instead of stalling the
+// stream.
+func TestMiddlewareStoreTimeout(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) {
+		c.Tokens = blockingTokens{}
+		c.StoreTimeout = Duration(time.Millisecond)
+	})
+	env.now = time.Unix(1218137833, 0)
+	m := mux.New(stanza.NSClient, mux.IQ(stanza.SetIQ, xml.Name{Space: nsPubsub, Local: "pubsub"}, env.v.IQ(&recorder{})))
+	if out := dispatch(t, m, xepStanzaXML); !strings.Contains(out, "internal-server-error") {
+		t.Fatalf("reply %s", out)
 	}
 }

@@ -60,6 +60,10 @@ type Config struct {
 	// MaxStanzaBytes bounds the stanza that the middleware buffers (default
 	// DefaultMaxStanzaBytes).
 	MaxStanzaBytes int `json:"max_stanza_bytes,omitempty"`
+	// StoreTimeout bounds the store calls the middleware makes for one stanza
+	// (zero: no bound). mellium handles a stream's stanzas one at a time, so a
+	// hanging remote store would stall the stream.
+	StoreTimeout Duration `json:"store_timeout,omitempty"`
 	// MaxNonces is the capacity of the default in-memory nonce store (default
 	// DefaultMaxNonces); ignored when Nonces is set.
 	MaxNonces int `json:"max_nonces,omitempty"`
@@ -94,6 +98,9 @@ func (c Config) Validate() error {
 	if time.Duration(c.Window) > 24*time.Hour {
 		errs = append(errs, errors.New("oauth: Window must not exceed 24h"))
 	}
+	if c.StoreTimeout < 0 {
+		errs = append(errs, errors.New("oauth: StoreTimeout must not be negative"))
+	}
 	if c.MaxStanzaBytes < 0 {
 		errs = append(errs, errors.New("oauth: MaxStanzaBytes must not be negative"))
 	}
@@ -118,6 +125,7 @@ func New(c Config) (*Verifier, error) {
 		maxStanza:      c.MaxStanzaBytes,
 		require:        c.Require,
 		rsaKeys:        c.RSAKeys,
+		storeTimeout:   time.Duration(c.StoreTimeout),
 	}
 	if v.consumers == nil {
 		v.consumers = MemoryConsumers(nil)

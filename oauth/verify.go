@@ -35,6 +35,7 @@ type Verifier struct {
 	maxStanza      int
 	require        func(stanza xml.StartElement, payload xml.Name) bool
 	rsaKeys        RSAKeyStore
+	storeTimeout   time.Duration
 	encrypted      bool
 }
 
