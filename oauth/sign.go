@@ -1,6 +1,8 @@
 package oauth
 
 import (
+	"encoding/xml"
+
 	"cmp"
 	"crypto"
 	"crypto/hmac"
@@ -8,6 +10,7 @@ import (
 	"crypto/sha1" // #nosec G505 -- HMAC-SHA1 is the method XEP-0235 and RFC 5849 define.
 	"crypto/subtle"
 	"encoding/base64"
+	"mellium.im/xmpp/jid"
 	"slices"
 )
 
@@ -106,6 +109,28 @@ type Stanza struct {
 	Name string
 	From string
 	To   string
+}
+
+// StanzaOf returns the Stanza for a stanza's start element: its local name and
+// its from and to attributes in canonical form (parsed with mellium's jid
+// package). It fails on a malformed address.
+func StanzaOf(start xml.StartElement) (Stanza, error) {
+	s := Stanza{Name: start.Name.Local}
+	for _, a := range start.Attr {
+		if a.Name.Space != "" || a.Name.Local != "from" && a.Name.Local != "to" {
+			continue
+		}
+		j, err := jid.Parse(a.Value)
+		if err != nil {
+			return Stanza{}, err
+		}
+		if a.Name.Local == "from" {
+			s.From = jidString(j)
+		} else {
+			s.To = jidString(j)
+		}
+	}
+	return s, nil
 }
 
 // AppendBaseString appends the signature base string of XEP-0235 §4 for the

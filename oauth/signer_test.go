@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -149,5 +151,32 @@ func TestExpiryHeap(t *testing.T) {
 		if got := h.pop().expires; got != w {
 			t.Fatalf("pop %d = %d, want %d", i, got, w)
 		}
+	}
+}
+
+func TestStanzaOf(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Stanza
+		ok   bool
+	}{
+		{`<iq from='travelbot@FindMeNow.tld/bot' to='feeds.worldgps.tld' type='set'/>`, Stanza{Name: "iq", From: clientJID, To: serviceJID}, true},
+		{`<message to='feeds.worldgps.tld'/>`, Stanza{Name: "message", To: serviceJID}, true},
+		{`<presence/>`, Stanza{Name: "presence"}, true},
+		{`<iq from='@bad'/>`, Stanza{}, false},
+	} {
+		var start xml.StartElement
+		d := xml.NewDecoder(strings.NewReader(tc.in))
+		tok, _ := d.Token()
+		start = tok.(xml.StartElement)
+		got, err := StanzaOf(start)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%s: got %+v, %v", tc.in, got, err)
+		}
+	}
+	var zero MemoryTokens
+	zero.Put("t", TokenInfo{})
+	if _, err := zero.LookupToken(context.Background(), "t"); err != nil {
+		t.Errorf("zero MemoryTokens: %v", err)
 	}
 }

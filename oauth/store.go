@@ -94,7 +94,8 @@ func (m MemoryConsumers) ConsumerSecret(_ context.Context, key string) (string, 
 	return s, nil
 }
 
-// MemoryTokens is an in-memory TokenStore, safe for concurrent use.
+// MemoryTokens is an in-memory TokenStore, safe for concurrent use. The zero
+// value is an empty store.
 type MemoryTokens struct {
 	mu     sync.RWMutex
 	tokens map[string]TokenInfo
@@ -108,6 +109,9 @@ func NewMemoryTokens() *MemoryTokens {
 // Put adds or replaces a token.
 func (m *MemoryTokens) Put(token string, info TokenInfo) {
 	m.mu.Lock()
+	if m.tokens == nil {
+		m.tokens = make(map[string]TokenInfo)
+	}
 	m.tokens[token] = info
 	m.mu.Unlock()
 }

@@ -50,8 +50,8 @@ func (v *Verifier) ForStream(encrypted bool) *Verifier {
 }
 
 // Verify checks the parameters p of an <oauth/> element found in the stanza s
-// (whose From must be the sender's address as the host stamped it) and
-// returns the Grant on success. The checks run in this order, the first
+// (whose From must be the sender's address as the host stamped it; StanzaOf
+// builds s from a start element) and returns the Grant on success. The checks run in this order, the first
 // failure being returned: required parameters (ErrMissingParameter,
 // ErrTokenRequired), oauth_version (ErrUnsupportedParameter), the signature
 // method (ErrUnsupportedSignatureMethod), the timestamp's syntax
