@@ -43,15 +43,27 @@
 // except in the XEP-0474 rule 6 case where XEP-0440 was advertised without
 // tls-server-end-point (XEP-0440's rule for that case).
 //
+// The password is prepared with PRECIS OpaqueString (RFC 7677 §4 asks for
+// SASLprep; package scram prepares it the same way on the server). The user
+// name is sent as given, escaped as RFC 5802 saslname: XMPP servers
+// normalise localparts themselves.
+//
+// Hostile servers: every server message is parsed strictly and capped
+// (MaxServerMessageLen, MaxMechanisms, …), the iteration count is bounded
+// on both sides (Config.MinIterations, Config.MaxIterations), each step has
+// a deadline (Config.StepTimeout), and the server signature is compared in
+// constant time; a server that answers <success/> without proving that it
+// knows the credentials fails the login with ErrServerSignature. mellium's
+// XML decoder reads a whole token before this package sees it, so limiting
+// the bytes a server may send at all is the connection's job.
+//
 // Left out: SASL2 (XEP-0388) and FAST; EXTERNAL and other mechanisms; the
-// GSS-API form of SCRAM; security layers; pinning of mechanisms (XEP-0474
-// asks clients to rely on the hash instead, and pinning needs storage this
-// package does not own); retrying with another mechanism after a failure on
-// the same stream (a failed login ends the session negotiation, and the
-// caller decides whether to reconnect); SASLprep or PRECIS preparation of the
-// user name (sent as given: XMPP servers normalise localparts themselves);
-// the password is prepared with PRECIS OpaqueString, like RFC 7677 and
-// package scram do.
+// GSS-API form of SCRAM; security layers (SCRAM has none); pinning of
+// mechanisms (XEP-0474 asks clients to rely on the hash instead, and pinning
+// needs storage this package does not own); retrying with another mechanism
+// on the same stream after a failure (a failed login ends the session
+// negotiation: close the connection and decide whether to reconnect, since
+// mellium leaves it open); sending extensions in client-final.
 package saslclient
 
 import (
@@ -138,6 +150,7 @@ type ServerError struct {
 	Value string
 }
 
+// Error implements error.
 func (e *ServerError) Error() string {
 	return fmt.Sprintf("saslclient: server error %q", e.Value)
 }
@@ -151,6 +164,7 @@ type Failure struct {
 	Text string
 }
 
+// Error implements error.
 func (f *Failure) Error() string {
 	if f.Text != "" {
 		return fmt.Sprintf("saslclient: server failure <%s/>: %q", f.Condition, f.Text)
