@@ -133,6 +133,11 @@ func TestLoginPreference(t *testing.T) {
 		c, _, err := login(t, srv.addr, saslclient.Config{ChannelBindingTypes: []cbind.Type{cbind.TLSServerEndPoint}}, loginOpts{})
 		checkLogin(t, srv, c, err, "SCRAM-SHA-512-PLUS:tls-server-end-point", cbind.TLSServerEndPoint)
 	})
+	t.Run("pseudomechanisms without XEP-0440", func(t *testing.T) {
+		srv := newTestServer(t, features.Config{DisableChannelBindingCapability: true})
+		c, _, err := login(t, srv.addr, saslclient.Config{ChannelBindingTypes: []cbind.Type{cbind.TLSServerEndPoint}}, loginOpts{})
+		checkLogin(t, srv, c, err, "SCRAM-SHA-512-PLUS:tls-server-end-point", cbind.TLSServerEndPoint)
+	})
 	t.Run("client restricted to one mechanism", func(t *testing.T) {
 		srv := newTestServer(t, features.Config{})
 		c, _, err := login(t, srv.addr, saslclient.Config{Mechanisms: []string{"SCRAM-SHA-1-PLUS"}}, loginOpts{})
