@@ -149,7 +149,7 @@ func (c *testClient) close(t *testing.T) {
 func (ts *testServer) login(t *testing.T, user, password string, version uint16, mechs ...sasl.Mechanism) (*testClient, error) {
 	t.Helper()
 	if len(mechs) == 0 {
-		mechs = []sasl.Mechanism{sasl.ScramSha256Plus}
+		mechs = []sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha256}
 	}
 	raw, err := net.Dial("tcp", ts.addrs.XMPP)
 	if err != nil {
