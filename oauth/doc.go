@@ -2,7 +2,7 @@
 //
 // A Consumer that holds an OAuth 1.0 access token (obtained out of band, over
 // HTTP) proves it to a Service Provider by adding a signed
-// <oauth xmlns='urn:xmpp:oauth:0'/> element to an IQ or message stanza. This
+// <oauth xmlns='urn:xmpp:oauth:0'/> element to a stanza. This
 // package parses and marshals that element ([Params]), builds the signature
 // base string and signs it ([Signer], for clients and components), and
 // verifies it on the receiving side ([Verifier]), either as middleware around
@@ -49,6 +49,13 @@
 // from and to addresses are the canonical string forms of the stanza's JIDs
 // (as mellium's jid package renders them) or empty when absent. The
 // oauth_signature element carries the raw base64 value, not percent-escaped.
+//
+// Signatures interoperate in both directions with slixmpp's xep_0235 plugin
+// (the only other implementation, tested under Python 3 with shims). That
+// plugin percent-encodes the joined parameter string once instead of each
+// name and value first, so the two agree only while the values consist of
+// unreserved characters (letters, digits, "-._~"), as keys, tokens, hex
+// nonces and timestamps normally do.
 //
 // # Which from is signed
 //
