@@ -249,10 +249,11 @@ func (r *Router) Send(ctx context.Context, tr xml.TokenReader) error {
 //   - full JID online: that session;
 //   - full JID offline: messages of type normal or chat as if to the bare
 //     JID; IQ get/set: ErrUnavailable; anything else is dropped;
-//   - bare JID, message (normal, chat, headline): every session with
-//     non-negative priority that sent presence, or, when none did, the most
-//     recently bound session; none at all: ErrUnavailable (not for
-//     headline);
+//   - bare JID, message (normal, chat, headline): every session that sent
+//     available presence with non-negative priority, or, when none did, the
+//     most recently bound session that has no negative priority (clients
+//     that never send presence still get their messages); none at all:
+//     ErrUnavailable (headline: dropped);
 //   - bare JID, presence: every session of the account;
 //   - bare JID, IQ get/set: ErrUnavailable (the server answers for the
 //     account, and this one answers nothing);
@@ -328,7 +329,10 @@ func (r *Router) targets(st *stanzaBuf) ([]*route, error) {
 	var out []*route
 	var newest *route
 	for _, rt := range routes {
-		if rt.available && rt.priority >= 0 {
+		if rt.available && rt.priority < 0 {
+			continue // RFC 6121 §8.5.2.1.1: never for bare-JID messages
+		}
+		if rt.available {
 			out = append(out, rt)
 		}
 		if newest == nil || rt.seq > newest.seq {
