@@ -36,6 +36,7 @@ type verifiedStream struct {
 	xmlstream.Encoder
 	grant Grant
 	ok    bool
+	parse sliceReader // used while parsing the <oauth/> element
 }
 
 var _ xmlstream.TokenReadEncoder = (*verifiedStream)(nil)
@@ -60,19 +61,19 @@ func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
 		if err == nil {
 			// The payload itself is a child of the stanza; the tokens read
 			// start inside it, one level below the stanza's children.
-			var el *found
+			var el found
 			if isOAuth(pl.Name) {
-				el = &found{start: pl, toks: toks}
+				el = found{start: pl, toks: toks}
 			}
 			el, err = findOAuth(toks, 2, el)
 			if err == nil {
-				if el == nil {
+				if !el.ok() {
 					if v.required(iq.StartElement(), pl.Name) {
 						err = ErrTokenRequired
 					}
 				} else {
 					s := Stanza{Name: "iq", From: jidString(iq.From), To: jidString(iq.To)}
-					rw.grant, err = v.check(el, s)
+					rw.grant, err = v.check(rw, el, s)
 					rw.ok = err == nil
 				}
 			}
@@ -161,16 +162,16 @@ func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID
 		return rw, nil, nil
 	}
 	if err == nil {
-		var el *found
-		el, err = findOAuth(toks, 0, nil)
+		var el found
+		el, err = findOAuth(toks, 0, found{})
 		if err == nil {
-			if el == nil {
+			if !el.ok() {
 				if v.required(start, firstChild(toks)) {
 					err = ErrTokenRequired
 				}
 			} else {
 				s := Stanza{Name: name, From: jidString(from), To: jidString(to)}
-				rw.grant, err = v.check(el, s)
+				rw.grant, err = v.check(rw, el, s)
 				rw.ok = err == nil
 			}
 		}
@@ -182,9 +183,11 @@ func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID
 	return rw, nil, nil
 }
 
-// check parses and verifies the element found.
-func (v *Verifier) check(el *found, s Stanza) (Grant, error) {
-	p, err := ParseElement(&sliceReader{toks: el.toks}, el.start)
+// check parses and verifies the element found. rw lends its spare reader so
+// that parsing allocates no reader of its own.
+func (v *Verifier) check(rw *verifiedStream, el found, s Stanza) (Grant, error) {
+	rw.parse = sliceReader{toks: el.toks}
+	p, err := ParseElement(&rw.parse, el.start)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			// The buffered stanza is balanced; a short element cannot happen,
@@ -209,27 +212,30 @@ func (v *Verifier) required(start xml.StartElement, payload xml.Name) bool {
 	return v.require(start, payload)
 }
 
-// found is an <oauth/> element located in a buffered stanza.
+// found is an <oauth/> element located in a buffered stanza; the zero value
+// is none.
 type found struct {
 	start xml.StartElement
 	toks  []xml.Token // the tokens after the start element
 }
+
+func (f found) ok() bool { return f.start.Name.Local != "" }
 
 // findOAuth looks for <oauth/> elements among toks at the depths where the
 // package documentation allows them: children (depth 1) and grandchildren
 // (depth 2) of the stanza element. depth is the depth of the first token (0
 // when toks starts with the stanza's start element). prev is an element
 // already found elsewhere. Two elements give ErrDuplicatedParameter.
-func findOAuth(toks []xml.Token, depth int, prev *found) (*found, error) {
+func findOAuth(toks []xml.Token, depth int, prev found) (found, error) {
 	el := prev
 	for i, tok := range toks {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if (depth == 1 || depth == 2) && isOAuth(t.Name) {
-				if el != nil {
-					return nil, paramError{ErrDuplicatedParameter, "oauth"}
+				if el.ok() {
+					return found{}, paramError{ErrDuplicatedParameter, "oauth"}
 				}
-				el = &found{start: t, toks: toks[i+1:]}
+				el = found{start: t, toks: toks[i+1:]}
 			}
 			depth++
 		case xml.EndElement:
@@ -282,6 +288,9 @@ func (v *Verifier) buffer(r xml.TokenReader, used int) ([]xml.Token, error) {
 			case xml.CharData:
 				used += tokenCost + len(t)
 				if used <= v.maxStanza {
+					if arena == nil {
+						arena = make([]byte, 0, max(256, len(t)))
+					}
 					arena = append(arena, t...)
 					tok = xml.CharData(arena[len(arena)-len(t) : len(arena) : len(arena)])
 				}
