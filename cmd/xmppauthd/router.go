@@ -237,6 +237,9 @@ func (r *Router) Send(ctx context.Context, tr xml.TokenReader) error {
 	if err != nil {
 		return err
 	}
+	if st.badFrom {
+		return fmt.Errorf("%w: from", ErrBadAddress)
+	}
 	if st.from.Equal(jid.JID{}) {
 		st.setFrom(r.domain)
 	}
@@ -357,6 +360,7 @@ type stanzaBuf struct {
 	kind     string // iq, message or presence
 	typ, id  string
 	to, from jid.JID
+	badFrom  bool // the from attribute is not a JID
 }
 
 // bufferStanza reads the rest of the stanza that starts with start from
@@ -404,7 +408,10 @@ func bufferStanza(start xml.StartElement, inner xml.TokenReader, max int) (*stan
 		case "to":
 			st.to, err = jid.Parse(a.Value)
 		case "from":
-			st.from, err = jid.Parse(a.Value)
+			if st.from, err = jid.Parse(a.Value); err != nil {
+				// A client's from is replaced anyway; Send refuses it.
+				st.badFrom, err = true, nil
+			}
 		}
 		if err != nil {
 			return st, fmt.Errorf("%w: %s", ErrBadAddress, a.Name.Local)
@@ -466,7 +473,7 @@ func (st *stanzaBuf) setAttr(name, value string) {
 
 // setFrom stamps the sender's address.
 func (st *stanzaBuf) setFrom(j jid.JID) {
-	st.from = j
+	st.from, st.badFrom = j, false
 	st.setAttr("from", j.String())
 }
 

@@ -165,6 +165,7 @@ func TestRouterSend(t *testing.T) {
 		{"not a stanza", `<foo xmlns='jabber:client' to='alice@localhost/a1'/>`, "", ErrNotStanza},
 		{"wrong namespace", `<message xmlns='jabber:server' to='alice@localhost/a1'/>`, "", ErrNotStanza},
 		{"malformed to", `<message xmlns='jabber:client' to='@@'/>`, "", ErrBadAddress},
+		{"malformed from", `<message xmlns='jabber:client' from='@@' to='alice@localhost/a1'/>`, "", ErrBadAddress},
 		{"too large", `<message xmlns='jabber:client' to='alice@localhost/a1'><body>` + strings.Repeat("x", stanzaLimit) + `</body></message>`, "", ErrStanzaTooLarge},
 	}
 	for _, tc := range tests {

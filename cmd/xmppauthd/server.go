@@ -304,15 +304,19 @@ func (s *server) handle(c *clientConn) {
 	negotiator := xmpp.NewNegotiator(func(session *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Features: s.plugin.StreamFeatures(auth, session)}
 	})
-	// mellium watches ctx in a goroutine that may still be running when
-	// ReceiveSession returns; cancelling ctx right away could set a past
-	// deadline on the established session. So ctx lives as long as the
-	// connection, and the negotiation is bounded by its deadline (and the
-	// connection's).
-	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), connKey{}, c), s.opts.NegotiateTimeout)
-	defer cancel()
-	_ = c.raw.SetDeadline(time.Now().Add(s.opts.NegotiateTimeout))
+	// Negotiation is bounded by a timer that closes the connection, not by
+	// ctx or a connection deadline: mellium watches ctx from a goroutine
+	// that, when ctx ends, sets a past deadline and then clears every
+	// deadline at once, which can both lose the wake-up of a blocked read
+	// and erase a deadline set here. The same goroutine may still be
+	// running when ReceiveSession returns, so ctx must not end then either:
+	// it never ends.
+	timedOut := time.AfterFunc(s.opts.NegotiateTimeout, func() { c.raw.Close() })
+	ctx := context.WithValue(context.Background(), connKey{}, c)
 	session, err := xmpp.ReceiveSession(ctx, s.plugin.WrapConn(&limitedConn{Conn: c.raw, r: c.limit}), 0, negotiator)
+	if !timedOut.Stop() && err == nil {
+		err = errors.New("negotiation timed out")
+	}
 	if err != nil {
 		s.log.Debug("negotiation failed", "remote", remote, "err", err)
 		c.mu.Lock()
@@ -323,7 +327,6 @@ func (s *server) handle(c *clientConn) {
 		}
 		return
 	}
-	_ = c.raw.SetDeadline(time.Time{})
 	id, ok := auth.Identity()
 	bound := auth.Bound()
 	if !ok || bound.Resourcepart() == "" {
@@ -372,7 +375,28 @@ func (s *server) handle(c *clientConn) {
 	}
 	_ = c.raw.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	_ = session.Close()
+	lingerClose(c.raw)
 	s.log.Info("session ended", "jid", bound, "err", err)
+}
+
+// Lingering close: how much and how long to read from a client after the
+// server closed its stream.
+const (
+	lingerBytes = 64 << 10
+	lingerTime  = time.Second
+)
+
+// lingerClose half-closes the connection and drains what the client still
+// sends for a moment before closing: closing a TCP connection with unread
+// input resets it, and the reset can destroy the stream error and closing
+// tag the client has not read yet.
+func lingerClose(raw net.Conn) {
+	if hc, ok := raw.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, raw, lingerBytes)
+	_ = raw.Close()
 }
 
 // connKey carries the *clientConn in the negotiation context, so that

@@ -24,6 +24,7 @@ import (
 	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/stream"
 
 	xdisco "github.com/xmppauth/xmppauth/disco"
 )
@@ -148,6 +149,57 @@ func (c *testClient) close(t *testing.T) {
 // certificate), SASL and resource binding.
 func (ts *testServer) login(t *testing.T, user, password string, version uint16, mechs ...sasl.Mechanism) (*testClient, error) {
 	t.Helper()
+	return ts.loginAs(t, jid.MustParse(user+"@localhost"), password, version, mechs...)
+}
+
+// nsBind is RFC 6120's resource-binding namespace.
+const nsBind = "urn:ietf:params:xml:ns:xmpp-bind"
+
+// bindAs is a client resource-binding feature that requests resource.
+// (mellium's BindResource requests the resource of the address the server
+// put in its stream header, which is bare here.)
+func bindAs(resource string) xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: nsBind, Local: "bind"},
+		Necessary:  xmpp.Authn,
+		Prohibited: xmpp.Ready,
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return true, nil, d.Skip()
+		},
+		Negotiate: func(ctx context.Context, session *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			w := session.TokenWriter()
+			defer w.Close()
+			req := stanza.IQ{ID: "bind1", Type: stanza.SetIQ}.Wrap(xmlstream.Wrap(
+				xmlstream.Wrap(xmlstream.Token(xml.CharData(resource)), xml.StartElement{Name: xml.Name{Local: "resource"}}),
+				xml.StartElement{Name: xml.Name{Space: nsBind, Local: "bind"}}))
+			if _, err := xmlstream.Copy(w, req); err != nil {
+				return 0, nil, err
+			}
+			if err := w.Flush(); err != nil {
+				return 0, nil, err
+			}
+			r := session.TokenReader()
+			defer r.Close()
+			var resp struct {
+				Type string `xml:"type,attr"`
+				JID  string `xml:"urn:ietf:params:xml:ns:xmpp-bind bind>jid"`
+			}
+			if err := xml.NewTokenDecoder(r).Decode(&resp); err != nil {
+				return 0, nil, err
+			}
+			bound, err := jid.Parse(resp.JID)
+			if resp.Type != "result" || err != nil {
+				return 0, nil, fmt.Errorf("binding %q: %s %v", resource, resp.Type, err)
+			}
+			session.UpdateAddr(bound)
+			return xmpp.Ready, nil, nil
+		},
+	}
+}
+
+// loginAs is login with a full JID whose resource the client requests.
+func (ts *testServer) loginAs(t *testing.T, origin jid.JID, password string, version uint16, mechs ...sasl.Mechanism) (*testClient, error) {
+	t.Helper()
 	if len(mechs) == 0 {
 		mechs = []sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha256}
 	}
@@ -157,7 +209,10 @@ func (ts *testServer) login(t *testing.T, user, password string, version uint16,
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ts.addrs.Cert)
-	origin := jid.MustParse(user + "@localhost")
+	bind := xmpp.BindResource()
+	if res := origin.Resourcepart(); res != "" {
+		bind = bindAs(res)
+	}
 	// Not cancelled before the session ends: mellium's deadline watcher
 	// could still see it (see server.handle).
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -166,7 +221,7 @@ func (ts *testServer) login(t *testing.T, user, password string, version uint16,
 			return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
 				xmpp.StartTLS(&tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: version, MaxVersion: version}),
 				xmpp.SASL("", password, mechs...),
-				xmpp.BindResource(),
+				bind,
 			}}
 		}))
 	if err != nil {
@@ -521,5 +576,126 @@ func TestShutdown(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 		runtime.GC()
+	}
+}
+
+// TestHostileStanzas writes raw XML on a logged-in client's connection and
+// checks the server's answer: a stanza error, or a stream error that ends
+// the session.
+func TestHostileStanzas(t *testing.T) {
+	tests := []struct {
+		name       string
+		xml        string
+		wantStream stream.Error // zero: the session survives
+		wantType   string       // type of the stanza alice gets back
+	}{
+		{name: "malformed to", xml: `<message xmlns='jabber:client' to='@@' id='m1' type='chat'><body>x</body></message>`, wantType: "error"},
+		{name: "malformed from is replaced", xml: `<message xmlns='jabber:client' from='@@' to='alice@localhost' id='m2' type='chat'><body>x</body></message>`, wantType: "chat"},
+		{name: "unknown top-level element", xml: `<foo xmlns='jabber:client'/>`, wantStream: stream.UnsupportedStanzaType},
+		{name: "other namespace", xml: `<message xmlns='jabber:server' to='alice@localhost'/>`, wantStream: stream.UnsupportedStanzaType},
+		{name: "oversized stanza", xml: `<message xmlns='jabber:client' to='alice@localhost'><body>` + strings.Repeat("x", stanzaLimit+1) + `</body></message>`, wantStream: stream.PolicyViolation},
+		{name: "not well-formed", xml: `<message xmlns='jabber:client'><body></message>`, wantStream: stream.NotWellFormed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, nil)
+			alice := ts.mustLogin(t, "alice", "alice-secret")
+			// Write straight on the TLS connection, bypassing the client's
+			// encoder; the write may fail once the server gives up reading.
+			written := make(chan struct{})
+			go func() {
+				defer close(written)
+				_, _ = io.WriteString(alice.session.Conn(), tc.xml)
+			}()
+			defer func() { <-written }()
+			if tc.wantStream.Err != "" {
+				select {
+				case err := <-alice.served:
+					alice.served <- err
+					var se stream.Error
+					if !errors.As(err, &se) || se.Err != tc.wantStream.Err {
+						t.Fatalf("client session ended with %v, want stream error %s", err, tc.wantStream.Err)
+					}
+				case <-time.After(testTimeout):
+					t.Fatal("the server did not end the stream")
+				}
+				return
+			}
+			if got := alice.next(t); got.Type != tc.wantType {
+				t.Fatalf("alice got %+v, want type %s", got, tc.wantType)
+			}
+		})
+	}
+}
+
+// TestNegotiationLimits checks that a connection that never negotiates, or
+// sends too much before it has authenticated, is closed.
+func TestNegotiationLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		send string
+	}{
+		{"silent", ""},
+		{"flood before authentication", `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'><foo>` + strings.Repeat("a", negotiationLimit+1)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, func(o *options) {
+				if tc.send == "" {
+					o.NegotiateTimeout = 100 * time.Millisecond
+				}
+			})
+			conn, err := net.Dial("tcp", ts.addrs.XMPP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			written := make(chan struct{})
+			go func() {
+				defer close(written)
+				_, _ = io.WriteString(conn, tc.send)
+			}()
+			defer func() { <-written }()
+			_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+			_, err = io.Copy(io.Discard, conn)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the server kept the connection open")
+			}
+		})
+	}
+}
+
+// TestResourceConflict binds the same full JID twice: the older session is
+// closed with a <conflict/> stream error (RFC 6120 §7.7.2.2) and the newer
+// one gets the stanzas.
+func TestResourceConflict(t *testing.T) {
+	ts := startServer(t, nil)
+	phone := jid.MustParse("alice@localhost/phone")
+	first, err := ts.loginAs(t, phone, "alice-secret", tls.VersionTLS13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.jid.Equal(phone) {
+		t.Fatalf("bound %s, want %s", first.jid, phone)
+	}
+	second, err := ts.loginAs(t, phone, "alice-secret", tls.VersionTLS13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-first.served:
+		first.served <- err
+		var se stream.Error
+		if !errors.As(err, &se) || se.Err != stream.Conflict.Err {
+			t.Fatalf("first session ended with %v, want <conflict/>", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the first session was not closed")
+	}
+	bob := ts.mustLogin(t, "bob", "bob-secret")
+	bob.send(t, chat(jid.JID{}, phone, "to the phone"))
+	if got := second.next(t); got.Body != "to the phone" {
+		t.Fatalf("second session got %+v", got)
 	}
 }
