@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
-	"sync"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -93,20 +92,23 @@ func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
 // before calling h; see IQ. Failed messages of type error are dropped without
 // a reply.
 //
-// mellium's mux calls a message handler once for each child element whose
-// name it is registered for (a wildcard registration runs it for every
-// child, including <oauth/> itself). The middleware recognises repeated calls
-// for the same received stanza and verifies it once: the nonce is used once,
-// h is called each time with the same Grant, and at most one error is sent.
+// mellium's mux calls a message handler once for each child element that its
+// registration matches, and every call verifies the whole stanza. Register a
+// wrapped handler for one specific payload (such as {jabber:client}body):
+// a registration that matches several children of one message (a wildcard,
+// or one that matches <oauth/> itself) runs the verification once per
+// matching child, and every call after the first fails as a replayed nonce
+// and is answered with <invalid-nonce/>. This fails closed on purpose: the
+// middleware cannot tell a second call for the same stanza from a replay of
+// it without relying on how the host allocates its tokens.
 func (v *Verifier) Message(h mux.MessageHandler) mux.MessageHandler {
-	memo := &dispatchMemo{}
 	return mux.MessageHandlerFunc(func(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-		rw, err, fatal := v.stanzaLevel(memo, "message", msg.From, msg.To, t)
+		rw, err, fatal := v.stanzaLevel("message", msg.From, msg.To, t)
 		if fatal != nil {
 			return fatal
 		}
 		if err != nil {
-			if msg.Type == stanza.ErrorMessage || errors.Is(err, errAlreadyAnswered) {
+			if msg.Type == stanza.ErrorMessage {
 				return nil
 			}
 			reply := stanza.Message{XMLName: msg.XMLName, ID: msg.ID, Type: stanza.ErrorMessage, From: msg.To, To: msg.From}
@@ -119,14 +121,13 @@ func (v *Verifier) Message(h mux.MessageHandler) mux.MessageHandler {
 // Presence returns a handler that verifies the <oauth/> element of each
 // presence before calling h; see Message.
 func (v *Verifier) Presence(h mux.PresenceHandler) mux.PresenceHandler {
-	memo := &dispatchMemo{}
 	return mux.PresenceHandlerFunc(func(p stanza.Presence, t xmlstream.TokenReadEncoder) error {
-		rw, err, fatal := v.stanzaLevel(memo, "presence", p.From, p.To, t)
+		rw, err, fatal := v.stanzaLevel("presence", p.From, p.To, t)
 		if fatal != nil {
 			return fatal
 		}
 		if err != nil {
-			if p.Type == stanza.ErrorPresence || errors.Is(err, errAlreadyAnswered) {
+			if p.Type == stanza.ErrorPresence {
 				return nil
 			}
 			reply := stanza.Presence{XMLName: p.XMLName, ID: p.ID, Type: stanza.ErrorPresence, From: p.To, To: p.From}
@@ -136,14 +137,10 @@ func (v *Verifier) Presence(h mux.PresenceHandler) mux.PresenceHandler {
 	})
 }
 
-// errAlreadyAnswered marks a repeated call for a stanza that already failed
-// (and was answered) in an earlier call of the same dispatch.
-var errAlreadyAnswered = errors.New("oauth: stanza already answered")
-
 // stanzaLevel handles messages and presences, whose handlers read the whole
 // stanza from its start element. err is a verification failure to answer;
 // fatal is an error reading the stream, which ends it.
-func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID, t xmlstream.TokenReadEncoder) (rw *verifiedStream, err, fatal error) {
+func (v *Verifier) stanzaLevel(name string, from, to jid.JID, t xmlstream.TokenReadEncoder) (rw *verifiedStream, err, fatal error) {
 	toks, err := v.buffer(t, 0)
 	rw = &verifiedStream{sliceReader: sliceReader{toks: toks}, Encoder: t}
 	if err != nil && !errors.Is(err, ErrStanzaTooLarge) {
@@ -152,14 +149,6 @@ func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID
 	var start xml.StartElement
 	if len(toks) > 0 {
 		start, _ = toks[0].(xml.StartElement)
-	}
-	id := identity(start)
-	if r, ok := memo.get(id); ok {
-		if r.err != nil {
-			return nil, errAlreadyAnswered, nil
-		}
-		rw.grant, rw.ok = r.grant, r.ok
-		return rw, nil, nil
 	}
 	if err == nil {
 		var el found
@@ -176,7 +165,6 @@ func (v *Verifier) stanzaLevel(memo *dispatchMemo, name string, from, to jid.JID
 			}
 		}
 	}
-	memo.put(id, result{grant: rw.grant, ok: rw.ok, err: err})
 	if err != nil {
 		return nil, err, nil
 	}
@@ -327,58 +315,4 @@ func jidString(j jid.JID) string {
 func writeReply(t xmlstream.TokenWriter, r xml.TokenReader) error {
 	_, err := xmlstream.Copy(t, r)
 	return err
-}
-
-// identity returns a value identifying the received stanza whose start element
-// is start: the address of its attribute array. mellium's mux replays the
-// same start element (sharing that array) to every handler call of one
-// dispatch, while a separately received (for instance replayed) stanza is
-// decoded into a new array. Holding the pointer in the memo keeps the array
-// from being reused. nil when the stanza has no attribute storage.
-func identity(start xml.StartElement) *xml.Attr {
-	a := start.Attr[:cap(start.Attr)]
-	if len(a) == 0 {
-		return nil
-	}
-	return &a[0]
-}
-
-type result struct {
-	grant Grant
-	ok    bool
-	err   error
-}
-
-// dispatchMemo remembers the outcome for the last few stanzas a message or
-// presence middleware verified, so repeated calls of one dispatch agree.
-type dispatchMemo struct {
-	mu   sync.Mutex
-	next int
-	ids  [8]*xml.Attr
-	res  [8]result
-}
-
-func (m *dispatchMemo) get(id *xml.Attr) (result, bool) {
-	if id == nil {
-		return result{}, false
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i, x := range m.ids {
-		if x == id {
-			return m.res[i], true
-		}
-	}
-	return result{}, false
-}
-
-func (m *dispatchMemo) put(id *xml.Attr, r result) {
-	if id == nil {
-		return
-	}
-	m.mu.Lock()
-	m.ids[m.next] = id
-	m.res[m.next] = r
-	m.next = (m.next + 1) % len(m.ids)
-	m.mu.Unlock()
 }

@@ -246,10 +246,12 @@ func TestMessageMiddleware(t *testing.T) {
 		wantCalls int
 	}{
 		{name: "body handler", in: msgXML("chat", body+good), wantCalls: 1},
-		{name: "wildcard handler runs per child, verifies once", in: msgXML("chat", body+good), wildcard: true, wantCalls: 2},
-		{name: "inside a child", in: msgXML("chat", `<x xmlns='urn:example'>`+good+`</x>`+body), wildcard: true, wantCalls: 2},
+		{name: "inside a child", in: msgXML("chat", `<x xmlns='urn:example'>`+good+`</x>`+body), wantCalls: 1},
+		// A wildcard registration runs the middleware for <body/> and for
+		// <oauth/>: the second verification fails closed as a replay.
+		{name: "wildcard registration", in: msgXML("chat", body+good), wildcard: true, wantCalls: 1, wantOut: strings.ReplaceAll(msgError, "%s", "invalid-nonce")},
 		{name: "absent", in: msgXML("chat", body), wantOut: strings.ReplaceAll(msgError, "%s", "token-required")},
-		{name: "bad signature, wildcard, one reply", in: msgXML("chat", body+strings.Replace(good, "<oauth_signature>", "<oauth_signature>A", 1)), wildcard: true, wantOut: strings.ReplaceAll(msgError, "%s", "invalid-signature")},
+		{name: "bad signature", in: msgXML("chat", body+strings.Replace(good, "<oauth_signature>", "<oauth_signature>A", 1)), wantOut: strings.ReplaceAll(msgError, "%s", "invalid-signature")},
 		{name: "error message dropped", in: msgXML("error", body), wantOut: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,7 +273,7 @@ func TestMessageMiddleware(t *testing.T) {
 					t.Errorf("call %d read %s", i, rec.read[i])
 				}
 			}
-			if tc.wantCalls > 0 {
+			if tc.wantCalls > 0 && !tc.wildcard {
 				if n := env.nonces.Len(); n != 1 {
 					t.Errorf("nonces used = %d, want 1", n)
 				}
@@ -310,7 +312,7 @@ func TestPresenceMiddleware(t *testing.T) {
 		name, in, wantOut string
 		wantCalls         int
 	}{
-		{name: "signed", in: pres("", `<status>x</status>`+good), wantCalls: 2},
+		{name: "signed", in: pres("", `<status>x</status>`+good), wantCalls: 1},
 		{name: "signed for another stanza name", in: pres("", `<status>x</status>`+signedXML(t, Stanza{Name: "message", From: clientJID, To: serviceJID}, 9)),
 			wantOut: `<presence xmlns="jabber:client" type="error" to="` + clientJID + `" from="` + serviceJID + `" id="p1"><error type="auth"><not-authorized xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"></not-authorized><invalid-signature xmlns="urn:xmpp:oauth:0:errors"></invalid-signature></error></presence>`},
 		{name: "error presence dropped", in: pres(` type='error'`, `<status>x</status>`), wantOut: ""},
@@ -319,9 +321,10 @@ func TestPresenceMiddleware(t *testing.T) {
 			env := newTestEnv(t, nil)
 			rec := &recorder{}
 			h := env.v.Presence(rec)
+			status := xml.Name{Space: stanza.NSClient, Local: "status"}
 			m := mux.New(stanza.NSClient,
-				mux.Presence("", xml.Name{}, h),
-				mux.Presence(stanza.ErrorPresence, xml.Name{}, h),
+				mux.Presence("", status, h),
+				mux.Presence(stanza.ErrorPresence, status, h),
 			)
 			if out := dispatch(t, m, tc.in); out != tc.wantOut {
 				t.Errorf("reply:\n got %s\nwant %s", out, tc.wantOut)
