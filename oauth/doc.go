@@ -31,7 +31,10 @@
 // inside <pubsub/>). Deeper elements are not searched. Two or more <oauth/>
 // elements in one stanza are rejected with <duplicated-parameter/>. The element
 // is left in the stanza that the wrapped handler reads: per RFC 6120 §8.4 a
-// handler ignores extension elements it does not understand.
+// handler ignores extension elements it does not understand. Register wrapped
+// message and presence handlers for one specific payload: mellium runs such a
+// handler once per matching child, and a second verification of the same
+// stanza fails as a replay (see [Verifier.Message]).
 //
 // # Signature base string
 //
