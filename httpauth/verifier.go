@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -126,6 +128,22 @@ type Verifier struct {
 	store  Store
 	nonces *nonces
 	log    *slog.Logger
+
+	defaultURL bool // cfg.RequestURL is requestURL
+
+	// reuse maps the exact Basic Authorization header of a HEAD or OPTIONS
+	// confirmation to its parsed form so that reusing it skips parsing; the
+	// store's grant stays the authority. Bounded by maxReuseCache.
+	reuse  sync.Map // string → *reuseEntry
+	reuseN atomic.Int64
+}
+
+const maxReuseCache = 10000
+
+type reuseEntry struct {
+	j           jid.JID
+	entity, url string
+	expires     time.Time
 }
 
 // New returns a Verifier for cfg.
@@ -157,7 +175,8 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.EntityKey == nil {
 		cfg.EntityKey = remoteIP
 	}
-	if cfg.RequestURL == nil {
+	defaultURL := cfg.RequestURL == nil
+	if defaultURL {
 		cfg.RequestURL = requestURL
 	}
 	if cfg.NonceKey == nil {
@@ -171,10 +190,11 @@ func New(cfg Config) (*Verifier, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Verifier{
-		cfg:    cfg,
-		store:  cfg.Store,
-		nonces: newNonces(cfg.NonceKey, cfg.NonceLifetime),
-		log:    log,
+		cfg:        cfg,
+		store:      cfg.Store,
+		nonces:     newNonces(cfg.NonceKey, cfg.NonceLifetime),
+		log:        log,
+		defaultURL: defaultURL,
 	}, nil
 }
 
@@ -208,15 +228,18 @@ type ctxKey struct{}
 
 // FromContext returns the JID verified for the request whose context this is.
 func FromContext(ctx context.Context) (jid.JID, bool) {
-	j, ok := ctx.Value(ctxKey{}).(jid.JID)
-	return j, ok
+	j, ok := ctx.Value(ctxKey{}).(*jid.JID)
+	if !ok {
+		return jid.JID{}, false
+	}
+	return *j, true
 }
 
 // Handler returns middleware that serves next only for verified requests
 // and answers all others itself (see WriteError).
 func (v *Verifier) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		j, err := v.Check(r)
+		j, err := v.check(r)
 		if err != nil {
 			v.WriteError(w, r, err)
 			return
@@ -231,52 +254,73 @@ func (v *Verifier) Handler(next http.Handler) http.Handler {
 // verified JID or one of the package's errors, which WriteError turns into
 // the HTTP response.
 func (v *Verifier) Check(r *http.Request) (jid.JID, error) {
+	j, err := v.check(r)
+	if err != nil {
+		return jid.JID{}, err
+	}
+	return *j, nil
+}
+
+// NewContext returns a copy of ctx carrying the verified JID j, as the
+// middleware passes it to the next handler; FromContext reads it.
+func NewContext(ctx context.Context, j jid.JID) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &j)
+}
+
+// check is Check returning a pointer that may be shared (never modified), so
+// that the fast path does not allocate.
+func (v *Verifier) check(r *http.Request) (*jid.JID, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return jid.JID{}, ErrNoCredentials
+		return nil, ErrNoCredentials
+	}
+	safe := !hasBody(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions)
+	if safe && !v.cfg.DisableReuse {
+		if j := v.reused(h, r); j != nil {
+			return j, nil
+		}
 	}
 	c, err := parseAuthorization(h)
 	if err != nil {
-		return jid.JID{}, err
+		return nil, err
 	}
 	now := v.cfg.Clock.Now()
 	switch c.scheme {
 	case schemeBasic:
 		if v.cfg.DisableBasic {
-			return jid.JID{}, ErrNoCredentials
+			return nil, ErrNoCredentials
 		}
 	case schemeDigest:
 		if v.cfg.DisableDigest {
-			return jid.JID{}, ErrNoCredentials
+			return nil, ErrNoCredentials
 		}
 		if err := v.checkDigest(c, r, now); err != nil {
-			return jid.JID{}, err
+			return nil, err
 		}
 	}
 	if len(r.Method) > MaxMethodLen || !isToken(r.Method) {
-		return jid.JID{}, fmt.Errorf("%w: bad method", ErrBadCredentials)
+		return nil, fmt.Errorf("%w: bad method", ErrBadCredentials)
 	}
 	if v.cfg.Authorizer != nil {
 		if err := v.cfg.Authorizer.Authorize(r.Context(), c.jid, r); err != nil {
-			return jid.JID{}, fmt.Errorf("%w: %w", ErrForbidden, err)
+			return nil, fmt.Errorf("%w: %w", ErrForbidden, err)
 		}
 	}
 	u := v.cfg.RequestURL(r)
 	if len(u) > MaxURLLen {
-		return jid.JID{}, fmt.Errorf("%w: URL too long", ErrBadCredentials)
+		return nil, fmt.Errorf("%w: URL too long", ErrBadCredentials)
 	}
 	bare := c.jid.Bare().String()
-	safe := !hasBody(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions)
 	entity := v.cfg.EntityKey(r)
 	if safe && !v.cfg.DisableReuse {
 		if g, ok := v.store.Grant(bare, c.id); ok && g.URL == u && g.Entity == entity {
-			return c.jid, nil
+			return &c.jid, nil
 		}
 	}
 
 	ref, err := v.newRef()
 	if err != nil {
-		return jid.JID{}, err
+		return nil, err
 	}
 	tx := Transaction{
 		Ref:        ref,
@@ -287,7 +331,7 @@ func (v *Verifier) Check(r *http.Request) (jid.JID, error) {
 	}
 	decision, err := v.store.Begin(tx)
 	if err != nil {
-		return jid.JID{}, err
+		return nil, err
 	}
 	defer v.store.End(ref)
 
@@ -295,22 +339,72 @@ func (v *Verifier) Check(r *http.Request) (jid.JID, error) {
 	defer cancel()
 	if err := v.cfg.Sender.Send(ctx, v.request(tx, c.jid)); err != nil {
 		v.log.Warn("httpauth: sending confirmation request failed", "ref", ref, "err", err)
-		return jid.JID{}, fmt.Errorf("%w: %w", ErrDelivery, err)
+		return nil, fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
 	select {
 	case ok := <-decision:
 		if !ok {
-			return jid.JID{}, ErrDenied
+			return nil, ErrDenied
 		}
 	case <-v.cfg.Clock.After(v.cfg.Timeout):
-		return jid.JID{}, ErrTimeout
+		return nil, ErrTimeout
 	case <-r.Context().Done():
-		return jid.JID{}, ErrCanceled
+		return nil, ErrCanceled
 	}
 	if safe && (r.Method == http.MethodHead || r.Method == http.MethodOptions) && !v.cfg.DisableReuse {
-		v.store.AddGrant(Grant{Bare: bare, ID: c.id, Entity: entity, URL: u, Expires: v.cfg.Clock.Now().Add(v.cfg.ReuseWindow)})
+		exp := v.cfg.Clock.Now().Add(v.cfg.ReuseWindow)
+		v.store.AddGrant(Grant{Bare: bare, ID: c.id, Entity: entity, URL: u, Expires: exp})
+		if c.scheme == schemeBasic && v.reuseN.Load() < maxReuseCache {
+			if _, loaded := v.reuse.Swap(h, &reuseEntry{j: c.jid, entity: entity, url: u, expires: exp}); !loaded {
+				v.reuseN.Add(1)
+			}
+		}
 	}
-	return c.jid, nil
+	return &c.jid, nil
+}
+
+// reused is the fast path for a Basic header that obtained a HEAD or OPTIONS
+// confirmation: it skips parsing and the store, but checks the expiry, the
+// entity, the URL and the Authorizer like the slow path. Grants are never
+// revoked before they expire, so the copy in the cache is as good as the
+// store's.
+func (v *Verifier) reused(h string, r *http.Request) *jid.JID {
+	val, ok := v.reuse.Load(h)
+	if !ok {
+		return nil
+	}
+	e := val.(*reuseEntry)
+	if !v.cfg.Clock.Now().Before(e.expires) {
+		if v.reuse.CompareAndDelete(h, val) {
+			v.reuseN.Add(-1)
+		}
+		return nil
+	}
+	if e.entity != v.cfg.EntityKey(r) || !v.sameURL(e.url, r) {
+		return nil
+	}
+	if v.cfg.Authorizer != nil && v.cfg.Authorizer.Authorize(r.Context(), e.j, r) != nil {
+		return nil // the slow path reports ErrForbidden
+	}
+	return &e.j
+}
+
+// sameURL reports whether u is the URL of r, without allocating for the
+// default RequestURL.
+func (v *Verifier) sameURL(u string, r *http.Request) bool {
+	if v.cfg.RequestURL != nil && !v.defaultURL {
+		return v.cfg.RequestURL(r) == u
+	}
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	rest, ok := strings.CutPrefix(u, scheme)
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutPrefix(rest, r.Host)
+	return ok && rest == requestTarget(r)
 }
 
 func hasBody(r *http.Request) bool {

@@ -1,0 +1,121 @@
+package httpauth
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// BenchmarkPendingMemory measures the heap held per pending transaction in
+// the in-memory store with 100k transactions pending (target ≤ 1 KiB). The
+// strings are built per transaction, as parsing a request would.
+func BenchmarkPendingMemory(b *testing.B) {
+	const n = 100000
+	b.ReportAllocs()
+	var perTx float64
+	for b.Loop() {
+		s := NewMemStore(MemStoreConfig{MaxPending: n, MaxPendingPerJID: n})
+		chans := make([]<-chan bool, 0, n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range n {
+			ch, err := s.Begin(Transaction{
+				Ref:     fmt.Sprintf("%024x", i),
+				To:      fmt.Sprintf("user%06d@example.com/laptop-%06d", i, i),
+				Bare:    fmt.Sprintf("user%06d@example.com", i),
+				Confirm: Confirm{ID: fmt.Sprintf("tx-%013d", i), Method: "GET", URL: fmt.Sprintf("https://files.example.com/docs/report-%06d.pdf", i)},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			chans = append(chans, ch)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if s.Pending() != n {
+			b.Fatal("not all pending")
+		}
+		perTx = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(s)
+		runtime.KeepAlive(chans)
+	}
+	b.ReportMetric(perTx, "B/pending")
+}
+
+// BenchmarkReusedCredential compares, in one benchmark, a bare net/http
+// handler with the same handler behind the middleware serving a request that
+// reuses a HEAD confirmation (Basic credentials, the common case for
+// clients). The ratio metric is guarded/bare (target ≤ 1.2).
+func BenchmarkReusedCredential(b *testing.B) {
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("hello"))
+	})
+	sender := newFakeSender()
+	v, err := New(Config{Sender: sender})
+	if err != nil {
+		b.Fatal(err)
+	}
+	guarded := v.Handler(bare)
+	auth := BasicAuthorization(jid.MustParse(fullJID), txID)
+	newReq := func(method string) *http.Request {
+		r := httptest.NewRequest(method, "https://files.shakespeare.lit/missive.html", nil)
+		r.Header.Set("Authorization", auth)
+		return r
+	}
+	// Obtain the reusable confirmation with HEAD.
+	done := make(chan int)
+	go func() {
+		rec := httptest.NewRecorder()
+		guarded.ServeHTTP(rec, newReq("HEAD"))
+		done <- rec.Code
+	}()
+	s := <-sender.ch
+	if err := v.deliver(answer{iq: true, typ: "result", id: s.answer.id, from: jid.MustParse(fullJID)}); err != nil {
+		b.Fatal(err)
+	}
+	if code := <-done; code != 200 {
+		b.Fatalf("HEAD: %d", code)
+	}
+	req := newReq("GET")
+	if rec := httptest.NewRecorder(); func() int { guarded.ServeHTTP(rec, req); return rec.Code }() != 200 {
+		b.Fatal("reuse failed")
+	}
+
+	// Blocks of each, alternating which goes first, so that GC and noise
+	// from other processes fall on both alike.
+	const block = 32
+	b.ReportAllocs()
+	var bareTime, guardedTime time.Duration
+	run := func(h http.Handler) time.Duration {
+		t0 := time.Now()
+		for range block {
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+		return time.Since(t0)
+	}
+	odd := false
+	for b.Loop() {
+		if odd {
+			guardedTime += run(guarded)
+			bareTime += run(bare)
+		} else {
+			bareTime += run(bare)
+			guardedTime += run(guarded)
+		}
+		odd = !odd
+	}
+	if rec := httptest.NewRecorder(); func() int { guarded.ServeHTTP(rec, req); return rec.Code }() != 200 {
+		b.Fatal("reuse stopped working")
+	}
+	n := float64(b.N * block)
+	b.ReportMetric(float64(bareTime.Nanoseconds())/n, "bare-ns/req")
+	b.ReportMetric(float64(guardedTime.Nanoseconds())/n, "guarded-ns/req")
+	b.ReportMetric(float64(guardedTime)/float64(bareTime), "ratio")
+}
