@@ -23,6 +23,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmppauth/xmppauth"
+	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -41,10 +42,10 @@ func Example() {
 
 	// The zero Config is the safe default: every SCRAM mechanism with every
 	// channel-binding type the connection can give, nothing before TLS.
-	plugin, err := xmppauth.New(xmppauth.Config{}, xmppauth.Host{
-		Store:     store,
+	plugin, err := xmppauth.New(xmppauth.Config{
 		TLSConfig: tlsConfig,
 		Logger:    slog.New(slog.DiscardHandler),
+		SASL:      features.Config{Store: store},
 	})
 	if err != nil {
 		log.Fatal(err)
