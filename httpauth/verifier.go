@@ -473,12 +473,14 @@ func Instructions(c Confirm) string {
 // 401 with fresh Basic and Digest challenges for missing or invalid
 // credentials (stale=true for an expired nonce), 403 when denied or not
 // authorized, the configured status on timeout, 429 and 503 when limits are
-// reached. Nothing is written when the client went away.
+// reached, 503 when the request's context ended first.
 func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusUnauthorized
 	switch {
 	case errors.Is(err, ErrCanceled):
-		return
+		// Usually nobody is listening any more; if somebody is (the
+		// context ended for another reason), they must not get a 200.
+		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrForbidden), errors.Is(err, ErrDenied):
 		status = http.StatusForbidden
 	case errors.Is(err, ErrTimeout):

@@ -475,3 +475,53 @@ func TestBadCredentials(t *testing.T) {
 	}
 	e.noSend()
 }
+
+func TestAuthorizerOnReuse(t *testing.T) {
+	allow := true
+	e := newEnv(t, func(c *Config) {
+		c.Authorizer = AuthorizerFunc(func(context.Context, jid.JID, *http.Request) error {
+			if !allow {
+				return errors.New("revoked")
+			}
+			return nil
+		})
+	})
+	f := e.start(basicReq("HEAD", pageURL, fullJID, txID))
+	e.feed(iqResult(fullJID)(e.nextSent()))
+	if c := f.wait().Code; c != 200 {
+		t.Fatal(c)
+	}
+	if c := e.serve(basicReq("GET", pageURL, fullJID, txID)).Code; c != 200 {
+		t.Fatalf("reuse: %d", c)
+	}
+	allow = false
+	if c := e.serve(basicReq("GET", pageURL, fullJID, txID)).Code; c != 403 {
+		t.Fatalf("reuse after the Authorizer changed its mind: %d, want 403", c)
+	}
+	e.noSend()
+}
+
+func TestCheckAndContext(t *testing.T) {
+	e := newEnv(t, nil)
+	done := make(chan error, 1)
+	var got jid.JID
+	go func() {
+		var err error
+		got, err = e.v.Check(basicReq("GET", pageURL, fullJID, txID))
+		done <- err
+	}()
+	e.feed(iqResult(fullJID)(e.nextSent()))
+	if err := <-done; err != nil || got.String() != fullJID {
+		t.Fatalf("Check = %s, %v", got, err)
+	}
+	if _, err := e.v.Check(httptest.NewRequest("GET", pageURL, nil)); !errors.Is(err, ErrNoCredentials) {
+		t.Fatalf("Check without credentials: %v", err)
+	}
+	ctx := NewContext(context.Background(), got)
+	if j, ok := FromContext(ctx); !ok || !j.Equal(got) {
+		t.Fatal("FromContext(NewContext(j)) != j")
+	}
+	if _, ok := FromContext(context.Background()); ok {
+		t.Fatal("JID in an empty context")
+	}
+}
