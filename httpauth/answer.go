@@ -159,18 +159,18 @@ func (v *Verifier) HandleAnswer(start xml.StartElement, r xml.TokenReader) error
 // resolves it.
 func (v *Verifier) deliver(a answer) error {
 	if a.from.Domainpart() == "" {
-		return v.ignore(a, "no sender")
+		return v.ignoreQuietly(a, "no sender")
 	}
 	var tx Transaction
 	var ok bool
 	var decision bool
 	if a.iq {
 		if a.typ != "result" && a.typ != "error" {
-			return v.ignore(a, "not an IQ response")
+			return v.ignoreQuietly(a, "not an IQ response")
 		}
 		tx, ok = v.store.Lookup(a.id)
 		if !ok || tx.ViaMessage {
-			return v.ignore(a, "no pending IQ with this id")
+			return v.ignoreQuietly(a, "no pending IQ with this id")
 		}
 		if a.from.String() != tx.To {
 			return v.ignore(a, "IQ response from the wrong JID")
@@ -181,7 +181,7 @@ func (v *Verifier) deliver(a answer) error {
 		decision = a.typ == "result"
 	} else {
 		if a.typ == "groupchat" || a.typ == "headline" {
-			return v.ignore(a, "message type")
+			return v.ignoreQuietly(a, "message type")
 		}
 		bare := a.from.Bare().String()
 		switch {
@@ -202,13 +202,13 @@ func (v *Verifier) deliver(a answer) error {
 			// or stanza id identifies it.
 			tx, ok = v.lookupRef(a)
 			if !ok {
-				return v.ignore(a, "error without a pending transaction")
+				return v.ignoreQuietly(a, "error without a pending transaction")
 			}
 			decision = false
 		case a.body != "":
 			id, yes, okParse := parsePlaintext(a.body)
 			if !okParse {
-				return v.ignore(a, "body is not an answer")
+				return v.ignoreQuietly(a, "body is not an answer")
 			}
 			if id == "" {
 				tx, ok = v.lookupRef(a)
@@ -223,14 +223,14 @@ func (v *Verifier) deliver(a answer) error {
 			}
 			decision = yes
 		default:
-			return v.ignore(a, "not an answer")
+			return v.ignoreQuietly(a, "not an answer")
 		}
 		if tx.Bare != bare {
 			return v.ignore(a, "message from the wrong JID")
 		}
 	}
 	if err := v.store.Resolve(tx.Ref, decision); err != nil {
-		return v.ignore(a, "already answered")
+		return v.ignoreQuietly(a, "already answered")
 	}
 	v.log.Debug("httpauth: answer accepted", "ref", tx.Ref, "confirmed", decision)
 	return nil
@@ -249,8 +249,17 @@ func (v *Verifier) lookupRef(a answer) (Transaction, bool) {
 	return tx, ok && tx.ViaMessage
 }
 
+// ignore logs (at Info) an answer-like stanza that names a transaction it
+// cannot answer: wrong sender, wrong id, mismatching confirm.
 func (v *Verifier) ignore(a answer, why string) error {
 	v.log.Info("httpauth: ignoring stanza", "reason", why, "from", a.from.String(), "iq", a.iq, "type", a.typ)
+	return fmt.Errorf("%w: %s", ErrNotPending, why)
+}
+
+// ignoreQuietly logs (at Debug) stanzas that are simply not answers, such as
+// chat messages or responses to other IQs, which are routine.
+func (v *Verifier) ignoreQuietly(a answer, why string) error {
+	v.log.Debug("httpauth: ignoring stanza", "reason", why, "from", a.from.String(), "iq", a.iq, "type", a.typ)
 	return fmt.Errorf("%w: %s", ErrNotPending, why)
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mellium.im/xmlstream"
+	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
@@ -46,6 +47,7 @@ const DecideTimeout = 2 * time.Minute
 // must not call SendIQ on the same session (that would deadlock) and should
 // return promptly. A malformed request gets bad-request, an IQ set gets
 // feature-not-implemented, an error or false from decide not-authorized.
+// The option also advertises [Feature] through the mux (XEP-0030).
 func Handle(s Sender, decide DecideFunc) mux.Option {
 	h := &clientHandler{s: s, decide: decide, sem: make(chan struct{}, MaxConcurrentDecisions)}
 	confirm := xml.Name{Space: NS, Local: "confirm"}
@@ -54,7 +56,20 @@ func Handle(s Sender, decide DecideFunc) mux.Option {
 		mux.IQ(stanza.SetIQ, confirm, h)(m)
 		mux.Message(stanza.NormalMessage, confirm, h)(m)
 		mux.Message(stanza.ChatMessage, confirm, h)(m)
+		mux.Feature(featureIter{})(m)
 	}
+}
+
+// Feature is the service discovery feature a client using Handle advertises.
+var Feature = info.Feature{Var: NS}
+
+type featureIter struct{}
+
+func (featureIter) ForFeatures(node string, f func(info.Feature) error) error {
+	if node != "" {
+		return nil
+	}
+	return f(Feature)
 }
 
 type clientHandler struct {

@@ -9,6 +9,7 @@ import (
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
+	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
@@ -127,5 +128,23 @@ func TestClientHandlerMessage(t *testing.T) {
 				t.Fatalf("no error element")
 			}
 		})
+	}
+}
+
+func TestClientFeature(t *testing.T) {
+	m := mux.New(stanza.NSClient, Handle(nil, nil))
+	var got []string
+	m.ForFeatures("", func(f info.Feature) error {
+		got = append(got, f.Var)
+		return nil
+	})
+	n := 0
+	for _, v := range got {
+		if v == NS {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("features %q: want %s once", got, NS)
 	}
 }
