@@ -233,6 +233,11 @@ func (r *Router) Send(ctx context.Context, tr xml.TokenReader) error {
 	if !ok {
 		return ErrNotStanza
 	}
+	if start.Name.Space == "" {
+		// Stanzas built in Go (stanza.IQ{}.Wrap and the like) leave the
+		// namespace to the stream's default.
+		start.Name.Space = stanza.NSClient
+	}
 	st, err := bufferStanza(start, xmlstream.Inner(tr), r.maxStanza)
 	if err != nil {
 		return err

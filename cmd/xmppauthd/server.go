@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/pem"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -32,6 +31,7 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/xmppauth/xmppauth"
+	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -46,6 +46,18 @@ const (
 	// ready.
 	stanzaLimit = 256 << 10
 )
+
+// nsStartTLS names the STARTTLS stream feature (RFC 6120 §5).
+var nsStartTLS = xml.Name{Space: "urn:ietf:params:xml:ns:xmpp-tls", Local: "starttls"}
+
+// tlsFilterConn is a filtered TLS connection that still reports its TLS
+// state (mellium and the SASL features read it through ConnectionState).
+type tlsFilterConn struct {
+	*wsFilterConn
+	tls *tls.Conn
+}
+
+func (c tlsFilterConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
 
 // nsRoster is RFC 6121's roster namespace.
 const nsRoster = "jabber:iq:roster"
@@ -87,7 +99,10 @@ func newServer(opts options, stdout io.Writer) (*server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cfg := xmppauth.Config{}
+	// Without a file the demo enables XEP-0070, so that its web pages work;
+	// with one, the file decides (and with XEP-0070 off the pages answer
+	// 503: HTTPMiddleware fails closed).
+	cfg := xmppauth.Config{EnableHTTPAuth: true}
 	if opts.ConfigFile != "" {
 		data, err := os.ReadFile(opts.ConfigFile)
 		if err != nil {
@@ -117,17 +132,20 @@ func newServer(opts options, stdout io.Writer) (*server, error) {
 		stdout: stdout,
 		conns:  make(map[*clientConn]struct{}),
 	}
-	s.plugin, err = xmppauth.New(cfg, xmppauth.Host{
-		Store: store,
-		TLSConfig: &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
-			// EXTERNAL needs client certificates; none is required.
-			ClientAuth: tls.RequestClientCert,
-		},
-		Logger:       log,
-		BindResource: s.bindResource,
-	})
+	// Run-time dependencies go into the Config beside the file's settings.
+	cfg.TLSConfig = &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		// EXTERNAL needs client certificates; none is required.
+		ClientAuth: tls.RequestClientCert,
+	}
+	cfg.Logger = log
+	cfg.SASL.Store = store
+	cfg.SASL.BindResource = s.bindResource
+	// XEP-0070 confirmation requests reach the users' sessions through the
+	// router, from the server's domain.
+	cfg.HTTPAuth.Sender = s.router
+	s.plugin, err = xmppauth.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -301,8 +319,28 @@ func (s *server) handle(c *clientConn) {
 	remote := c.raw.RemoteAddr().String()
 	c.limit.reset(negotiationLimit)
 	auth := s.plugin.NewConn()
+	// Whitespace filters (see wsFilterConn): one on the TCP connection until
+	// STARTTLS, one inside TLS until the session is ready.
+	pre := newWSFilterConn(&limitedConn{Conn: c.raw, r: c.limit}, true)
+	var post atomic.Pointer[wsFilterConn]
 	negotiator := xmpp.NewNegotiator(func(session *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-		return xmpp.StreamConfig{Features: s.plugin.StreamFeatures(auth, session)}
+		fs := s.plugin.StreamFeatures(auth, session)
+		for i, f := range fs {
+			if f.Name != nsStartTLS || f.Negotiate == nil {
+				continue
+			}
+			negotiate := f.Negotiate
+			fs[i].Negotiate = func(ctx context.Context, session *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+				mask, rw, err := negotiate(ctx, session, data)
+				if tc, ok := rw.(*tls.Conn); ok && err == nil {
+					filtered := newWSFilterConn(tc, false)
+					post.Store(filtered)
+					rw = tlsFilterConn{filtered, tc}
+				}
+				return mask, rw, err
+			}
+		}
+		return xmpp.StreamConfig{Features: fs}
 	})
 	// Negotiation is bounded by a timer that closes the connection, not by
 	// ctx or a connection deadline: mellium watches ctx from a goroutine
@@ -313,7 +351,11 @@ func (s *server) handle(c *clientConn) {
 	// it never ends.
 	timedOut := time.AfterFunc(s.opts.NegotiateTimeout, func() { c.raw.Close() })
 	ctx := context.WithValue(context.Background(), connKey{}, c)
-	session, err := xmpp.ReceiveSession(ctx, s.plugin.WrapConn(&limitedConn{Conn: c.raw, r: c.limit}), 0, negotiator)
+	session, err := xmpp.ReceiveSession(ctx, s.plugin.WrapConn(pre), 0, negotiator)
+	pre.stop()
+	if f := post.Load(); f != nil {
+		f.stop()
+	}
 	if !timedOut.Stop() && err == nil {
 		err = errors.New("negotiation timed out")
 	}
@@ -543,8 +585,14 @@ func handleRosterGet(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *xml.StartEle
 func (c *client) serve() error {
 	for {
 		if err := c.next(); err != nil {
-			if errors.Is(err, io.EOF) {
+			var syntax *xml.SyntaxError
+			switch {
+			case errors.Is(err, io.EOF):
 				return nil
+			case errors.As(err, &syntax) && syntax.Msg == "unexpected EOF":
+				// The client closed the connection without closing the
+				// stream (go-sendxmpp does): nothing to answer.
+				return errors.New("connection closed without a closing stream tag")
 			}
 			c.streamError(err)
 			return err
@@ -846,25 +894,19 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// httpHandler serves the demo's web pages.
-//
-// TODO(xep-0070): guard every page with (*xmppauth.Plugin).HTTPMiddleware
-// once plugin.go provides it, and pass s.router as its delivery Sender.
-// Until then the pages are served unguarded.
+// httpHandler serves the demo's web pages, every one of them guarded by
+// XEP-0070: the browser names a JID (Basic or Digest, user = the JID,
+// password = a transaction identifier of its choosing) and the page is
+// served once that user confirms the request from an XMPP client.
 func (s *server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		who, _ := httpauth.FromContext(r.Context())
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, "<!doctype html><title>xmppauthd</title><h1>xmppauthd</h1>"+
-			"<p>XMPP domain <code>%s</code>.</p>", html.EscapeString(s.domain.String()))
+			"<p>Hello %s: you confirmed this request over XMPP (XEP-0070).</p>"+
+			"<p>XMPP domain <code>%s</code>.</p>",
+			html.EscapeString(who.String()), html.EscapeString(s.domain.String()))
 	})
-	mux.HandleFunc("GET /cert.pem", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-pem-file")
-		_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: s.cert.Certificate[0]})
-	})
-	return mux
+	return s.plugin.HTTPMiddleware(mux)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -23,10 +24,12 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/stream"
 
 	xdisco "github.com/xmppauth/xmppauth/disco"
+	"github.com/xmppauth/xmppauth/httpauth"
 )
 
 // testTimeout bounds every wait of these tests; it is a safety net against
@@ -58,6 +61,9 @@ type testServer struct {
 	stdout *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	// handler, when set, serves the clients logged in from then on
+	// instead of the default one that collects what they receive.
+	handler func(*xmpp.Session) xmpp.Handler
 }
 
 // startServer runs the demo server with alice and bob (unless opts names
@@ -230,6 +236,14 @@ func (ts *testServer) loginAs(t *testing.T, origin jid.JID, password string, ver
 		return nil, err
 	}
 	c := &testClient{session: session, raw: raw, jid: session.LocalAddr(), got: make(chan received, 16), served: make(chan error, 1)}
+	if ts.handler != nil {
+		go func() { c.served <- session.Serve(ts.handler(session)) }()
+		t.Cleanup(func() {
+			c.close(t)
+			cancel()
+		})
+		return c, nil
+	}
 	go func() {
 		c.served <- session.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 			if start.Name.Local == "iq" {
@@ -344,13 +358,14 @@ func TestIQs(t *testing.T) {
 		for _, f := range got.Features {
 			features = append(features, f.Var)
 		}
-		for _, want := range []string{disco.NSInfo, "urn:xmpp:ping"} {
+		// XEP-0070 is on by default in the demo, XEP-0235 off.
+		for _, want := range []string{disco.NSInfo, "urn:xmpp:ping", xdisco.NSHTTPAuth} {
 			if !contains(features, want) {
 				t.Errorf("features %v lack %s", features, want)
 			}
 		}
-		if contains(features, xdisco.NSHTTPAuth) || contains(features, xdisco.NSOAuth) {
-			t.Errorf("features %v advertise a disabled feature", features)
+		if contains(features, xdisco.NSOAuth) {
+			t.Errorf("features %v advertise the disabled XEP-0235", features)
 		}
 		if len(got.Identity) != 1 || got.Identity[0].Category != "server" || got.Identity[0].Type != "im" {
 			t.Errorf("identities %+v, want one server/im", got.Identity)
@@ -520,17 +535,75 @@ func TestDefaultUser(t *testing.T) {
 	}
 }
 
-// TestHTTP checks the HTTP listener serves its pages.
+// TestHTTP checks that every page is guarded by XEP-0070 and served once
+// the user confirms the request from a logged-in XMPP client, whether the
+// browser named a full JID (confirmation by IQ) or a bare one (by message).
 func TestHTTP(t *testing.T) {
 	ts := startServer(t, nil)
-	resp, err := http.Get("http://" + ts.addrs.HTTP + "/")
-	if err != nil {
-		t.Fatal(err)
+	asked := make(chan httpauth.Request, 16)
+	ts.handler = func(s *xmpp.Session) xmpp.Handler {
+		return mux.New(stanza.NSClient, httpauth.Handle(s, func(_ context.Context, req httpauth.Request) (bool, error) {
+			asked <- req
+			return strings.HasPrefix(req.ID, "yes"), nil
+		}))
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "localhost") {
-		t.Errorf("GET / = %d %q", resp.StatusCode, body)
+	bob := ts.mustLogin(t, "bob", "bob-secret")
+	url := "http://" + ts.addrs.HTTP + "/"
+
+	tests := []struct {
+		name       string
+		user       jid.JID // zero: no Authorization header
+		id         string
+		wantStatus int
+		wantAsked  bool
+		wantByMsg  bool
+	}{
+		{"no credentials", jid.JID{}, "", http.StatusUnauthorized, false, false},
+		{"full JID, confirmed", bob.jid, "yes-1", http.StatusOK, true, false},
+		{"full JID, denied", bob.jid, "no-1", http.StatusForbidden, true, false},
+		{"bare JID, confirmed", bob.jid.Bare(), "yes-2", http.StatusOK, true, true},
+		{"bare JID, denied", bob.jid.Bare(), "no-2", http.StatusForbidden, true, true},
+		{"offline user: not deliverable", jid.MustParse("alice@localhost/gone"), "yes-3", http.StatusServiceUnavailable, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.id != "" {
+				req.Header.Set("Authorization", httpauth.BasicAuthorization(tc.user, tc.id))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("GET / = %d %q, want %d", resp.StatusCode, body, tc.wantStatus)
+			}
+			if tc.wantStatus == http.StatusUnauthorized && !strings.Contains(resp.Header.Get("WWW-Authenticate"), `realm="xmpp"`) {
+				t.Errorf("challenge %q lacks realm xmpp", resp.Header.Get("WWW-Authenticate"))
+			}
+			if tc.wantStatus == http.StatusOK && !strings.Contains(string(body), html.EscapeString(tc.user.String())) {
+				t.Errorf("page %q does not greet %s", body, tc.user)
+			}
+			select {
+			case got := <-asked:
+				if !tc.wantAsked {
+					t.Fatalf("bob was asked %+v", got)
+				}
+				if got.ID != tc.id || got.Method != http.MethodGet || got.URL != url ||
+					got.Message != tc.wantByMsg || got.From.String() != "localhost" {
+					t.Errorf("bob was asked %+v", got)
+				}
+			default:
+				if tc.wantAsked {
+					t.Error("bob was never asked")
+				}
+			}
+		})
 	}
 }
 
