@@ -329,6 +329,10 @@ func (v *Verifier) check(r *http.Request) (*jid.JID, error) {
 		Confirm:    Confirm{ID: c.id, Method: r.Method, URL: u},
 		ViaMessage: c.jid.Resourcepart() == "",
 	}
+	if err := tx.Confirm.Validate(); err != nil {
+		// E.g. a Host header that does not make an absolute URL.
+		return nil, err
+	}
 	decision, err := v.store.Begin(tx)
 	if err != nil {
 		return nil, err
@@ -471,7 +475,8 @@ func Instructions(c Confirm) string {
 
 // WriteError writes the HTTP response for an error returned by Check:
 // 401 with fresh Basic and Digest challenges for missing or invalid
-// credentials (stale=true for an expired nonce), 403 when denied or not
+// credentials (stale=true for an expired nonce), 400 when the request does
+// not make a valid confirm element (e.g. its URL), 403 when denied or not
 // authorized, the configured status on timeout, 429 and 503 when limits are
 // reached, 503 when the request's context ended first.
 func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error) {
@@ -481,6 +486,8 @@ func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error)
 		// Usually nobody is listening any more; if somebody is (the
 		// context ended for another reason), they must not get a 200.
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, ErrMalformed):
+		status = http.StatusBadRequest
 	case errors.Is(err, ErrForbidden), errors.Is(err, ErrDenied):
 		status = http.StatusForbidden
 	case errors.Is(err, ErrTimeout):

@@ -525,3 +525,13 @@ func TestCheckAndContext(t *testing.T) {
 		t.Fatal("JID in an empty context")
 	}
 }
+
+func TestBadRequestURL(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.RequestURL = func(r *http.Request) string { return "/relative" }
+	})
+	if c := e.serve(basicReq("GET", pageURL, fullJID, txID)).Code; c != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", c)
+	}
+	e.noSend()
+}
