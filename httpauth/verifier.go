@@ -89,9 +89,13 @@ type Config struct {
 	// EntityKey identifies "the same entity" for reuse of HEAD and OPTIONS
 	// confirmations; default: the client's IP address from RemoteAddr.
 	EntityKey func(r *http.Request) string `json:"-"`
-	// RequestURL returns the full URL of a request as shown to the user;
-	// default: scheme from r.TLS, host from r.Host, then r.RequestURI.
-	// Set it behind a reverse proxy.
+	// BaseURL, when set, is the scheme and authority (and optional path
+	// prefix) of the URL shown to the user, followed by the request target;
+	// e.g. "https://files.example.net". Set it in production: without it the
+	// URL is built from r.TLS and the client-supplied Host header.
+	BaseURL string `json:"base_url,omitempty"`
+	// RequestURL, when set, returns the full URL of a request as shown to
+	// the user; it overrides BaseURL.
 	RequestURL func(r *http.Request) string `json:"-"`
 	// Clock and Rand default to the system clock and crypto/rand.
 	Clock Clock     `json:"-"`
@@ -118,6 +122,12 @@ func (c Config) Validate() error {
 		return errors.New("httpauth: Config.TimeoutStatus is not a 4xx or 5xx status")
 	case c.DisableBasic && c.DisableDigest:
 		return errors.New("httpauth: Config.DisableBasic and DisableDigest are both set")
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return errors.New("httpauth: Config.BaseURL is not an absolute http(s) URL without query")
+		}
 	}
 	return nil
 }
@@ -175,9 +185,13 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.EntityKey == nil {
 		cfg.EntityKey = remoteIP
 	}
-	defaultURL := cfg.RequestURL == nil
-	if defaultURL {
+	defaultURL := cfg.RequestURL == nil && cfg.BaseURL == ""
+	switch {
+	case defaultURL:
 		cfg.RequestURL = requestURL
+	case cfg.RequestURL == nil:
+		base := strings.TrimRight(cfg.BaseURL, "/")
+		cfg.RequestURL = func(r *http.Request) string { return base + requestTarget(r) }
 	}
 	if cfg.NonceKey == nil {
 		cfg.NonceKey = make([]byte, 32)

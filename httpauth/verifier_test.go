@@ -76,6 +76,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative timeout", Config{Sender: s, Timeout: -1}, false},
 		{"bad status", Config{Sender: s, TimeoutStatus: 200}, false},
 		{"both disabled", Config{Sender: s, DisableBasic: true, DisableDigest: true}, false},
+		{"base URL", Config{Sender: s, BaseURL: "https://files.example.net/app/"}, true},
+		{"relative base URL", Config{Sender: s, BaseURL: "/app"}, false},
+		{"base URL with query", Config{Sender: s, BaseURL: "https://a.example/?x"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.cfg)
@@ -534,4 +537,24 @@ func TestBadRequestURL(t *testing.T) {
 		t.Fatalf("status %d, want 400", c)
 	}
 	e.noSend()
+}
+
+func TestBaseURL(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.BaseURL = "https://files.example.net/app/" })
+	r := basicReq("HEAD", "http://evil.example/doc?x=1", fullJID, txID)
+	f := e.start(r)
+	s := e.nextSent()
+	if s.confirm.URL != "https://files.example.net/app/doc?x=1" {
+		t.Fatalf("confirm URL %q", s.confirm.URL)
+	}
+	e.feed(iqResult(fullJID)(s))
+	if c := f.wait().Code; c != 200 {
+		t.Fatal(c)
+	}
+	if c := e.serve(basicReq("GET", "http://other.example/doc?x=1", fullJID, txID)).Code; c != 200 {
+		t.Fatalf("reuse with BaseURL: %d", c)
+	}
+	if c := e.serve(basicReq("GET", "http://other.example/doc?x=2", fullJID, txID)).Code; c != 401 {
+		t.Fatalf("reuse for another target: %d", c)
+	}
 }
