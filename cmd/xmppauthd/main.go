@@ -1,6 +1,7 @@
 // Command xmppauthd is a small XMPP server (RFC 6120/6121 client-to-server)
-// that demonstrates this module: every authentication feature of the
-// xmppauth Plugin is enabled, and real clients can log in to it.
+// that demonstrates this module: the xmppauth Plugin provides STARTTLS, SASL
+// with channel binding, resource binding and XEP-0070, and real clients can
+// log in to it.
 //
 // With no flags it serves the domain localhost on 127.0.0.1:5222 with
 // STARTTLS and a self-signed certificate generated at start, creates one
@@ -14,22 +15,41 @@
 //
 //	-domain localhost       the XMPP domain served
 //	-addr 127.0.0.1:5222    the client-to-server listener
-//	-http 127.0.0.1:8080    the HTTP listener ("" to disable); its pages are
-//	                        meant to be guarded by XEP-0070 (coming: see
-//	                        newHTTPHandler)
+//	-http 127.0.0.1:8080    the HTTP listener ("" to disable); every page is
+//	                        guarded by XEP-0070: give a JID as user name and
+//	                        any transaction id as password (Basic or
+//	                        Digest), confirm from an XMPP client logged in
+//	                        as that JID, and the page is served
 //	-cert, -key             PEM certificate chain and key to use instead of
 //	                        a generated self-signed certificate
 //	-user name:password     a user (repeatable)
-//	-config file.json       an xmppauth.Config in JSON (see xmppauth.LoadConfig)
+//	-config file.json       an xmppauth.Config in JSON (see
+//	                        xmppauth.LoadConfig); without it the demo uses
+//	                        the zero Config with XEP-0070 enabled
 //	-v                      debug logging
 //
+// It logs with log/slog to stderr: one line per login with the mechanism
+// and channel-binding type, one per session start and end; never a
+// password.
+//
 // What it serves: STARTTLS, SASL with the xmppauth features (SCRAM with
-// every channel-binding type, PLAIN and EXTERNAL over TLS), resource
+// every channel-binding type, and PLAIN over TLS), resource
 // binding, routing of messages, presence and IQs between the sessions it
-// holds, disco#info, XEP-0199 ping, an empty roster, and presence broadcast
-// to the other sessions of the same account. It does not persist anything,
-// federate, keep rosters or subscriptions, store offline messages, or offer
-// stream management.
+// holds (stanzas are stamped with the sender's bound JID, whatever the
+// client wrote), disco#info, XEP-0199 ping, an empty roster, presence
+// broadcast to the other sessions of the same account, and XEP-0070
+// confirmation of HTTP requests. It does not persist anything, federate,
+// keep rosters or subscriptions, store offline messages, or offer stream
+// management, SASL2, direct TLS, or EXTERNAL (it takes no client CA).
+//
+// Clients tried (see the tests): mellium.im/xmpp logs in with
+// SCRAM-SHA-256-PLUS over tls-exporter (TLS 1.3) or tls-unique (TLS 1.2).
+// go-sendxmpp 0.5.6 (Debian, go-xmpp) logs in with PLAIN. slixmpp 1.8
+// (Debian) always binds -PLUS mechanisms with tls-unique, which does not
+// exist on TLS 1.3 (RFC 9266) and which Python's ssl module nevertheless
+// returns there; the server refuses it, so slixmpp logs in over TLS 1.2
+// (SCRAM-SHA-512-PLUS with tls-unique) but not over TLS 1.3, unless a
+// config file leaves the -PLUS mechanisms out.
 package main
 
 import (

@@ -136,8 +136,8 @@ func newServer(opts options, stdout io.Writer) (*server, error) {
 	cfg.TLSConfig = &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		MinVersion:   tls.VersionTLS12,
-		// EXTERNAL needs client certificates; none is required.
-		ClientAuth: tls.RequestClientCert,
+		// No client certificates: EXTERNAL would need a client CA to
+		// verify them against, which the demo does not take.
 	}
 	cfg.Logger = log
 	cfg.SASL.Store = store
@@ -382,13 +382,17 @@ func (s *server) handle(c *clientConn) {
 	c.session = session
 	rt, replaced := c.route, c.replaced
 	c.mu.Unlock()
-	if rt == nil || s.isClosed() {
-		// No route: the features make a session ready only after binding,
-		// which reserves one; this is a safety net.
+	if rt == nil {
+		// The features make a session ready only after binding, which
+		// reserves a route; this is a safety net.
 		_ = session.Close()
 		return
 	}
 	defer s.router.Unregister(rt) // a no-op when all went well, see below
+	if s.isClosed() {
+		_ = session.Close()
+		return
+	}
 	if replaced != nil {
 		s.log.Info("resource conflict: replacing the older session", "jid", bound)
 		s.wg.Go(func() { s.closeReplaced(replaced) })
