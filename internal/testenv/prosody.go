@@ -187,7 +187,25 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-func luaString(s string) string { return strconv.Quote(s) }
+// luaString quotes s as a Lua string literal; control bytes become \ddd
+// escapes, which every Lua version understands.
+func luaString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "\\%03d", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
 
 func prosodyConfig(dir string, opts ProsodyOptions, c2sPort, compPort int) string {
 	var b strings.Builder
