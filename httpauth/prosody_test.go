@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/component"
@@ -23,29 +21,6 @@ import (
 
 	"github.com/xmppauth/xmppauth/internal/testenv"
 )
-
-// loginProsody logs a mellium client in to the test Prosody with PLAIN.
-// The test server allows PLAIN without TLS on loopback; the session starts
-// with the Secure bit because mellium only authenticates on secure streams.
-func loginProsody(t *testing.T, ctx context.Context, p *testenv.Prosody, local, pass string) *xmpp.Session {
-	t.Helper()
-	conn, err := net.Dial("tcp", p.C2SAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	j := jid.MustParse(local + "@" + p.VHost)
-	s, err := xmpp.NewSession(ctx, j.Domain(), j, conn, xmpp.Secure, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
-		return xmpp.StreamConfig{Features: []xmpp.StreamFeature{xmpp.SASL("", pass, sasl.Plain), xmpp.BindResource()}}
-	}))
-	if err != nil {
-		t.Fatalf("login %s: %v\n%s", j, err, p.Log())
-	}
-	if err := s.Send(ctx, stanza.Presence{}.Wrap(nil)); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // TestProsodyComponent runs the XMPP side as an XEP-0114 component of a real
 // Prosody: the component sends confirmation requests through Prosody to a
@@ -61,15 +36,7 @@ func TestProsodyComponent(t *testing.T) {
 	defer cancel()
 
 	// The component.
-	conn, err := net.Dial("tcp", p.ComponentAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	comp, err := component.NewSession(ctx, jid.MustParse(domain), []byte(secret), conn)
-	if err != nil {
-		t.Fatalf("component handshake: %v\n%s", err, p.Log())
-	}
+	comp := p.Component(t, ctx, domain, secret)
 	var logBuf syncBuffer
 	v, err := New(Config{Sender: comp, From: jid.MustParse(domain), Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	if err != nil {
@@ -88,8 +55,8 @@ func TestProsodyComponent(t *testing.T) {
 	}))
 
 	// The users.
-	juliet := loginProsody(t, ctx, p, "juliet", "juliet-pw")
-	romeo := loginProsody(t, ctx, p, "romeo", "romeo-pw")
+	juliet := p.Login(t, ctx, "juliet", "juliet-pw")
+	romeo := p.Login(t, ctx, "romeo", "romeo-pw")
 	go romeo.Serve(nil)
 	type decision struct {
 		yes   bool
