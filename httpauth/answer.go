@@ -141,11 +141,14 @@ func (a *answer) child(t xml.StartElement) error {
 // HandleAnswer reads one incoming stanza (its start element and the tokens
 // up to its end element) and, when it is a valid answer to a pending
 // transaction, delivers the decision. It is for hosts with their own router:
-// pass every IQ result and error, every message carrying a <confirm/> and
-// every message of type chat or normal with a body addressed to the service;
-// anything that is not an answer is ignored. It returns ErrNotPending for
-// stanzas that answer nothing, ErrMalformed for invalid ones; both are
-// informational and must not close the stream.
+// a server calls it for the IQ results and errors and the messages its
+// router delivers to the service's address (Config.From). The stanza's from
+// attribute must be the sender's authenticated address as stamped by the
+// server, never a value the client chose: the check that answers come from
+// the JID that was asked relies on it. Anything that is not an answer is
+// ignored. It returns ErrNotPending for stanzas that answer nothing and
+// ErrMalformed for invalid ones; both are informational and must not close
+// the stream.
 func (v *Verifier) HandleAnswer(start xml.StartElement, r xml.TokenReader) error {
 	a, err := readAnswer(start, r)
 	if err != nil {
@@ -347,9 +350,15 @@ func (v *Verifier) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncode
 // Handle returns a mux option that feeds answers to v: every IQ result and
 // error without a more specific handler (the session's own SendIQ calls are
 // answered before the mux sees them), messages carrying <confirm/> (types
-// normal, chat and error) and messages with a <body/> (types normal and chat,
-// for the plaintext fallback). Hosts whose mux already handles message bodies
-// should call HandleMessage from their handler instead.
+// normal, chat and error), messages of type error and messages with a
+// <body/> (types normal and chat, for the plaintext fallback).
+//
+// Register it on a session whose incoming stanzas are all addressed to the
+// service: an XEP-0114 component session, or a client session the service
+// uses as its own account. A server must not register it on its users'
+// sessions (it would swallow IQ results meant for other entities); its
+// router calls HandleAnswer instead. Hosts whose mux already handles message
+// bodies should call HandleMessage from their handler instead.
 func (v *Verifier) Handle() mux.Option {
 	confirm := xml.Name{Space: NS, Local: "confirm"}
 	body := xml.Name{Local: "body"}
