@@ -148,3 +148,47 @@ func TestClientFeature(t *testing.T) {
 		t.Fatalf("features %q: want %s once", got, NS)
 	}
 }
+
+// TestClientHandlerBusy fills the handler's decision slots with message
+// requests; one more gets resource-constraint.
+func TestClientHandlerBusy(t *testing.T) {
+	user := jid.MustParse("juliet@capulet.com/balcony")
+	service := jid.MustParse("files.shakespeare.lit")
+	client, server := pipeSessions(t, user, service)
+	started := make(chan struct{}, MaxConcurrentDecisions)
+	release := make(chan struct{})
+	go client.Serve(mux.New(stanza.NSClient, Handle(client, func(ctx context.Context, r Request) (bool, error) {
+		started <- struct{}{}
+		<-release
+		return true, nil
+	})))
+	got := make(chan answer, MaxConcurrentDecisions+1)
+	go server.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		a, err := readAnswer(*start, t)
+		if err == nil {
+			got <- a
+		}
+		return err
+	}))
+	send := func(i int) {
+		d := xml.NewDecoder(strings.NewReader(`<confirm xmlns='` + NS + `' id='` + string(rune('a'+i)) + `' method='GET' url='https://a.example/'/>`))
+		if err := server.Send(context.Background(), stanza.Message{To: user, From: service}.Wrap(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range MaxConcurrentDecisions {
+		send(i)
+		<-started
+	}
+	send(MaxConcurrentDecisions)
+	a := <-got
+	if !a.isError || a.confirm == nil || a.confirm.ID != string(rune('a'+MaxConcurrentDecisions)) {
+		t.Fatalf("busy answer %+v", a)
+	}
+	close(release)
+	for range MaxConcurrentDecisions {
+		if a := <-got; a.isError {
+			t.Fatalf("answer %+v", a)
+		}
+	}
+}

@@ -558,3 +558,42 @@ func TestBaseURL(t *testing.T) {
 		t.Fatalf("reuse for another target: %d", c)
 	}
 }
+
+// TestClientDisconnectsOverNetwork closes a real HTTP connection while the
+// user is being asked: net/http cancels the request context and the pending
+// entry goes away.
+func TestClientDisconnectsOverNetwork(t *testing.T) {
+	e := newEnv(t, nil)
+	returned := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(returned)
+		e.h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/doc", nil)
+	req.Header.Set("Authorization", BasicAuthorization(jid.MustParse(fullJID), txID))
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	s := e.nextSent()
+	if n := e.store.Pending(); n != 1 {
+		t.Fatalf("%d pending, want 1", n)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("client: %v", err)
+	}
+	<-returned
+	if n := e.store.Pending(); n != 0 {
+		t.Fatalf("%d pending after the client disconnected", n)
+	}
+	if err := e.feed(iqResult(fullJID)(s)); !errors.Is(err, ErrNotPending) {
+		t.Fatalf("answer after disconnect: %v", err)
+	}
+}
