@@ -27,7 +27,8 @@ type answer struct {
 	confirm *Confirm
 	thread  string
 	body    string
-	isError bool // type error or an <error/> child
+	isError bool   // type error or an <error/> child
+	cond    string // the stanza error condition, if any
 }
 
 // readAnswer collects the parts of a stanza that matter for an answer from
@@ -60,12 +61,13 @@ func readAnswer(start xml.StartElement, r xml.TokenReader) (answer, error) {
 		}
 	}
 	a.isError = a.typ == "error"
-	return a, a.readChildren(r, 1)
+	return a, a.readChildren(r, 1, false)
 }
 
-// readChildren reads tokens at the given depth (1 = children of the stanza)
-// until the stanza's end element or io.EOF.
-func (a *answer) readChildren(r xml.TokenReader, depth int) error {
+// readChildren reads tokens from the given depth (1 = between children of
+// the stanza, 2 = inside a child, inError if that child is <error/>) until
+// the stanza's end element or io.EOF.
+func (a *answer) readChildren(r xml.TokenReader, depth int, inError bool) error {
 	var text *strings.Builder
 	var limit int
 	for n := 0; ; n++ {
@@ -82,9 +84,13 @@ func (a *answer) readChildren(r xml.TokenReader, depth int) error {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
+			if depth == 3 && inError && a.cond == "" && t.Name.Space == "urn:ietf:params:xml:ns:xmpp-stanzas" && t.Name.Local != "text" {
+				a.cond = t.Name.Local
+			}
 			if depth != 2 {
 				continue
 			}
+			inError = t.Name.Local == "error"
 			if err := a.child(t); err != nil {
 				return err
 			}
@@ -235,7 +241,7 @@ func (v *Verifier) deliver(a answer) error {
 	if err := v.store.Resolve(tx.Ref, decision); err != nil {
 		return v.ignoreQuietly(a, "already answered")
 	}
-	v.log.Debug("httpauth: answer accepted", "ref", tx.Ref, "confirmed", decision)
+	v.log.Debug("httpauth: answer accepted", "ref", tx.Ref, "confirmed", decision, "condition", a.cond)
 	return nil
 }
 
@@ -317,7 +323,7 @@ func (v *Verifier) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *x
 			v.log.Info("httpauth: ignoring malformed answer", "err", err)
 			return nil
 		}
-		if err := a.readChildren(t, 2); err != nil {
+		if err := a.readChildren(t, 2, start.Name.Local == "error"); err != nil {
 			v.log.Info("httpauth: ignoring malformed answer", "err", err)
 			return nil
 		}

@@ -124,8 +124,8 @@ func TestClientHandlerMessage(t *testing.T) {
 			if (a.confirm != nil) != tc.confirm || a.thread != tc.thread {
 				t.Fatalf("answer %+v", a)
 			}
-			if tc.errCond != "" && !a.isError {
-				t.Fatalf("no error element")
+			if a.cond != tc.errCond {
+				t.Fatalf("error condition %q, want %q", a.cond, tc.errCond)
 			}
 		})
 	}
@@ -182,7 +182,7 @@ func TestClientHandlerBusy(t *testing.T) {
 	}
 	send(MaxConcurrentDecisions)
 	a := <-got
-	if !a.isError || a.confirm == nil || a.confirm.ID != string(rune('a'+MaxConcurrentDecisions)) {
+	if a.cond != "resource-constraint" || a.confirm == nil || a.confirm.ID != string(rune('a'+MaxConcurrentDecisions)) {
 		t.Fatalf("busy answer %+v", a)
 	}
 	close(release)

@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -595,5 +596,19 @@ func TestClientDisconnectsOverNetwork(t *testing.T) {
 	}
 	if err := e.feed(iqResult(fullJID)(s)); !errors.Is(err, ErrNotPending) {
 		t.Fatalf("answer after disconnect: %v", err)
+	}
+}
+
+func TestIQErrorCondition(t *testing.T) {
+	for _, raw := range []string{
+		`<iq type='error' from='a@b/c' id='x'><error type='auth'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+		`<iq type='error' from='a@b/c' id='x'><confirm xmlns='` + NS + `' id='i' method='GET' url='https://a.example/'/><error type='auth'><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no</text><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+	} {
+		d := xml.NewDecoder(strings.NewReader(raw))
+		tok, _ := d.Token()
+		a, err := readAnswer(tok.(xml.StartElement), d)
+		if err != nil || !a.isError || a.cond != "not-authorized" {
+			t.Errorf("%s: %+v %v", raw, a, err)
+		}
 	}
 }
