@@ -199,9 +199,16 @@ func (p *Plugin) DiscoFeatures() disco.Features {
 	return disco.Features{HTTPAuth: p.httpAuth != nil, OAuth: p.oauth != nil}
 }
 
-// MuxOptions returns the options to add to each session's mux: the disco
-// features of what is enabled and, with XEP-0070, the handlers that receive
-// the users' answers to confirmation requests.
+// MuxOptions returns the options to add to the mux that serves stanzas
+// addressed to the server itself: the disco features of what is enabled and,
+// with XEP-0070, the handlers that receive the users' answers to
+// confirmation requests (IQ results and errors, and messages). The host's
+// router must deliver stanzas addressed to other entities before they reach
+// this mux, and must stamp from with the session's bound JID first: an
+// answer counts only when it comes from the JID the request named. A host
+// that registers its own wildcard IQ-result or message handlers calls
+// HTTPAuth().HandleAnswer from them instead (mellium's mux refuses duplicate
+// registrations).
 func (p *Plugin) MuxOptions() []mux.Option {
 	opts := []mux.Option{mux.Feature(p.DiscoFeatures())}
 	if p.httpAuth != nil {

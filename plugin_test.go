@@ -368,7 +368,7 @@ func TestFeatureToggles(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	good := `{"sasl":{"mechanisms":["SCRAM-SHA-256-PLUS","SCRAM-SHA-256"],"step_timeout":"10s"},` +
-		`"enable_http_auth":true,"http_auth":{"timeout":60000000000},"enable_oauth":true,"oauth":{"window":"2m"}}`
+		`"enable_http_auth":true,"http_auth":{"timeout":"1m","from":"localhost"},"enable_oauth":true,"oauth":{"window":"2m"}}`
 	c, err := xmppauth.LoadConfig([]byte(good))
 	if err != nil {
 		t.Fatal(err)

@@ -62,19 +62,19 @@ type Config struct {
 	// From is the address confirmation requests are sent from, e.g. the
 	// component's domain. Empty leaves the attribute out (the server fills
 	// it in on c2s streams).
-	From jid.JID `json:"from,omitempty"`
+	From jid.JID `json:"-"` // JSON: see Config.UnmarshalJSON
 	// Authorizer, when set, is asked before the user is contacted.
 	Authorizer Authorizer `json:"-"`
 	// Store keeps transactions; nil means NewMemStore(MemStoreConfig{}).
 	Store Store `json:"-"`
 	// Timeout is how long the user has to answer; default 2 minutes.
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration `json:"-"` // JSON: see Config.UnmarshalJSON
 	// TimeoutStatus is the HTTP status sent when the user does not answer
 	// in time; default 403.
 	TimeoutStatus int `json:"timeout_status,omitempty"`
 	// ReuseWindow is how long a HEAD or OPTIONS confirmation may be reused;
 	// default 5 minutes.
-	ReuseWindow time.Duration `json:"reuse_window,omitempty"`
+	ReuseWindow time.Duration `json:"-"` // JSON: see Config.UnmarshalJSON
 	// DisableReuse turns off reuse of HEAD and OPTIONS confirmations.
 	DisableReuse bool `json:"disable_reuse,omitempty"`
 	// DisableBasic and DisableDigest turn off a scheme: it is neither
@@ -82,7 +82,7 @@ type Config struct {
 	DisableBasic  bool `json:"disable_basic,omitempty"`
 	DisableDigest bool `json:"disable_digest,omitempty"`
 	// NonceLifetime is how long a Digest nonce is valid; default 5 minutes.
-	NonceLifetime time.Duration `json:"nonce_lifetime,omitempty"`
+	NonceLifetime time.Duration `json:"-"` // JSON: see Config.UnmarshalJSON
 	// NonceKey authenticates Digest nonces; front ends sharing a Store must
 	// share it. Nil means 32 random bytes. At least 16 bytes when set.
 	NonceKey []byte `json:"-"`
