@@ -31,6 +31,7 @@ import (
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/disco"
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/oauth"
 	"github.com/xmppauth/xmppauth/scram"
 )
@@ -71,44 +72,23 @@ func startPlugin(t testing.TB, cfg xmppauth.Config) (*xmppauth.Plugin, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer raw.Close()
-				conn := p.NewConn()
-				neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-					return xmpp.StreamConfig{Features: p.StreamFeatures(conn, s)}
-				})
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				session, err := xmpp.ReceiveSession(ctx, p.WrapConn(raw), 0, neg)
-				if err != nil {
-					return
-				}
-				opts := append(p.MuxOptions(), mdisco.Handle(),
-					mux.IQ(stanza.SetIQ, opIQ, p.OAuthIQ(true, hostHandler{})))
-				_ = session.Serve(mux.New(stanza.NSClient, opts...))
-			}()
+	addr := xmpptest.Listen(t, func(raw net.Conn) {
+		defer raw.Close()
+		conn := p.NewConn()
+		neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: p.StreamFeatures(conn, s)}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		session, err := xmpp.ReceiveSession(ctx, p.WrapConn(raw), 0, neg)
+		if err != nil {
+			return
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+		opts := append(p.MuxOptions(), mdisco.Handle(),
+			mux.IQ(stanza.SetIQ, opIQ, p.OAuthIQ(true, hostHandler{})))
+		_ = session.Serve(mux.New(stanza.NSClient, opts...))
 	})
-	return p, ln.Addr().String()
+	return p, addr
 }
 
 // hostHandler answers with whether XEP-0235 granted the request.

@@ -1,22 +1,16 @@
 package features_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	encasn1 "encoding/asn1"
 	"encoding/base64"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -31,64 +25,23 @@ import (
 
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
 // pki is a test CA with a server certificate for "localhost" and client
 // certificates carrying id-on-xmppAddr names.
 type pki struct {
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	pool   *x509.CertPool
+	*xmpptest.CA
 	server tls.Certificate
 }
 
-var (
-	pkiOnce sync.Once
-	testPKI *pki
-)
+var getPKIOnce = sync.OnceValue(func() *pki {
+	ca := xmpptest.NewCA()
+	return &pki{CA: ca, server: ca.Server("localhost")}
+})
 
-func getPKI(t testing.TB) *pki {
-	pkiOnce.Do(func() {
-		p := &pki{}
-		var err error
-		p.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "test CA"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
-		if err != nil {
-			panic(err)
-		}
-		p.ca, _ = x509.ParseCertificate(der)
-		p.pool = x509.NewCertPool()
-		p.pool.AddCert(p.ca)
-		p.server = p.leaf(&x509.Certificate{DNSNames: []string{"localhost"},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-		testPKI = p
-	})
-	return testPKI
-}
-
-func (p *pki) leaf(tmpl *x509.Certificate) tls.Certificate {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl.SerialNumber, _ = rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		panic(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
+func getPKI(testing.TB) *pki { return getPKIOnce() }
 
 // clientCert returns a client certificate whose subjectAltName carries the
 // given id-on-xmppAddr values.
@@ -105,7 +58,7 @@ func (p *pki) clientCert(addrs ...string) tls.Certificate {
 		}
 	})
 	san := b.BytesOrPanic()
-	return p.leaf(&x509.Certificate{
+	return p.Leaf(&x509.Certificate{
 		Subject:         pkix.Name{CommonName: "client"},
 		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		ExtraExtensions: []pkix.Extension{{Id: encasn1.ObjectIdentifier{2, 5, 29, 17}, Value: san}},
@@ -115,20 +68,14 @@ func (p *pki) clientCert(addrs ...string) tls.Certificate {
 func (p *pki) serverTLS() *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{p.server},
-		ClientCAs:    p.pool,
+		ClientCAs:    p.Pool,
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		MinVersion:   tls.VersionTLS12,
 	}
 }
 
 func (p *pki) clientTLS(version uint16, certs ...tls.Certificate) *tls.Config {
-	return &tls.Config{
-		RootCAs:      p.pool,
-		ServerName:   "localhost",
-		MinVersion:   version,
-		MaxVersion:   version,
-		Certificates: certs,
-	}
+	return p.ClientTLS(version, certs...)
 }
 
 // testStore has alice (password "alice-secret") and bob ("bob-secret") with
@@ -171,43 +118,22 @@ func newTestServer(t testing.TB, cfg features.Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &testServer{addr: ln.Addr().String(), results: make(chan serverResult, 16)}
+	srv := &testServer{results: make(chan serverResult, 16)}
 	startTLS := xmpp.StartTLS(cbind.ServerConfig(tlsCfg))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer raw.Close()
-				conn := auth.NewConn()
-				neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-					return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{startTLS}, conn.Features(s)...)}
-				})
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(raw), 0, neg)
-				srv.results <- serverResult{conn: conn, session: session, err: err}
-				if err == nil {
-					// Hold the session until the client goes away.
-					_, _ = io.Copy(io.Discard, session.Conn())
-				}
-			}()
+	srv.addr = xmpptest.Listen(t, func(raw net.Conn) {
+		defer raw.Close()
+		conn := auth.NewConn()
+		neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{startTLS}, conn.Features(s)...)}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(raw), 0, neg)
+		srv.results <- serverResult{conn: conn, session: session, err: err}
+		if err == nil {
+			// Hold the session until the client goes away.
+			_, _ = io.Copy(io.Discard, session.Conn())
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
 	})
 	return srv
 }
@@ -405,7 +331,3 @@ func decode64(t testing.TB, s string) []byte {
 	}
 	return b
 }
-
-var errNoFailure = errors.New("no failure")
-
-var _ = bytes.Equal

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/saslclient"
 )
 
@@ -120,27 +120,13 @@ func handshake(b *testing.B, addr string, cfg *tls.Config) {
 func handshakeServer(b *testing.B) (string, func()) {
 	p := getPKI()
 	cfg := cbind.ServerConfig(p.serverTLS(p.server))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := xmpptest.Serve(func(raw net.Conn) {
+		tc := tls.Server(cbind.NewConn(raw), cfg)
+		_ = tc.Handshake()
+		tc.Close()
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				tc := tls.Server(cbind.NewConn(raw), cfg)
-				_ = tc.Handshake()
-				tc.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String(), func() { ln.Close(); wg.Wait() }
+	return addr, stop
 }

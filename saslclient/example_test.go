@@ -26,7 +26,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer stop()
-	tlsConfig := &tls.Config{ServerName: "localhost", RootCAs: getPKI().pool, MinVersion: tls.VersionTLS12}
+	tlsConfig := &tls.Config{ServerName: "localhost", RootCAs: getPKI().Pool, MinVersion: tls.VersionTLS12}
 
 	// One Client per connection; it records what the login used.
 	c, err := saslclient.New(saslclient.Config{

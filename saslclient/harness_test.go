@@ -4,18 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"regexp"
 	"sync"
@@ -27,6 +21,7 @@ import (
 
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/saslclient"
 	"github.com/xmppauth/xmppauth/scram"
 )
@@ -34,71 +29,22 @@ import (
 // pki is a test CA with a server certificate for "localhost" and a second
 // one (for the man in the middle) from the same CA.
 type pki struct {
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	pool   *x509.CertPool
+	*xmpptest.CA
 	server tls.Certificate
 	relay  tls.Certificate
 }
 
-var (
-	pkiOnce sync.Once
-	testPKI *pki
-)
-
-func getPKI() *pki {
-	pkiOnce.Do(func() {
-		p := &pki{}
-		p.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "test CA"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
-		if err != nil {
-			panic(err)
-		}
-		p.ca, _ = x509.ParseCertificate(der)
-		p.pool = x509.NewCertPool()
-		p.pool.AddCert(p.ca)
-		p.server = p.leaf("server")
-		p.relay = p.leaf("relay")
-		testPKI = p
-	})
-	return testPKI
-}
-
-func (p *pki) leaf(cn string) tls.Certificate {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		panic(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
+var getPKI = sync.OnceValue(func() *pki {
+	ca := xmpptest.NewCA()
+	return &pki{CA: ca, server: ca.Server("server"), relay: ca.Server("relay")}
+})
 
 func (p *pki) serverTLS(cert tls.Certificate) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 }
 
 func (p *pki) clientTLS(version uint16) *tls.Config {
-	return &tls.Config{RootCAs: p.pool, ServerName: "localhost", MinVersion: version, MaxVersion: version}
+	return p.ClientTLS(version)
 }
 
 var scramHashes = []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA512}
@@ -163,44 +109,27 @@ func startServer(cfg features.Config) (srv *testServer, stop func(), err error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	srv = &testServer{addr: ln.Addr().String(), results: make(chan serverResult, 64)}
+	srv = &testServer{results: make(chan serverResult, 64)}
 	startTLS := xmpp.StartTLS(cbind.ServerConfig(tlsCfg))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer raw.Close()
-				conn := auth.NewConn()
-				neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-					return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{startTLS}, conn.Features(s)...)}
-				})
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(raw), 0, neg)
-				select {
-				case srv.results <- serverResult{conn: conn, session: session, err: err}:
-				default: // nobody is reading (benchmarks, examples)
-				}
-				if err == nil {
-					// Hold the session until the client goes away.
-					_, _ = io.Copy(io.Discard, session.Conn())
-				}
-			}()
+	srv.addr, stop, err = xmpptest.Serve(func(raw net.Conn) {
+		defer raw.Close()
+		conn := auth.NewConn()
+		neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{startTLS}, conn.Features(s)...)}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(raw), 0, neg)
+		select {
+		case srv.results <- serverResult{conn: conn, session: session, err: err}:
+		default: // nobody is reading (benchmarks, examples)
 		}
-	}()
-	return srv, func() { ln.Close(); wg.Wait() }, nil
+		if err == nil {
+			// Hold the session until the client goes away.
+			_, _ = io.Copy(io.Discard, session.Conn())
+		}
+	})
+	return srv, stop, err
 }
 
 func (s *testServer) result(t testing.TB) serverResult {
@@ -277,54 +206,33 @@ type rewriter func(pending []byte) (forward, keep []byte)
 
 func newRelay(t testing.TB, serverAddr string, version uint16, c2s, s2c rewriter) *relay {
 	p := getPKI()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer raw.Close()
-				raw.SetDeadline(time.Now().Add(20 * time.Second))
-				clientSide, err := relayAcceptTLS(raw, p.serverTLS(p.relay))
-				if err != nil {
-					t.Logf("relay: client leg: %v", err)
-					return
-				}
-				upstream, err := net.Dial("tcp", serverAddr)
-				if err != nil {
-					t.Logf("relay: dial: %v", err)
-					return
-				}
-				defer upstream.Close()
-				upstream.SetDeadline(time.Now().Add(20 * time.Second))
-				serverSide, err := relayDialTLS(upstream, p.clientTLS(version))
-				if err != nil {
-					t.Logf("relay: server leg: %v", err)
-					return
-				}
-				var pipes sync.WaitGroup
-				pipes.Add(2)
-				go func() { defer pipes.Done(); pipe(serverSide, clientSide, c2s) }()
-				go func() { defer pipes.Done(); pipe(clientSide, serverSide, s2c) }()
-				pipes.Wait()
-			}()
+	addr := xmpptest.Listen(t, func(raw net.Conn) {
+		defer raw.Close()
+		raw.SetDeadline(time.Now().Add(20 * time.Second))
+		clientSide, err := relayAcceptTLS(raw, p.serverTLS(p.relay))
+		if err != nil {
+			t.Logf("relay: client leg: %v", err)
+			return
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+		upstream, err := net.Dial("tcp", serverAddr)
+		if err != nil {
+			t.Logf("relay: dial: %v", err)
+			return
+		}
+		defer upstream.Close()
+		upstream.SetDeadline(time.Now().Add(20 * time.Second))
+		serverSide, err := relayDialTLS(upstream, p.clientTLS(version))
+		if err != nil {
+			t.Logf("relay: server leg: %v", err)
+			return
+		}
+		var pipes sync.WaitGroup
+		pipes.Add(2)
+		go func() { defer pipes.Done(); pipe(serverSide, clientSide, c2s) }()
+		go func() { defer pipes.Done(); pipe(clientSide, serverSide, s2c) }()
+		pipes.Wait()
 	})
-	return &relay{addr: ln.Addr().String()}
+	return &relay{addr: addr}
 }
 
 const streamHeader = `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'`
