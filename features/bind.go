@@ -62,6 +62,31 @@ func legacyTLSFeature() xmpp.StreamFeature {
 	}
 }
 
+// stanzaTrapFeature catches <message/> and <presence/> (namespace
+// jabber:client) sent before the session is ready. mellium dispatches each
+// element by namespace and would close the stream silently; this lists
+// nothing and answers with the <not-authorized/> stream error of RFC 6120
+// §4.9.3.12. (An IQ is dispatched on its payload's namespace, so an early IQ
+// still gets mellium's silent close.)
+func stanzaTrapFeature() xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: stanza.NSClient, Local: "message"},
+		Prohibited: xmpp.Ready,
+		List: func(context.Context, xmlstream.TokenWriter, xml.StartElement) (bool, error) {
+			return false, nil
+		},
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return false, nil, d.Skip()
+		},
+		Negotiate: func(ctx context.Context, session *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			w := session.TokenWriter()
+			defer w.Close()
+			return 0, nil, closeStream(w, session.Conn(), stream.NotAuthorized,
+				"authenticate and bind a resource before sending stanzas")
+		},
+	}
+}
+
 // bindFeature is RFC 6120 §7 resource binding that binds the identity SASL
 // authenticated, whatever the stream header claimed.
 func (c *Conn) bindFeature() xmpp.StreamFeature {

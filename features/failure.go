@@ -33,6 +33,7 @@ var (
 	errEncryptionRequired = errors.New("features: TLS is required before authentication")
 	errTooManyAttempts    = errors.New("features: too many failed attempts")
 	errPayloadTooLarge    = errors.New("features: payload too large")
+	errUnexpectedElement  = errors.New("features: non-SASL element before authentication")
 )
 
 // failureCondition maps every error an exchange can end with to the RFC 6120

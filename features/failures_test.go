@@ -376,3 +376,39 @@ func TestStalledClient(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestStanzaBeforeAuth: anything but SASL before authentication ends the
+// stream with <not-authorized/> (RFC 6120 §4.9.3.12), never silently.
+func TestStanzaBeforeAuth(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		mid  bool // after a first challenge
+	}{{"before TLS", false, false}, {"after TLS", true, false}, {"mid-exchange", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t, features.Config{})
+			var tlsCfg *tls.Config
+			if tc.tls {
+				tlsCfg = getPKI(t).clientTLS(tls.VersionTLS13)
+			}
+			c := dialRaw(t, srv.addr, tlsCfg, "")
+			if tc.mid {
+				c.auth("SCRAM-SHA-256", []byte("n,,n=alice,r=abcdefghijklmnop"))
+				if el := c.next(); el.XMLName.Local != "challenge" {
+					t.Fatalf("got %v", el)
+				}
+			}
+			c.send(`<message to='bob@localhost'><body>hi</body></message>`)
+			el := c.next()
+			if el.XMLName.Local != "error" || !strings.Contains(el.Inner, "not-authorized") {
+				t.Fatalf("got %v, want a not-authorized stream error", el)
+			}
+			if _, err := c.tryNext(); err == nil {
+				t.Fatal("stream not closed")
+			}
+			if res := srv.result(t); res.err == nil {
+				t.Fatal("session survived")
+			}
+		})
+	}
+}

@@ -75,13 +75,16 @@ func (c *Conn) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.Sessi
 		// RFC 6120 §6.4.1 / §5.3.1: this server requires TLS first. Answer
 		// the attempt and let the client go on with STARTTLS.
 		el, err := c.readElement(ctx, d, conn)
+		if errors.Is(err, errUnexpectedElement) {
+			return 0, nil, closeStream(w, conn, stream.NotAuthorized, "negotiate TLS and authenticate first")
+		}
 		if err != nil {
 			return 0, nil, err
 		}
 		if el.name == "abort" {
-			return 0, nil, c.fail(w, errAborted, "", nil)
+			return 0, nil, c.fail(w, errAborted, "")
 		}
-		return 0, nil, c.fail(w, errEncryptionRequired, el.mechanism, nil)
+		return 0, nil, c.fail(w, errEncryptionRequired, el.mechanism)
 	}
 
 	for failures := 0; ; {
@@ -93,6 +96,10 @@ func (c *Conn) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.Sessi
 			c.srv.log.InfoContext(ctx, "sasl login", "jid", id.JID.String(),
 				"mechanism", id.Mechanism, "channel_binding", string(id.ChannelBinding))
 			return xmpp.Authn, session.Conn(), nil
+		}
+		if errors.Is(err, errUnexpectedElement) {
+			// RFC 6120 §4.9.3.12: data other than SASL before authentication.
+			return 0, nil, closeStream(w, conn, stream.NotAuthorized, "authenticate before sending anything else")
 		}
 		var fatal fatalError
 		if errors.As(err, &fatal) {
@@ -124,20 +131,20 @@ func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, d *xml.Decod
 	}
 	switch {
 	case el.err != nil:
-		return Identity{}, c.fail(w, el.err, el.mechanism, nil)
+		return Identity{}, c.fail(w, el.err, el.mechanism)
 	case el.name == "abort":
-		return Identity{}, c.fail(w, errAborted, "", nil)
+		return Identity{}, c.fail(w, errAborted, "")
 	case el.name != "auth":
-		return Identity{}, c.fail(w, errMalformed, "", nil)
+		return Identity{}, c.fail(w, errMalformed, "")
 	}
 
 	selected := el.mechanism
 	if !o.offered(selected) {
-		return Identity{}, c.fail(w, errInvalidMechanism, selected, nil)
+		return Identity{}, c.fail(w, errInvalidMechanism, selected)
 	}
 	m, err := c.newMechanism(ctx, session, o, selected)
 	if err != nil {
-		return Identity{}, c.fail(w, err, selected, nil)
+		return Identity{}, c.fail(w, err, selected)
 	}
 
 	in := el.payload
@@ -145,18 +152,18 @@ func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, d *xml.Decod
 		// No initial response: every mechanism here is client-first, so send
 		// an empty challenge (RFC 6120 §6.4.2).
 		if in, err = c.challenge(ctx, d, w, conn, nil); err != nil {
-			return Identity{}, c.fail(w, err, selected, nil)
+			return Identity{}, c.failUnlessFatal(w, err, selected)
 		}
 	}
 	for {
 		out, done, err := m.step(ctx, in)
 		if err != nil {
-			return Identity{}, c.fail(w, err, selected, m)
+			return Identity{}, c.fail(w, err, selected)
 		}
 		if done {
 			id, err := c.authorize(ctx, session, m, selected)
 			if err != nil {
-				return Identity{}, c.fail(w, err, selected, m)
+				return Identity{}, c.fail(w, err, selected)
 			}
 			if err := writeSASL(w, "success", out); err != nil {
 				return Identity{}, fatalError{err}
@@ -164,7 +171,7 @@ func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, d *xml.Decod
 			return id, nil
 		}
 		if in, err = c.challenge(ctx, d, w, conn, out); err != nil {
-			return Identity{}, c.fail(w, err, selected, m)
+			return Identity{}, c.failUnlessFatal(w, err, selected)
 		}
 	}
 }
@@ -228,7 +235,7 @@ func (c *Conn) authorize(ctx context.Context, session *xmpp.Session, m mechanism
 
 // fail sends <failure/> for err and returns err (wrapped as fatal if the
 // failure could not be written).
-func (c *Conn) fail(w xmlstream.TokenWriteFlusher, err error, mechanism string, m mechanism) error {
+func (c *Conn) fail(w xmlstream.TokenWriteFlusher, err error, mechanism string) error {
 	condition, text := failureCondition(err)
 	c.srv.log.Info("sasl failure", "mechanism", mechanism, "condition", condition, "reason", text)
 	if _, werr := xmlstream.Copy(w, failureElement(condition, text)); werr != nil {
@@ -238,6 +245,17 @@ func (c *Conn) fail(w xmlstream.TokenWriteFlusher, err error, mechanism string, 
 		return fatalError{werr}
 	}
 	return err
+}
+
+// failUnlessFatal sends <failure/> for err unless the connection itself
+// failed (or the client sent something other than SASL), which ends the
+// negotiation instead.
+func (c *Conn) failUnlessFatal(w xmlstream.TokenWriteFlusher, err error, mechanism string) error {
+	var fatal fatalError
+	if errors.As(err, &fatal) {
+		return err
+	}
+	return c.fail(w, err, mechanism)
 }
 
 // readElement reads the next SASL element within the step timeout. I/O
@@ -266,7 +284,7 @@ func (c *Conn) readElement(ctx context.Context, d *xml.Decoder, conn interface {
 		}
 	}
 	if start.Name.Space != NS {
-		return saslElement{}, fmt.Errorf("features: unexpected element %s during SASL", start.Name.Local)
+		return saslElement{}, errUnexpectedElement
 	}
 	el := saslElement{name: start.Name.Local}
 	for _, a := range start.Attr {

@@ -96,8 +96,8 @@ type Conn struct {
 }
 
 // Features returns the stream features to list in the host's negotiator for
-// session: SASL, the XEP-0440 capability, the XEP-0035 trap and resource
-// binding. Call it from the xmpp.NewNegotiator callback each time (session
+// session: SASL, the XEP-0440 capability, the XEP-0035 trap, a trap for
+// stanzas sent before the session is ready, and resource binding. Call it from the xmpp.NewNegotiator callback each time (session
 // may be nil on the first call, which mellium makes before the session
 // exists).
 func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
@@ -105,6 +105,7 @@ func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
 		c.saslFeature(session),
 		c.channelBindingFeature(session),
 		legacyTLSFeature(),
+		stanzaTrapFeature(),
 		c.bindFeature(),
 	}
 }
