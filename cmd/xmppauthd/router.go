@@ -173,10 +173,17 @@ func (r *Router) deliver(ctx context.Context, rt *route, st *stanzaBuf) error {
 	return to.Send(ctx, st.reader())
 }
 
-// SetPresence records the broadcast presence of rt (nil for unavailable)
-// and returns the routes of the same account to broadcast it to, and
-// whether this was rt's initial presence.
-func (r *Router) SetPresence(rt *route, p *stanzaBuf) (others []*route, initial bool) {
+// SetPresence records the broadcast presence of rt (nil for unavailable;
+// the router keeps its own copy). It returns, in one step so that no
+// presence is missed or given twice, the routes of the same account to
+// broadcast it to, whether this was rt's initial presence and, if so, the
+// last presence of the account's other available sessions (which the new
+// session must be sent, RFC 6121 §4.2.2). The returned presences must not
+// be modified.
+func (r *Router) SetPresence(rt *route, p *stanzaBuf) (others []*route, initial bool, theirs []*stanzaBuf) {
+	if p != nil {
+		p = p.clone()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	initial = !rt.available && p != nil
@@ -187,25 +194,15 @@ func (r *Router) SetPresence(rt *route, p *stanzaBuf) (others []*route, initial 
 		rt.priority = p.priority()
 	}
 	for _, o := range r.accounts[rt.jid.Bare().String()] {
-		if o != rt {
-			others = append(others, o)
+		if o == rt {
+			continue
+		}
+		others = append(others, o)
+		if initial && o.available && o.presence != nil {
+			theirs = append(theirs, o.presence)
 		}
 	}
-	return others, initial
-}
-
-// Presences returns the last presence of the available sessions of rt's
-// account other than rt.
-func (r *Router) Presences(rt *route) []*stanzaBuf {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var ps []*stanzaBuf
-	for _, o := range r.accounts[rt.jid.Bare().String()] {
-		if o != rt && o.available && o.presence != nil {
-			ps = append(ps, o.presence)
-		}
-	}
-	return ps
+	return others, initial, theirs
 }
 
 // Online reports the full JIDs bound for the bare JID of j, oldest first.

@@ -286,19 +286,22 @@ func TestPresenceState(t *testing.T) {
 	}
 	a1, a2 := routeOf("alice@localhost/a1"), routeOf("alice@localhost/a2")
 
-	others, initial := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'><show>away</show></presence>`))
+	others, initial, theirs := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'><show>away</show></presence>`))
 	if !initial || len(others) != 1 || others[0] != a1 {
 		t.Errorf("SetPresence = %v, %v; want [a1], initial", others, initial)
 	}
-	if ps := r.Presences(a2); len(ps) != 1 || ps[0] != a1.presence {
-		t.Errorf("Presences(a2) = %v, want a1's presence", ps)
+	if len(theirs) != 1 || theirs[0] != a1.presence {
+		t.Errorf("SetPresence gave %v, want a1's presence", theirs)
 	}
-	if _, initial := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'/>`)); initial {
-		t.Error("second presence reported as initial")
+	if _, initial, theirs := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'/>`)); initial || len(theirs) != 0 {
+		t.Errorf("second presence: initial %v, presences %v", initial, theirs)
 	}
 	r.SetPresence(a1, nil) // unavailable
-	if ps := r.Presences(a2); len(ps) != 0 {
-		t.Errorf("Presences(a2) after a1 went unavailable = %v", ps)
+	if _, _, theirs := r.SetPresence(a2, nil); len(theirs) != 0 {
+		t.Errorf("going unavailable gave presences %v", theirs)
+	}
+	if _, initial, theirs := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'/>`)); !initial || len(theirs) != 0 {
+		t.Errorf("after a1 went unavailable: initial %v, presences %v", initial, theirs)
 	}
 	if r.Unregister(a1) {
 		t.Error("Unregister reported the unavailable a1 as available")

@@ -741,7 +741,7 @@ func (c *client) selfPresence(st *stanzaBuf) {
 	default:
 		return // probes and subscription requests need rosters
 	}
-	others, initial := c.srv.router.SetPresence(c.route, p)
+	others, _, theirs := c.srv.router.SetPresence(c.route, p)
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.WriteTimeout)
 	defer cancel()
 	for _, o := range others {
@@ -750,13 +750,10 @@ func (c *client) selfPresence(st *stanzaBuf) {
 			c.srv.log.Debug("presence broadcast failed", "to", o.jid, "err", err)
 		}
 	}
-	if initial {
-		for _, op := range c.srv.router.Presences(c.route) {
-			q := *op
-			q.tokens = append([]xml.Token(nil), op.tokens...)
-			q.setTo(c.jid)
-			_ = c.sender().Send(ctx, q.reader())
-		}
+	for _, op := range theirs {
+		q := op.clone()
+		q.setTo(c.jid)
+		_ = c.sender().Send(ctx, q.reader())
 	}
 }
 
