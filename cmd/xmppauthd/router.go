@@ -14,6 +14,8 @@ import (
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/xmppauth/xmppauth/httpauth"
 )
 
 // Routing errors. The session handler turns them into stanza errors (see
@@ -41,11 +43,12 @@ var (
 	ErrStanzaTooLarge = errors.New("xmppauthd: stanza too large")
 )
 
-// sender delivers one stanza to a connected client. *xmpp.Session
-// implements it. (It has the method set of httpauth.Sender.)
-type sender interface {
-	Send(ctx context.Context, r xml.TokenReader) error
-}
+// sender delivers one stanza to a connected client (sessionSender, or a
+// recorder in tests). It is httpauth.Sender.
+type sender = httpauth.Sender
+
+// The router is how XEP-0070 confirmation requests reach the users.
+var _ httpauth.Sender = (*Router)(nil)
 
 // maxQueued caps the stanzas queued for a session that is bound but not
 // yet ready (see Router.Reserve).
