@@ -72,7 +72,6 @@ type server struct {
 	plugin *xmppauth.Plugin
 	router *Router
 	cert   tls.Certificate
-	stdout io.Writer
 
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -91,9 +90,12 @@ type clientConn struct {
 }
 
 func newServer(opts options, stdout io.Writer) (*server, error) {
+	if opts.Domain == "" {
+		return nil, errors.New("-domain: empty")
+	}
 	domain, err := jid.New("", opts.Domain, "")
-	if err != nil || opts.Domain == "" {
-		return nil, fmt.Errorf("-domain %q: not a valid domain: %v", opts.Domain, err)
+	if err != nil {
+		return nil, fmt.Errorf("-domain %q: not a valid domain: %w", opts.Domain, err)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -129,7 +131,6 @@ func newServer(opts options, stdout io.Writer) (*server, error) {
 		log:    log,
 		router: NewRouter(domain, stanzaLimit),
 		cert:   cert,
-		stdout: stdout,
 		conns:  make(map[*clientConn]struct{}),
 	}
 	// Run-time dependencies go into the Config beside the file's settings.
