@@ -362,6 +362,8 @@ func TestLoadConfig(t *testing.T) {
 		`{"enable_oauth":true,"oauth":{"window":"-1m"}}`:   "Window",
 		`{"sasl":{},"shiny_new_feature":true}`:             "shiny_new_feature",
 		`{"sasl":{"channel_binding_types":["tls-magic"]}}`: "ChannelBindingTypes",
+		`{"sasl":{"mechanism":["SCRAM-SHA-1"]}}`:           "mechanism",
+		`{"http_auth":{"timout":"1m"}}`:                    "timout",
 	} {
 		if _, err := xmppauth.LoadConfig([]byte(in)); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: error %v does not name %s", in, err, field)

@@ -42,6 +42,7 @@
 package features
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -269,8 +270,12 @@ func (c Config) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes StepTimeout from a duration string ("30s").
 func (c *Config) UnmarshalJSON(b []byte) error {
 	j := configJSON{configAlias: (*configAlias)(c)}
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
+	// Strict, like the file it comes from: a misspelt key must not
+	// silently drop a restriction.
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&j); err != nil {
+		return fmt.Errorf("features: %w", err)
 	}
 	if j.StepTimeout != "" {
 		d, err := time.ParseDuration(j.StepTimeout)

@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -39,8 +40,12 @@ func (c Config) MarshalJSON() ([]byte, error) {
 // "nonce_lifetime" as duration strings such as "2m".
 func (c *Config) UnmarshalJSON(b []byte) error {
 	j := configJSON{configAlias: (*configAlias)(c)}
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
+	// Strict, like the file it comes from: a misspelt key must not
+	// silently drop a restriction.
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&j); err != nil {
+		return fmt.Errorf("httpauth: %w", err)
 	}
 	if j.From != "" {
 		from, err := jid.Parse(j.From)
