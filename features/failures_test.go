@@ -215,7 +215,7 @@ func TestRetriesExhausted(t *testing.T) {
 	if _, err := c.tryNext(); err == nil {
 		t.Fatal("stream not closed")
 	}
-	if res := srv.result(t); res.err == nil {
+	if res := srv.result(t); res.Err == nil {
 		t.Fatal("server session survived")
 	}
 }
@@ -249,14 +249,14 @@ func TestSpoofedFrom(t *testing.T) {
 		t.Fatalf("bind answered %v, want bob@localhost/phone", el)
 	}
 	res := srv.result(t)
-	if res.err != nil {
-		t.Fatal(res.err)
+	if res.Err != nil {
+		t.Fatal(res.Err)
 	}
-	id, _ := res.conn.Identity()
+	id, _ := res.Conn.Identity()
 	if got := id.JID.String(); got != "bob@localhost" {
 		t.Errorf("identity %s, want bob@localhost", got)
 	}
-	if got := res.conn.Bound().String(); got != "bob@localhost/phone" {
+	if got := res.Conn.Bound().String(); got != "bob@localhost/phone" {
 		t.Errorf("bound %s, want bob@localhost/phone", got)
 	}
 }
@@ -300,7 +300,7 @@ func TestExternal(t *testing.T) {
 				c.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
 				c.next()
 				res := srv.result(t)
-				id, _ := res.conn.Identity()
+				id, _ := res.Conn.Identity()
 				if id.JID.String() != tc.want || id.Mechanism != "EXTERNAL" {
 					t.Fatalf("identity %+v, want %s", id, tc.want)
 				}
@@ -359,7 +359,7 @@ func TestStalledClient(t *testing.T) {
 		if disconnect {
 			c.conn.Close()
 		}
-		if res := srv.result(t); res.err == nil {
+		if res := srv.result(t); res.Err == nil {
 			t.Fatal("stalled exchange succeeded")
 		}
 		c.conn.Close()
@@ -406,7 +406,7 @@ func TestStanzaBeforeAuth(t *testing.T) {
 			if _, err := c.tryNext(); err == nil {
 				t.Fatal("stream not closed")
 			}
-			if res := srv.result(t); res.err == nil {
+			if res := srv.result(t); res.Err == nil {
 				t.Fatal("session survived")
 			}
 		})

@@ -23,7 +23,6 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
-	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/scram"
@@ -91,11 +90,7 @@ func testStore(t testing.TB) *scram.MemoryStore {
 }
 
 // serverResult is the outcome of one server-side session negotiation.
-type serverResult struct {
-	conn    *features.Conn
-	session *xmpp.Session
-	err     error
-}
+type serverResult = xmpptest.Result
 
 // testServer accepts connections on loopback and negotiates each with
 // STARTTLS plus the features under test, like a host would.
@@ -119,22 +114,7 @@ func newTestServer(t testing.TB, cfg features.Config) *testServer {
 		t.Fatal(err)
 	}
 	srv := &testServer{results: make(chan serverResult, 16)}
-	startTLS := xmpp.StartTLS(cbind.ServerConfig(tlsCfg))
-	srv.addr = xmpptest.Listen(t, func(raw net.Conn) {
-		defer raw.Close()
-		conn := auth.NewConn()
-		neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-			return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{startTLS}, conn.Features(s)...)}
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(raw), 0, neg)
-		srv.results <- serverResult{conn: conn, session: session, err: err}
-		if err == nil {
-			// Hold the session until the client goes away.
-			_, _ = io.Copy(io.Discard, session.Conn())
-		}
-	})
+	srv.addr = xmpptest.Listen(t, xmpptest.SASLServer(auth, tlsCfg, func(r serverResult) { srv.results <- r }))
 	return srv
 }
 

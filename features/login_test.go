@@ -138,17 +138,17 @@ func TestMelliumClientLogin(t *testing.T) {
 				}
 				defer session.Close()
 				res := srv.result(t)
-				if res.err != nil {
-					t.Fatalf("server: %v", res.err)
+				if res.Err != nil {
+					t.Fatalf("server: %v", res.Err)
 				}
-				id, ok := res.conn.Identity()
+				id, ok := res.Conn.Identity()
 				if !ok || !id.JID.Equal(jid.MustParse("alice@localhost")) {
 					t.Fatalf("identity = %v, %v", id, ok)
 				}
 				if id.Mechanism != m.mech.Name || id.ChannelBinding != m.cb[v.version] {
 					t.Errorf("identity = %+v, want mechanism %s binding %q", id, m.mech.Name, m.cb[v.version])
 				}
-				if bound := res.conn.Bound(); !bound.Bare().Equal(id.JID) || bound.Resourcepart() == "" {
+				if bound := res.Conn.Bound(); !bound.Bare().Equal(id.JID) || bound.Resourcepart() == "" {
 					t.Errorf("bound %v for %v", bound, id.JID)
 				}
 			})
@@ -163,9 +163,9 @@ func TestMelliumClientWrongPassword(t *testing.T) {
 			if _, err := melliumLogin(t, srv.addr, tls.VersionTLS13, "alice", "wrong", m); err == nil {
 				t.Fatal("client logged in with a wrong password")
 			}
-			if res := srv.result(t); res.err == nil {
+			if res := srv.result(t); res.Err == nil {
 				t.Fatal("server accepted a wrong password")
-			} else if _, ok := res.conn.Identity(); ok {
+			} else if _, ok := res.Conn.Identity(); ok {
 				t.Fatal("identity recorded after a failed login")
 			}
 		})

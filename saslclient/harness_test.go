@@ -19,7 +19,6 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
-	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/saslclient"
@@ -71,11 +70,7 @@ func testStore(t testing.TB) *scram.MemoryStore {
 }
 
 // serverResult is the outcome of one server-side session negotiation.
-type serverResult struct {
-	conn    *features.Conn
-	session *xmpp.Session
-	err     error
-}
+type serverResult = xmpptest.Result
 
 // testServer accepts connections on loopback and negotiates each with
 // STARTTLS plus the server features, like a host would.
@@ -110,25 +105,12 @@ func startServer(cfg features.Config) (srv *testServer, stop func(), err error) 
 		return nil, nil, err
 	}
 	srv = &testServer{results: make(chan serverResult, 64)}
-	startTLS := xmpp.StartTLS(cbind.ServerConfig(tlsCfg))
-	srv.addr, stop, err = xmpptest.Serve(func(raw net.Conn) {
-		defer raw.Close()
-		conn := auth.NewConn()
-		neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-			return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{startTLS}, conn.Features(s)...)}
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(raw), 0, neg)
+	srv.addr, stop, err = xmpptest.Serve(xmpptest.SASLServer(auth, tlsCfg, func(r serverResult) {
 		select {
-		case srv.results <- serverResult{conn: conn, session: session, err: err}:
+		case srv.results <- r:
 		default: // nobody is reading (benchmarks, examples)
 		}
-		if err == nil {
-			// Hold the session until the client goes away.
-			_, _ = io.Copy(io.Discard, session.Conn())
-		}
-	})
+	}))
 	return srv, stop, err
 }
 

@@ -39,10 +39,10 @@ func checkLogin(t *testing.T, srv *testServer, c *saslclient.Client, err error, 
 		t.Fatalf("client: %v", err)
 	}
 	res := srv.result(t)
-	if res.err != nil {
-		t.Fatalf("server: %v", res.err)
+	if res.Err != nil {
+		t.Fatalf("server: %v", res.Err)
 	}
-	id, ok := res.conn.Identity()
+	id, ok := res.Conn.Identity()
 	if !ok || !id.JID.Equal(jid.MustParse("alice@localhost")) {
 		t.Fatalf("server identity = %+v, %v", id, ok)
 	}
@@ -162,9 +162,9 @@ func TestWrongPassword(t *testing.T) {
 			if _, ok := c.Result(); ok {
 				t.Error("client reports a result after failure")
 			}
-			if res := srv.result(t); res.err == nil {
+			if res := srv.result(t); res.Err == nil {
 				t.Fatal("server accepted a wrong password")
-			} else if _, ok := res.conn.Identity(); ok {
+			} else if _, ok := res.Conn.Identity(); ok {
 				t.Fatal("server recorded an identity")
 			}
 		})
@@ -185,8 +185,8 @@ func TestPLAIN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res := srv.result(t); res.err != nil {
-			t.Fatal(res.err)
+		if res := srv.result(t); res.Err != nil {
+			t.Fatal(res.Err)
 		}
 		if r, _ := c.Result(); r.Mechanism != "PLAIN" {
 			t.Errorf("mechanism = %q", r.Mechanism)
@@ -225,8 +225,8 @@ func TestManInTheMiddle(t *testing.T) {
 						t.Error("client reports success")
 					}
 					res := srv.result(t)
-					if _, ok := res.conn.Identity(); ok || res.err == nil {
-						t.Fatalf("server logged the client in through the relay: %v", res.err)
+					if _, ok := res.Conn.Identity(); ok || res.Err == nil {
+						t.Fatalf("server logged the client in through the relay: %v", res.Err)
 					}
 				})
 			}
@@ -315,8 +315,8 @@ func TestDowngrade(t *testing.T) {
 				if err != nil {
 					t.Fatalf("client: %v", err)
 				}
-				if res := srv.result(t); res.err != nil {
-					t.Fatalf("server: %v", res.err)
+				if res := srv.result(t); res.Err != nil {
+					t.Fatalf("server: %v", res.Err)
 				}
 				if got, _ := c.Result(); got.Mechanism != tc.mech {
 					t.Errorf("mechanism = %q, want %q", got.Mechanism, tc.mech)
@@ -336,7 +336,7 @@ func TestDowngrade(t *testing.T) {
 				t.Error("client reports success")
 			}
 			res := srv.result(t)
-			if _, ok := res.conn.Identity(); ok {
+			if _, ok := res.Conn.Identity(); ok {
 				t.Error("server recorded an identity")
 			}
 		})
@@ -358,8 +358,8 @@ func TestRule6(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res := srv.result(t); res.err != nil {
-			t.Fatal(res.err)
+		if res := srv.result(t); res.Err != nil {
+			t.Fatal(res.Err)
 		}
 		if r, _ := c.Result(); r.Mechanism != "SCRAM-SHA-512" || r.DowngradeProtected {
 			t.Errorf("result = %+v", r)
@@ -449,7 +449,7 @@ func TestDisconnectMidExchange(t *testing.T) {
 			if err == nil {
 				t.Fatal("login succeeded over a closed connection")
 			}
-			if res := srv.result(t); res.err == nil {
+			if res := srv.result(t); res.Err == nil {
 				t.Fatal("server session succeeded")
 			}
 			// The server's connection goroutine ends after reporting; poll
