@@ -286,3 +286,9 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// Interface guards.
+var (
+	_ json.Marshaler   = Config{}
+	_ json.Unmarshaler = (*Config)(nil)
+)

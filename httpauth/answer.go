@@ -384,3 +384,9 @@ var (
 	_ mux.IQHandler      = (*Verifier)(nil)
 	_ mux.MessageHandler = (*Verifier)(nil)
 )
+
+// Interface guards: the Verifier is registered directly as a mux handler.
+var (
+	_ mux.IQHandler      = (*Verifier)(nil)
+	_ mux.MessageHandler = (*Verifier)(nil)
+)
