@@ -11,6 +11,11 @@
 // OAuthMessage), the HTTP middleware (HTTPMiddleware) and the disco features
 // (DiscoFeatures, included in MuxOptions). A disabled feature is neither
 // advertised nor handled.
+//
+// Left out, by design: the connection loop, routing between sessions and
+// stamping from (the host's; see cmd/xmppauthd for a small example), and
+// server-to-server streams. Not implemented: SASL2 (XEP-0388), FAST and
+// Bind2.
 package xmppauth
 
 import (
