@@ -11,16 +11,15 @@ import (
 
 // The SASL failure conditions of RFC 6120 §6.5.
 const (
-	condAborted              = "aborted"
-	condAccountDisabled      = "account-disabled"
-	condCredentialsExpired   = "credentials-expired"
-	condEncryptionRequired   = "encryption-required"
-	condIncorrectEncoding    = "incorrect-encoding"
-	condInvalidAuthzid       = "invalid-authzid"
-	condInvalidMechanism     = "invalid-mechanism"
-	condMalformedRequest     = "malformed-request"
-	condNotAuthorized        = "not-authorized"
-	condTemporaryAuthFailure = "temporary-auth-failure"
+	condAborted            = "aborted"
+	condAccountDisabled    = "account-disabled"
+	condCredentialsExpired = "credentials-expired"
+	condEncryptionRequired = "encryption-required"
+	condIncorrectEncoding  = "incorrect-encoding"
+	condInvalidAuthzid     = "invalid-authzid"
+	condInvalidMechanism   = "invalid-mechanism"
+	condMalformedRequest   = "malformed-request"
+	condNotAuthorized      = "not-authorized"
 )
 
 // Errors raised by the negotiation itself (as opposed to the mechanisms).
@@ -31,7 +30,6 @@ var (
 	errInvalidAuthzid     = errors.New("features: authzid not allowed")
 	errMalformed          = errors.New("features: malformed request")
 	errEncryptionRequired = errors.New("features: TLS is required before authentication")
-	errTooManyAttempts    = errors.New("features: too many failed attempts")
 	errPayloadTooLarge    = errors.New("features: payload too large")
 	errUnexpectedElement  = errors.New("features: non-SASL element before authentication")
 )

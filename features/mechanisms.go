@@ -148,10 +148,10 @@ type externalMechanism struct {
 }
 
 func (c *Conn) newExternal(session *xmpp.Session, o *offer) (mechanism, error) {
-	if o.peer == nil || len(o.peer.state.VerifiedChains) == 0 || len(o.peer.state.VerifiedChains[0]) == 0 {
+	leaf := o.clientCert
+	if leaf == nil {
 		return nil, errInvalidMechanism
 	}
-	leaf := o.peer.state.VerifiedChains[0][0]
 	domain := session.LocalAddr().Domain()
 	var ids []jid.JID
 	if f := c.srv.cfg.MapCertificate; f != nil {

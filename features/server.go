@@ -3,7 +3,7 @@ package features
 import (
 	"context"
 	"crypto"
-	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -139,12 +139,9 @@ type offer struct {
 	cbListed bool // XEP-0440 element listed
 	plus     bool // some -PLUS mechanism listed
 	ssdp     []byte
-	peer     *tlsPeer
-}
-
-// tlsPeer is the verified client certificate, for EXTERNAL.
-type tlsPeer struct {
-	state tls.ConnectionState
+	// clientCert is the client's verified certificate, for EXTERNAL; nil
+	// when it presented none that verified.
+	clientCert *x509.Certificate
 }
 
 // currentOffer returns the offer for session's current stream, computing it
@@ -195,9 +192,9 @@ func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
 	defaultType, hasDefault := cbind.Default(&cs)
 	hasDefault = hasDefault && o.cbData[defaultType] != nil
 
-	if !cfg.DisableEXTERNAL && cfg.enabled(EXTERNAL) && len(cs.VerifiedChains) > 0 {
+	if !cfg.DisableEXTERNAL && cfg.enabled(EXTERNAL) && len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
 		o.names = append(o.names, EXTERNAL)
-		o.peer = &tlsPeer{state: cs}
+		o.clientCert = cs.VerifiedChains[0][0]
 	}
 	for _, m := range s.scram {
 		if !m.mech.Plus() || len(o.cbTypes) == 0 {
