@@ -124,22 +124,7 @@ func benchMux(b *testing.B, h mux.IQHandler, reset func()) {
 			b.StartTimer()
 		}
 		r.Reset(stanzas[j])
-		d := xml.NewDecoder(r)
-		tok, err := d.Token()
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := tok.(xml.StartElement)
-		rw := struct {
-			xml.TokenReader
-			xmlstream.Encoder
-		}{xmlstream.InnerElement(d), enc}
-		if err := m.HandleXMPP(rw, &start); err != nil {
-			b.Fatal(err)
-		}
-		if err := enc.Flush(); err != nil {
-			b.Fatal(err)
-		}
+		handle(b, m, r, enc)
 	}
 }
 
@@ -231,22 +216,7 @@ func BenchmarkMuxVsMuxWithOAuth(b *testing.B) {
 	r := bytes.NewReader(nil)
 	run := func(m *mux.ServeMux, j int) {
 		r.Reset(stanzas[j])
-		d := xml.NewDecoder(r)
-		tok, err := d.Token()
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := tok.(xml.StartElement)
-		rw := struct {
-			xml.TokenReader
-			xmlstream.Encoder
-		}{xmlstream.InnerElement(d), enc}
-		if err := m.HandleXMPP(rw, &start); err != nil {
-			b.Fatal(err)
-		}
-		if err := enc.Flush(); err != nil {
-			b.Fatal(err)
-		}
+		handle(b, m, r, enc)
 	}
 	interleave(b, "mux", "oauth", func(i int) { run(plain, i%benchBatch) }, func(i int) {
 		j := i % benchBatch

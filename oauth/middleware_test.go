@@ -45,25 +45,31 @@ const xepStanzaXML = `<iq xmlns='jabber:client' from='travelbot@findmenow.tld/bo
 // was written back.
 func dispatch(t testing.TB, m *mux.ServeMux, in string) string {
 	t.Helper()
-	d := xml.NewDecoder(strings.NewReader(in))
+	var out bytes.Buffer
+	handle(t, m, strings.NewReader(in), xml.NewEncoder(&out))
+	return out.String()
+}
+
+// handle decodes one stanza from r as a session would, hands it to m and
+// flushes what m wrote to enc. It runs inside benchmark loops, so it does
+// not call t.Helper (which costs a stack walk per call).
+func handle(t testing.TB, m *mux.ServeMux, r io.Reader, enc *xml.Encoder) {
+	d := xml.NewDecoder(r)
 	tok, err := d.Token()
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := tok.(xml.StartElement)
-	var out bytes.Buffer
-	e := xml.NewEncoder(&out)
 	rw := struct {
 		xml.TokenReader
 		xmlstream.Encoder
-	}{xmlstream.InnerElement(d), e}
+	}{xmlstream.InnerElement(d), enc}
 	if err := m.HandleXMPP(rw, &start); err != nil {
 		t.Fatalf("HandleXMPP: %v", err)
 	}
-	if err := e.Flush(); err != nil {
+	if err := enc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return out.String()
 }
 
 // recorder is a host handler that records what it was given.
