@@ -421,11 +421,7 @@ func (c *Conn) newMechanism(ctx context.Context, session *xmpp.Session, o *offer
 				return nil, cbind.ErrUnavailable
 			},
 		}
-		var ssdp []byte
-		if o.ssdp != nil {
-			ssdp = o.ssdp
-		}
-		return &scramMechanism{ex: m.server.Start(cb, ssdp), domain: session.LocalAddr().Domain()}, nil
+		return &scramMechanism{ex: m.server.Start(cb, o.ssdp), domain: session.LocalAddr().Domain()}, nil
 	}
 	return nil, errInvalidMechanism
 }
