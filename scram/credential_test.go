@@ -58,12 +58,15 @@ func TestNewServerConfig(t *testing.T) {
 	}{
 		{"minimal", scram.SHA256, scram.Config{Store: store}, true},
 		{"zero mechanism", scram.Mechanism{}, scram.Config{Store: store}, false},
-		{"no store", scram.SHA256, scram.Config{}, false},
+		{"no store (StartWith)", scram.SHA256, scram.Config{}, true},
 		{"short secret", scram.SHA256, scram.Config{Store: store, Secret: []byte("short")}, false},
 		{"empty secret", scram.SHA256, scram.Config{Store: store, Secret: []byte{}}, false},
 		{"negative fake iterations", scram.SHA256, scram.Config{Store: store, FakeIterations: -1}, false},
 		{"huge fake iterations", scram.SHA256, scram.Config{Store: store, FakeIterations: 1 << 30}, false},
 		{"fake iterations", scram.SHA256, scram.Config{Store: store, FakeIterations: 8192}, true},
+		{"fake salt length", scram.SHA256, scram.Config{Store: store, FakeSaltLen: 32}, true},
+		{"negative fake salt length", scram.SHA256, scram.Config{Store: store, FakeSaltLen: -1}, false},
+		{"long fake salt", scram.SHA256, scram.Config{Store: store, FakeSaltLen: scram.MaxFakeSaltLen + 1}, false},
 	}
 	for _, tc := range tests {
 		srv, err := scram.NewServer(tc.m, tc.cfg)

@@ -13,11 +13,16 @@
 // with ServerError (the RFC 5802 "e=" value) and Condition (the RFC 6120 §6.5
 // failure condition).
 //
+// The Store is given per exchange (StartWith) or once (Config.Store): a host
+// that serves several domains hands each exchange the view of its account
+// database for the domain the client connected to.
+//
 // Credentials are stored as RFC 5802 salt, iteration count, StoredKey and
 // ServerKey per hash: never the password or SaltedPassword. Unknown users
-// receive a deterministic fake salt and the configured iteration count,
-// derived from a server secret, and fail at the proof exactly like a wrong
-// password; the server derives the fake credential for every attempt, known
+// receive a fake salt derived from a server secret, of the configured length
+// (Config.FakeSaltLen), and the configured iteration count
+// (Config.FakeIterations) — set both to what the real credentials use — and
+// fail at the proof exactly like a wrong password; the server derives the fake credential for every attempt, known
 // user or not, so its own work does not depend on whether the user exists
 // (the Store's lookup time is the Store's business).
 //

@@ -42,9 +42,11 @@ const (
 	minSecretLen = 16
 )
 
-// Config configures a Server. Only Store is required.
+// Config configures a Server. The zero value is usable: exchanges then look
+// up credentials in the Store given to StartWith.
 type Config struct {
-	// Store looks up credentials.
+	// Store looks up credentials for Start. Nil: every exchange must be
+	// started with StartWith.
 	Store Store `json:"-"`
 	// Secret keys the deterministic fake salt and keys handed out for users
 	// the Store does not know, so that the reply to an unknown user looks
@@ -60,7 +62,14 @@ type Config struct {
 	// the count your real credentials use, otherwise an unknown user is
 	// recognisable by the i= attribute. 0 means MinIterations.
 	FakeIterations int `json:"fake_iterations,omitempty"`
+	// FakeSaltLen is the length of the fake salts given to unknown users, at
+	// most MaxFakeSaltLen. Set it to the salt length of your real
+	// credentials. 0 means DefaultSaltLen, what NewCredential generates.
+	FakeSaltLen int `json:"fake_salt_len,omitempty"`
 }
+
+// MaxFakeSaltLen is the largest Config.FakeSaltLen.
+const MaxFakeSaltLen = 32
 
 // ChannelBinding describes the connection one exchange runs on.
 type ChannelBinding struct {
@@ -90,6 +99,7 @@ type Server struct {
 	store    Store
 	rand     io.Reader
 	fakeIter int
+	fakeSalt int
 	fakeMACs sync.Pool // hmac.New(sha256.New, secret): keyed once, Reset per use
 	fakeTag  []byte    // mechanism hash name and a 0 byte, the fake MAC's prefix
 	hashes   *hashPool
@@ -107,15 +117,12 @@ var processSecret = sync.OnceValue(func() []byte {
 })
 
 // NewServer returns a Server for mechanism m. It fails when m is not one of
-// this package's mechanisms, cfg.Store is nil, cfg.Secret is set but shorter
-// than 16 bytes, or cfg.FakeIterations is negative or above the limit
-// NewCredential enforces.
+// this package's mechanisms, cfg.Secret is set but shorter than 16 bytes,
+// cfg.FakeIterations is negative or above the limit NewCredential enforces,
+// or cfg.FakeSaltLen is outside [0, MaxFakeSaltLen].
 func NewServer(m Mechanism, cfg Config) (*Server, error) {
 	if !m.valid() {
 		return nil, errors.New("scram: unknown mechanism")
-	}
-	if cfg.Store == nil {
-		return nil, errors.New("scram: Config.Store is nil")
 	}
 	secret := cfg.Secret
 	if secret == nil {
@@ -130,6 +137,12 @@ func NewServer(m Mechanism, cfg Config) (*Server, error) {
 	case cfg.FakeIterations < 0 || cfg.FakeIterations > maxIterations:
 		return nil, fmt.Errorf("scram: Config.FakeIterations %d outside [0, %d]", cfg.FakeIterations, maxIterations)
 	}
+	switch {
+	case cfg.FakeSaltLen == 0:
+		cfg.FakeSaltLen = DefaultSaltLen
+	case cfg.FakeSaltLen < 0 || cfg.FakeSaltLen > MaxFakeSaltLen:
+		return nil, fmt.Errorf("scram: Config.FakeSaltLen %d outside [0, %d]", cfg.FakeSaltLen, MaxFakeSaltLen)
+	}
 	r := cfg.Rand
 	if r == nil {
 		r = rand.Reader
@@ -139,6 +152,7 @@ func NewServer(m Mechanism, cfg Config) (*Server, error) {
 		store:    cfg.Store,
 		rand:     r,
 		fakeIter: cfg.FakeIterations,
+		fakeSalt: cfg.FakeSaltLen,
 		hashes:   newHashPool(m.hash),
 		fakeTag:  append([]byte(m.hash.String()), 0),
 	}
@@ -149,14 +163,23 @@ func NewServer(m Mechanism, cfg Config) (*Server, error) {
 // Mechanism returns the mechanism of s.
 func (s *Server) Mechanism() Mechanism { return s.mech }
 
-// Start begins one exchange on a connection described by cb.
+// Start begins one exchange on a connection described by cb, looking up
+// credentials in Config.Store (see StartWith).
+func (s *Server) Start(cb ChannelBinding, downgradeProtection []byte) *Exchange {
+	return s.StartWith(s.store, cb, downgradeProtection)
+}
+
+// StartWith begins one exchange on a connection described by cb, looking up
+// the user's credential in store: a host that serves several domains passes
+// the store view of the domain the client connected to. A nil store fails
+// the exchange with ErrStore.
 //
 // downgradeProtection, if non-nil, is the XEP-0474 input string (the sorted
 // advertised mechanisms joined by 0x1E, then, if XEP-0440 was used, 0x1F and
 // the sorted channel-binding types joined by 0x1E). The server then appends
 // ",h=" + base64(H(input)) to server-first, where H is the mechanism's hash.
-func (s *Server) Start(cb ChannelBinding, downgradeProtection []byte) *Exchange {
-	e := &Exchange{s: s, cb: cb}
+func (s *Server) StartWith(store Store, cb ChannelBinding, downgradeProtection []byte) *Exchange {
+	e := &Exchange{s: s, store: store, cb: cb}
 	if downgradeProtection != nil {
 		h := s.hashes.get()
 		h.Write(downgradeProtection)
@@ -180,6 +203,7 @@ const (
 // attempt. A zero Exchange is over before it began.
 type Exchange struct {
 	s     *Server
+	store Store
 	cb    ChannelBinding
 	hAttr []byte // base64 XEP-0474 hash, or nil
 	state uint8
@@ -417,7 +441,10 @@ func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 	// and an unknown user cost the server the same work.
 	fake := e.s.fakeCredential(name, &e.fake)
 	username := string(name)
-	cred, err := e.s.store.Credential(ctx, username, e.s.mech.hash)
+	if e.store == nil {
+		return nil, fmt.Errorf("%w: no credential store", ErrStore)
+	}
+	cred, err := e.store.Credential(ctx, username, e.s.mech.hash)
 	switch {
 	case err == nil:
 		if !usable(cred, e.s.mech.hash) {
@@ -568,15 +595,16 @@ func (e *Exchange) clientFinal(in []byte) ([]byte, error) {
 
 // fakeCredLen is the most bytes a fake credential needs: a salt and two
 // SHA-512 keys.
-const fakeCredLen = DefaultSaltLen + 2*64
+const fakeCredLen = MaxFakeSaltLen + 2*64
 
 // fakeBuf holds a fake credential followed by the MAC it is made from.
 type fakeBuf [fakeCredLen + sha256.Size]byte
 
 // fakeCredential derives the credential shown to a user the Store does not
-// know: HMAC-SHA-256(secret, mechanism hash name || 0 || username). The first
-// 16 bytes are the salt; the keys are filled from the other 16, which are
-// never shown. No proof can match it (and the exchange fails regardless).
+// know: HMAC-SHA-256(secret, mechanism hash name || 0 || username). Its first
+// FakeSaltLen bytes are the salt; the keys are filled from the MAC too and
+// are never shown. No proof can match it (and the exchange fails
+// regardless).
 func (s *Server) fakeCredential(username []byte, buf *fakeBuf) Credential {
 	mac := s.fakeMACs.Get().(hash.Hash)
 	mac.Write(s.fakeTag)
@@ -586,15 +614,15 @@ func (s *Server) fakeCredential(username []byte, buf *fakeBuf) Credential {
 	mac.Reset()
 	s.fakeMACs.Put(mac)
 
-	size := s.mech.hash.Size()
-	b := buf[:DefaultSaltLen+2*size]
-	copy(b, sum[:DefaultSaltLen])
-	keys := b[DefaultSaltLen:]
-	for i := 0; i < len(keys); i += sha256.Size - DefaultSaltLen {
-		copy(keys[i:], sum[DefaultSaltLen:])
+	size, n := s.mech.hash.Size(), s.fakeSalt
+	b := buf[:n+2*size]
+	copy(b, sum[:n])
+	keys := b[n:]
+	for i := 0; i < len(keys); i += sha256.Size {
+		copy(keys[i:], sum)
 	}
 	return Credential{
-		Salt:       b[:DefaultSaltLen:DefaultSaltLen],
+		Salt:       b[:n:n],
 		Iterations: s.fakeIter,
 		StoredKey:  keys[:size:size],
 		ServerKey:  keys[size:],

@@ -360,11 +360,56 @@ func TestUnknownUser(t *testing.T) {
 	if saltOf(sfSecret) == saltOf(sf1) {
 		t.Error("fake salt does not depend on the secret")
 	}
+	long := newServer(t, scram.SHA256, scram.Config{Secret: secret, FakeSaltLen: 28})
+	sfLong, _, _ := run(long, "nobody", "x")
+	if salt, _ := base64.StdEncoding.DecodeString(saltOf(sfLong)); len(salt) != 28 {
+		t.Errorf("FakeSaltLen 28: fake salt length %d", len(salt))
+	}
 	sha1srv := newServer(t, scram.SHA1, scram.Config{Secret: secret})
 	c := testClient{mech: scram.SHA1, password: "x", gs2: "n,,", bare: "n=nobody,r=abc"}
 	sfSHA1, _, _ := sha1srv.Start(scram.ChannelBinding{}, nil).Step(ctx, []byte(c.first()))
 	if saltOf(string(sfSHA1)) == saltOf(sf1) {
 		t.Error("fake salt does not depend on the hash")
+	}
+}
+
+// StartWith looks the user up in the store it is given, not Config.Store,
+// and an exchange without any store fails with ErrStore.
+func TestStartWith(t *testing.T) {
+	ctx := context.Background()
+	other := scram.NewMemoryStore()
+	if err := other.SetPassword("user", "other-pencil", 4096, crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, scram.SHA256, scram.Config{})
+	for _, tc := range []struct {
+		name     string
+		store    scram.Store
+		password string
+		err      error
+	}{
+		{"the given store", other, "other-pencil", nil},
+		{"not Config.Store", other, "pencil", scram.ErrInvalidProof},
+		{"nil store", nil, "pencil", scram.ErrStore},
+	} {
+		c := testClient{mech: scram.SHA256, password: tc.password, gs2: "n,,", bare: "n=user,r=abc"}
+		ex := srv.StartWith(tc.store, scram.ChannelBinding{}, nil)
+		sf, _, err := ex.Step(ctx, []byte(c.first()))
+		if err == nil {
+			cf, _ := c.final(t, string(sf))
+			_, _, err = ex.Step(ctx, []byte(cf))
+		}
+		if tc.err == nil && err != nil || tc.err != nil && !errors.Is(err, tc.err) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.err)
+		}
+	}
+	noStore, err := scram.NewServer(scram.SHA256, scram.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testClient{mech: scram.SHA256, gs2: "n,,", bare: "n=user,r=abc"}
+	if _, _, err := noStore.Start(scram.ChannelBinding{}, nil).Step(ctx, []byte(c.first())); !errors.Is(err, scram.ErrStore) {
+		t.Errorf("Start without Config.Store: %v", err)
 	}
 }
 
