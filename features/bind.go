@@ -39,13 +39,13 @@ func (c *Conn) channelBindingFeature(session *xmpp.Session) xmpp.StreamFeature {
 	}
 }
 
-// legacyTLSFeature catches the retracted XEP-0035 <starttls/> of
-// http://www.ietf.org/rfc/rfc2595.txt. It lists nothing; a client that sends
-// it gets an <unsupported-feature/> stream error naming the replacement,
-// instead of a silent close or a hang.
-func legacyTLSFeature() xmpp.StreamFeature {
+// legacyTLSFeature catches the retracted XEP-0035 <starttls/> in namespace
+// ns (NSLegacyTLS, or the same without ".txt", which clients also sent). It
+// lists nothing; a client that sends it gets an <unsupported-feature/>
+// stream error naming the replacement, instead of a silent close or a hang.
+func legacyTLSFeature(ns string) xmpp.StreamFeature {
 	return xmpp.StreamFeature{
-		Name:       xml.Name{Space: NSLegacyTLS, Local: "starttls"},
+		Name:       xml.Name{Space: ns, Local: "starttls"},
 		Prohibited: xmpp.Secure | xmpp.Authn,
 		List: func(context.Context, xmlstream.TokenWriter, xml.StartElement) (bool, error) {
 			return false, nil
@@ -164,7 +164,7 @@ func (c *Conn) negotiateBind(ctx context.Context, session *xmpp.Session) (xmpp.S
 	}
 	var full jid.JID
 	if c.srv.cfg.BindResource != nil {
-		full, err = c.srv.cfg.BindResource(ctx, who, resource)
+		full, err = c.srv.cfg.BindResource(ctx, connMeta{session: session, domain: id.JID.Domain()}, who, resource)
 	} else {
 		full, err = defaultResource(who, resource)
 	}

@@ -39,21 +39,45 @@ func TestConfigValidate(t *testing.T) {
 		cfg   features.Config
 		field string // "" = valid
 	}{
-		{features.Config{Store: testStore(t)}, ""},
+		{features.Config{}, ""},
 		{features.Config{Mechanisms: []string{"EXTERNAL"}}, ""},
-		{features.Config{}, "Store"},
-		{features.Config{Store: testStore(t), Mechanisms: []string{"CRAM-MD5"}}, "Mechanisms"},
-		{features.Config{Store: testStore(t), ChannelBindingTypes: []cbind.Type{"tls-unique-for-telnet"}}, "ChannelBindingTypes"},
-		{features.Config{Store: testStore(t), MaxAttempts: 9}, "MaxAttempts"},
-		{features.Config{Store: testStore(t), StepTimeout: -time.Second}, "StepTimeout"},
+		{features.Config{Domains: []string{"Example.COM."}}, ""},
+		{features.Config{Mechanisms: []string{"SCRAM-SHA-1", "CRAM-MD5"}}, `mechanisms[1]: unknown mechanism "CRAM-MD5"`},
+		{features.Config{ChannelBindingTypes: []cbind.Type{"tls-unique-for-telnet"}}, "channel_binding_types[0]: "},
+		{features.Config{MaxAttempts: 9}, "max_attempts: 9 is not in 0..5"},
+		{features.Config{StepTimeout: -time.Second}, "step_timeout: -1s is negative"},
+		{features.Config{Domains: []string{"a.example", "alice@b.example"}}, "domains[1]: "},
+		{features.Config{Iterations: 1000}, "iterations: 1000 is below 4096"},
+		{features.Config{SaltLen: 99}, "salt_len: 99 is not in 0..32"},
 	}
 	for _, tc := range tests {
 		err := tc.cfg.Validate()
 		switch {
 		case tc.field == "" && err != nil:
 			t.Errorf("%+v: %v", tc.cfg, err)
-		case tc.field != "" && (err == nil || !strings.Contains(err.Error(), tc.field)):
-			t.Errorf("error %v does not name %s", err, tc.field)
+		case tc.field != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.field)):
+			t.Errorf("error %v does not start with %q", err, tc.field)
 		}
+	}
+}
+
+// New checks the run-time dependencies that Validate leaves out.
+func TestNewRequires(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  features.Config
+		want string
+	}{
+		{"no domain", features.Config{Store: testStore(t)}, "domains: at least one served domain is required"},
+		{"no store", features.Config{Domains: []string{"localhost"}}, "Store is required"},
+		{"invalid", features.Config{Domains: []string{"localhost"}, Store: testStore(t), MaxAttempts: -1}, "max_attempts: -1"},
+	} {
+		_, err := features.New(tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := features.New(features.Config{Domains: []string{"localhost"}, Mechanisms: []string{"EXTERNAL"}}); err != nil {
+		t.Errorf("EXTERNAL alone needs no store: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ const (
 	condInvalidMechanism   = "invalid-mechanism"
 	condMalformedRequest   = "malformed-request"
 	condNotAuthorized      = "not-authorized"
+	condTemporaryFailure   = "temporary-auth-failure"
 )
 
 // Errors raised by the negotiation itself (as opposed to the mechanisms).
@@ -41,6 +42,10 @@ var (
 // table in package scram (scram.Condition), which this defers to.
 func failureCondition(err error) (condition, text string) {
 	switch {
+	case errors.Is(err, ErrBanned):
+		return condTemporaryFailure, "too many failed logins from your address; try again later"
+	case errors.Is(err, errBadPassword):
+		return condNotAuthorized, ""
 	case errors.Is(err, errAborted):
 		return condAborted, ""
 	case errors.Is(err, ErrAccountDisabled):
@@ -63,6 +68,25 @@ func failureCondition(err error) (condition, text string) {
 	// SCRAM errors (and PLAIN's, which reuse them); the text is the RFC 5802
 	// e= value, which is the same for a wrong password and an unknown user.
 	return scram.Condition(err), scram.ServerError(err)
+}
+
+// guessed reports whether err is a wrong password or an unknown user: what
+// the login limiter counts.
+func guessed(err error) bool {
+	return errors.Is(err, scram.ErrInvalidProof) || errors.Is(err, errBadPassword)
+}
+
+// maxLoggedReason caps the error text logged with a failure.
+const maxLoggedReason = 200
+
+// failureReason is err's text for the log (never a secret: no error of this
+// package or of scram carries one).
+func failureReason(err error) string {
+	s := err.Error()
+	if len(s) > maxLoggedReason {
+		s = s[:maxLoggedReason]
+	}
+	return s
 }
 
 // failureElement is <failure xmlns='…'><condition/><text>…</text></failure>.

@@ -101,14 +101,14 @@ func TestFailureConditions(t *testing.T) {
 		want: "temporary-auth-failure",
 	}, {
 		name: "account disabled",
-		cfg: features.Config{AccountStatus: func(_ context.Context, j jid.JID) error {
+		cfg: features.Config{AccountStatus: func(_ context.Context, _ features.ConnMetadata, j jid.JID) error {
 			return fmt.Errorf("banned: %w", features.ErrAccountDisabled)
 		}},
 		run:  func(c *rawClient) element { c.auth("PLAIN", plain("", "alice", "alice-secret")); return c.next() },
 		want: "account-disabled",
 	}, {
 		name: "credentials expired",
-		cfg: features.Config{AccountStatus: func(context.Context, jid.JID) error {
+		cfg: features.Config{AccountStatus: func(context.Context, features.ConnMetadata, jid.JID) error {
 			return features.ErrCredentialsExpired
 		}},
 		run:  func(c *rawClient) element { c.auth("PLAIN", plain("", "alice", "alice-secret")); return c.next() },

@@ -55,6 +55,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -64,6 +65,10 @@ const NS = "urn:ietf:params:xml:ns:xmpp-sasl"
 // NSLegacyTLS is the namespace of the retracted XEP-0035 STARTTLS, which this
 // package answers with a clear stream error.
 const NSLegacyTLS = "http://www.ietf.org/rfc/rfc2595.txt"
+
+// nsLegacyTLSNoSuffix is the same namespace without ".txt", as some
+// XEP-0035 implementations wrote it.
+const nsLegacyTLSNoSuffix = "http://www.ietf.org/rfc/rfc2595"
 
 // Mechanism names this package implements, besides the SCRAM family (see
 // package scram).
@@ -92,14 +97,25 @@ var (
 	ErrNotAuthorized = errors.New("features: not authorized")
 )
 
-// Config configures a Server. The zero value (plus a Store) is a safe,
-// useful server: every SCRAM mechanism with every channel-binding type the
-// connection can give, pseudomechanisms, XEP-0440 and XEP-0474 advertised,
-// PLAIN and EXTERNAL after TLS only, and no authentication before TLS.
+// Config configures a Server. The zero value plus Domains and a Store is a
+// safe, useful server: every SCRAM mechanism with every channel-binding type
+// the connection can give, pseudomechanisms, XEP-0440 and XEP-0474
+// advertised, PLAIN and EXTERNAL after TLS only, no authentication before
+// TLS, and the login limiter on.
 type Config struct {
-	// Store holds the SCRAM credentials (also used to verify PLAIN). Usernames
-	// are normalised as XMPP localparts (PRECIS UsernameCaseMapped) before the
-	// lookup, so the store must be keyed by normalised localparts.
+	// Domains are the domains this server serves. A stream opened to any
+	// other domain is refused with <host-unknown/> before any feature, and
+	// the authenticated identity's domain is always the served domain the
+	// stream was opened to. Names are compared in canonical form (RFC 7622:
+	// lowercase, IDNA U-labels, no trailing dot). Required. A plugin host
+	// sets them once, in the top-level configuration.
+	Domains []string `json:"-"`
+
+	// Store holds the SCRAM credentials (also used to verify PLAIN). It is
+	// keyed by the account's bare JID in canonical form, as
+	// jid.JID.String() writes it: the localpart normalised with PRECIS
+	// UsernameCaseMapped, "@", the canonical domain ("juliet@example.com"),
+	// so that accounts of different domains never meet.
 	Store scram.Store `json:"-"`
 
 	// Secret keys the fake salts handed out for unknown users (see
@@ -137,6 +153,15 @@ type Config struct {
 	// path.
 	AllowUnencrypted bool `json:"allow_unencrypted,omitempty"`
 
+	// Iterations is the PBKDF2 iteration count of the Store's credentials.
+	// Unknown users are shown it (scram.Config.FakeIterations) and PLAIN's
+	// check of an unknown user spends it, so that they look and cost like
+	// real ones. Zero: scram.MinIterations.
+	Iterations int `json:"iterations,omitempty"`
+	// SaltLen is the salt length of the Store's credentials, shown to
+	// unknown users likewise. Zero: scram.DefaultSaltLen.
+	SaltLen int `json:"salt_len,omitempty"`
+
 	// MaxAttempts is how many failed attempts a client gets on one stream
 	// before the stream is closed with <policy-violation/> (RFC 6120 §6.4.5
 	// suggests 2 to 5). Zero: DefaultMaxAttempts.
@@ -149,56 +174,84 @@ type Config struct {
 	// DefaultMaxPayloadSize.
 	MaxPayloadSize int `json:"max_payload_size,omitempty"`
 
+	// Limiter throttles password guessing across streams and connections
+	// (package throttle): an address is banned after repeated failures, an
+	// account only slowed down. On unless DisableLimiter is set.
+	Limiter Limiter `json:"-"`
+	// DisableLimiter turns the login limiter off.
+	DisableLimiter bool `json:"disable_limiter,omitempty"`
+
 	// Authorize decides whether identity may act as authzid (a non-empty
-	// authorization identity that differs from the identity itself). Nil:
-	// only authzids equal to the authenticated bare JID are accepted. Return
-	// nil to allow, anything else to fail with <invalid-authzid/>.
-	Authorize func(ctx context.Context, identity, authzid jid.JID) error `json:"-"`
+	// authorization identity that differs from the identity itself, in the
+	// same domain: an authzid of another domain is always refused). Nil: only
+	// authzids equal to the authenticated bare JID are accepted. Return nil
+	// to allow, anything else to fail with <invalid-authzid/>.
+	Authorize func(ctx context.Context, conn ConnMetadata, identity, authzid jid.JID) error `json:"-"`
 
 	// AccountStatus is called after the credentials were verified and may
 	// refuse the login with ErrAccountDisabled or ErrCredentialsExpired.
 	// Nil: every account is active.
-	AccountStatus func(ctx context.Context, identity jid.JID) error `json:"-"`
+	AccountStatus func(ctx context.Context, conn ConnMetadata, identity jid.JID) error `json:"-"`
 
-	// MapCertificate maps a verified client certificate to the identity it
-	// authenticates (EXTERNAL). Nil: the certificate's id-on-xmppAddr
-	// subjectAltName for the server's domain (RFC 6120 §13.7.1.4); exactly one
-	// must match unless the client names one as authzid.
-	MapCertificate func(ctx context.Context, cert *x509.Certificate, domain jid.JID) ([]jid.JID, error) `json:"-"`
+	// MapCertificate maps a verified client certificate to the identities it
+	// authenticates (EXTERNAL); identities outside conn.Domain() are ignored.
+	// Nil: the certificate's id-on-xmppAddr subjectAltName values for the
+	// stream's domain (RFC 6120 §13.7.1.4); exactly one must match unless the
+	// client names one as authzid.
+	MapCertificate func(ctx context.Context, conn ConnMetadata, cert *x509.Certificate) ([]jid.JID, error) `json:"-"`
 
 	// BindResource chooses the full JID for a resource-binding request of
 	// identity (the authenticated bare JID, or the authorized authzid),
 	// for example to resolve conflicts with sessions already bound. Return a
 	// stanza.Error to refuse with that condition. Nil: the requested
 	// resource when it is a valid resourcepart, else a random one.
-	BindResource func(ctx context.Context, identity jid.JID, requested string) (jid.JID, error) `json:"-"`
+	BindResource func(ctx context.Context, conn ConnMetadata, identity jid.JID, requested string) (jid.JID, error) `json:"-"`
 
 	// Logger receives one line per login and per failure, never secrets.
 	// Nil: slog.Default().
 	Logger *slog.Logger `json:"-"`
 }
 
-// Validate reports the first invalid field.
+// Validate reports the first invalid setting, named by its JSON key (see
+// package config); run-time dependencies (Store) are checked by New.
 func (c Config) Validate() error {
-	for _, name := range c.Mechanisms {
+	for i, name := range c.Mechanisms {
 		if !knownMechanism(name) {
-			return fmt.Errorf("features: Mechanisms: unknown mechanism %q", name)
+			return config.Errorf(fmt.Sprintf("mechanisms[%d]", i), "unknown mechanism %q", name)
 		}
 	}
-	for _, t := range c.ChannelBindingTypes {
+	for i, t := range c.ChannelBindingTypes {
 		if _, err := cbind.ParseType(string(t)); err != nil {
-			return fmt.Errorf("features: ChannelBindingTypes: %w", err)
+			return config.Errorf(fmt.Sprintf("channel_binding_types[%d]", i), "%v", err)
+		}
+	}
+	for i, d := range c.Domains {
+		if _, err := canonicalDomain(d); err != nil {
+			return config.Errorf(fmt.Sprintf("domains[%d]", i), "%q is not a domain: %v", d, err)
 		}
 	}
 	switch {
 	case c.MaxAttempts < 0 || c.MaxAttempts > 5:
-		return fmt.Errorf("features: MaxAttempts: %d not in 0..5", c.MaxAttempts)
+		return config.Errorf("max_attempts", "%d is not in 0..5", c.MaxAttempts)
 	case c.StepTimeout < 0:
-		return fmt.Errorf("features: StepTimeout: negative")
+		return config.Errorf("step_timeout", "%v is negative", c.StepTimeout)
 	case c.MaxPayloadSize < 0:
-		return fmt.Errorf("features: MaxPayloadSize: negative")
+		return config.Errorf("max_payload_size", "%d is negative", c.MaxPayloadSize)
+	case c.Iterations != 0 && c.Iterations < scram.MinIterations:
+		return config.Errorf("iterations", "%d is below %d (RFC 7677)", c.Iterations, scram.MinIterations)
+	case c.SaltLen < 0 || c.SaltLen > scram.MaxFakeSaltLen:
+		return config.Errorf("salt_len", "%d is not in 0..%d", c.SaltLen, scram.MaxFakeSaltLen)
+	}
+	return nil
+}
+
+// check reports what New needs beyond valid settings.
+func (c Config) check() error {
+	switch {
+	case len(c.Domains) == 0:
+		return config.Errorf("domains", "at least one served domain is required")
 	case c.Store == nil && c.usesStore():
-		return fmt.Errorf("features: Store: required for SCRAM and PLAIN")
+		return errors.New("features: Config.Store is required for SCRAM and PLAIN")
 	}
 	return nil
 }

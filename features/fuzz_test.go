@@ -34,7 +34,7 @@ func FuzzReadElement(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	srv, err := New(Config{Store: scram.NewMemoryStore(), MaxPayloadSize: 64, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := New(Config{Domains: []string{"localhost"}, Store: scram.NewMemoryStore(), MaxPayloadSize: 64, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -60,12 +60,16 @@ func FuzzPLAIN(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	store := scram.NewMemoryStore()
-	if err := store.SetPassword("alice", "alice-secret", scram.MinIterations); err != nil {
+	if err := store.SetPassword("alice@localhost", "alice-secret", scram.MinIterations); err != nil {
+		f.Fatal(err)
+	}
+	srv, err := New(Config{Domains: []string{"localhost"}, Store: store, DisableLimiter: true})
+	if err != nil {
 		f.Fatal(err)
 	}
 	domain := jid.MustParse("localhost")
 	f.Fuzz(func(t *testing.T, in []byte) {
-		m := &plainMechanism{store: localpartStore{store}, domain: domain}
+		m := &plainMechanism{store: accountStore{srv: srv, domain: domain, a: &attempt{}}, profile: &srv.plain}
 		_, done, err := m.step(context.Background(), in)
 		if done != (err == nil) {
 			t.Fatalf("done=%v err=%v", done, err)

@@ -81,7 +81,7 @@ func (p *pki) clientTLS(version uint16, certs ...tls.Certificate) *tls.Config {
 // credentials for every SCRAM hash.
 func testStore(t testing.TB) *scram.MemoryStore {
 	store := scram.NewMemoryStore()
-	for user, pass := range map[string]string{"alice": "alice-secret", "bob": "bob-secret"} {
+	for user, pass := range map[string]string{"alice@localhost": "alice-secret", "bob@localhost": "bob-secret"} {
 		if err := store.SetPassword(user, pass, scram.MinIterations, scramHashes...); err != nil {
 			t.Fatal(err)
 		}
@@ -106,6 +106,9 @@ func newTestServer(t testing.TB, cfg features.Config) *testServer {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Domains == nil {
+		cfg.Domains = []string{"localhost"}
 	}
 	tlsCfg := p.serverTLS()
 	cfg.TLSConfig = tlsCfg
@@ -153,6 +156,7 @@ func melliumLogin(t testing.TB, addr string, version uint16, user, password stri
 // produces.
 type rawClient struct {
 	t    testing.TB
+	to   string // the stream header's to; "" is localhost
 	conn net.Conn
 	d    *xml.Decoder
 	// features is the inner XML of the last <stream:features/>.
@@ -172,12 +176,18 @@ func (e element) String() string {
 // dialRaw connects, and negotiates TLS unless tlsCfg is nil.
 func dialRaw(t testing.TB, addr string, tlsCfg *tls.Config, from string) *rawClient {
 	t.Helper()
+	return dialRawTo(t, addr, tlsCfg, "localhost", from)
+}
+
+// dialRawTo is dialRaw with streams opened to domain to.
+func dialRawTo(t testing.TB, addr string, tlsCfg *tls.Config, to, from string) *rawClient {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &rawClient{t: t, conn: conn}
+	c := &rawClient{t: t, conn: conn, to: to}
 	c.conn.SetDeadline(time.Now().Add(20 * time.Second))
 	c.restart("")
 	if tlsCfg == nil {
@@ -203,7 +213,7 @@ func (c *rawClient) restart(from string) {
 	if from != "" {
 		from = fmt.Sprintf(" from='%s'", from)
 	}
-	c.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'` + from + `>`)
+	c.send(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='` + c.to + `' version='1.0'` + from + `>`)
 	c.d = xml.NewDecoder(c.conn)
 	for {
 		tok, err := c.d.Token()

@@ -8,11 +8,11 @@ import (
 	encasn1 "encoding/asn1"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
@@ -32,7 +32,7 @@ type mechanism interface {
 // scramMechanism adapts a scram.Exchange.
 type scramMechanism struct {
 	ex       *scram.Exchange
-	domain   jid.JID
+	a        *attempt
 	identity jid.JID
 }
 
@@ -41,14 +41,10 @@ func (m *scramMechanism) step(ctx context.Context, in []byte) ([]byte, bool, err
 	if err != nil || !done {
 		return out, done, err
 	}
-	local, err := normalizeLocalpart(m.ex.Username())
-	if err == nil {
-		m.identity, err = jid.New(local, m.domain.Domainpart(), "")
-	}
-	if err != nil {
-		// The store found credentials for a name that is not a localpart:
-		// treat it as a failed login, never as someone else.
-		return nil, false, fmt.Errorf("%w: %v", scram.ErrInvalidProof, err)
+	// The account the store was asked for, never a name the client chose
+	// afterwards.
+	if m.identity, err = jid.Parse(m.a.account); err != nil || m.a.account == "" {
+		return nil, false, fmt.Errorf("%w: no account", scram.ErrInvalidProof)
 	}
 	return out, true, nil
 }
@@ -60,14 +56,18 @@ func (m *scramMechanism) result() (jid.JID, string, cbind.Type) {
 // plainMechanism is RFC 4616 PLAIN, verified against the stored SCRAM
 // credentials so that no plaintext password store is needed.
 type plainMechanism struct {
-	store    scram.Store
-	domain   jid.JID
+	store    accountStore
+	profile  *plainProfile
 	identity jid.JID
 	authzid  string
 }
 
 // maxPlainField is RFC 4616's limit on each of the three fields.
 const maxPlainField = 255
+
+// errBadPassword is PLAIN's wrong password or unknown user: <not-authorized/>
+// without a text that could tell the two apart.
+var errBadPassword = errors.New("features: PLAIN: authentication failed")
 
 func (m *plainMechanism) step(ctx context.Context, in []byte) ([]byte, bool, error) {
 	parts := bytes.Split(in, []byte{0})
@@ -83,20 +83,19 @@ func (m *plainMechanism) step(ctx context.Context, in []byte) ([]byte, bool, err
 	if authcid == "" || password == "" {
 		return nil, false, errMalformed
 	}
-	local, err := normalizeLocalpart(authcid)
+	account, err := m.store.begin(ctx, authcid)
 	if err != nil {
-		verifyDummy(password)
-		return nil, false, scram.ErrInvalidProof
+		return nil, false, fmt.Errorf("%w: %w", scram.ErrStore, err)
 	}
-	ok, err := m.verify(ctx, local, password)
+	ok, err := m.verify(ctx, account, password)
 	if err != nil {
 		return nil, false, err
 	}
 	if !ok {
-		return nil, false, scram.ErrInvalidProof
+		return nil, false, errBadPassword
 	}
-	if m.identity, err = jid.New(local, m.domain.Domainpart(), ""); err != nil {
-		return nil, false, scram.ErrInvalidProof
+	if m.identity, err = jid.Parse(account); err != nil {
+		return nil, false, errBadPassword
 	}
 	m.authzid = authzid
 	return nil, true, nil
@@ -107,32 +106,78 @@ func (m *plainMechanism) step(ctx context.Context, in []byte) ([]byte, bool, err
 var plainHashes = [...]crypto.Hash{crypto.SHA512, crypto.SHA256, crypto.SHA1}
 
 // verify checks password against the credential of the strongest hash the
-// store has for local.
-func (m *plainMechanism) verify(ctx context.Context, local, password string) (bool, error) {
+// store has for account ("" for a name that is no localpart). Every hash is
+// looked up whether or not an earlier one was found, and an unknown account
+// spends the PBKDF2 work of a real one, so that neither the store's nor the
+// server's work tells whether the account exists.
+func (m *plainMechanism) verify(ctx context.Context, account, password string) (bool, error) {
+	var (
+		found bool
+		hash  crypto.Hash
+		cred  scram.Credential
+	)
 	for _, h := range plainHashes {
-		cred, err := m.store.Credential(ctx, local, h)
+		if account == "" {
+			break
+		}
+		c, err := m.store.srv.cfg.Store.Credential(ctx, account, h)
 		switch {
 		case errors.Is(err, scram.ErrUnknownUser):
 			continue
 		case err != nil:
-			return false, fmt.Errorf("%w: %v", scram.ErrStore, err)
+			return false, fmt.Errorf("%w: %w", scram.ErrStore, err)
 		}
-		return scram.VerifyPassword(h, cred, password), nil
+		if !found {
+			found, hash, cred = true, h, c
+		}
 	}
-	// Unknown user: spend the same PBKDF2 work as a real check.
-	verifyDummy(password)
-	return false, nil
+	if !found {
+		m.profile.spend(password)
+		return false, nil
+	}
+	m.profile.observe(hash, cred)
+	return scram.VerifyPassword(hash, cred, password), nil
 }
 
-var dummyCredential = scram.Credential{
-	Salt:       make([]byte, 16),
-	Iterations: scram.MinIterations,
-	StoredKey:  make([]byte, crypto.SHA256.Size()),
-	ServerKey:  make([]byte, crypto.SHA256.Size()),
+// plainProfile is the work PLAIN spends on an unknown user: a PBKDF2 check
+// with the hash, iteration count and salt length of the last real
+// credential PLAIN verified (before any, the strongest hash at the
+// configured Iterations and SaltLen), so that an unknown user costs what a
+// real one does.
+type plainProfile struct {
+	dummy atomic.Pointer[plainDummy]
 }
 
-func verifyDummy(password string) {
-	scram.VerifyPassword(crypto.SHA256, dummyCredential, password)
+type plainDummy struct {
+	hash crypto.Hash
+	cred scram.Credential
+}
+
+func (p *plainProfile) init(cfg Config) {
+	p.dummy.Store(newPlainDummy(plainHashes[0], cfg.Iterations, cfg.SaltLen))
+}
+
+func newPlainDummy(h crypto.Hash, iterations, saltLen int) *plainDummy {
+	return &plainDummy{hash: h, cred: scram.Credential{
+		Salt:       make([]byte, saltLen),
+		Iterations: iterations,
+		StoredKey:  make([]byte, h.Size()),
+		ServerKey:  make([]byte, h.Size()),
+	}}
+}
+
+// observe follows the shape of a real credential.
+func (p *plainProfile) observe(h crypto.Hash, c scram.Credential) {
+	d := p.dummy.Load()
+	if d.hash == h && d.cred.Iterations == c.Iterations && len(d.cred.Salt) == len(c.Salt) {
+		return
+	}
+	p.dummy.Store(newPlainDummy(h, c.Iterations, len(c.Salt)))
+}
+
+func (p *plainProfile) spend(password string) {
+	d := p.dummy.Load()
+	scram.VerifyPassword(d.hash, d.cred, password)
 }
 
 func (m *plainMechanism) result() (jid.JID, string, cbind.Type) {
@@ -147,25 +192,31 @@ type externalMechanism struct {
 	authzid    string
 }
 
-func (c *Conn) newExternal(session *xmpp.Session, o *offer) (mechanism, error) {
+func (c *Conn) newExternal(ctx context.Context, meta connMeta, o *offer) (mechanism, error) {
 	leaf := o.clientCert
 	if leaf == nil {
 		return nil, errInvalidMechanism
 	}
-	domain := session.LocalAddr().Domain()
+	domain := meta.Domain()
 	var ids []jid.JID
 	if f := c.srv.cfg.MapCertificate; f != nil {
-		var err error
-		if ids, err = f(context.Background(), leaf, domain); err != nil {
+		mapped, err := f(ctx, meta, leaf)
+		if err != nil {
 			if errors.Is(err, ErrNotAuthorized) {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %v", scram.ErrStore, err)
+			return nil, fmt.Errorf("%w: %w", scram.ErrStore, err)
+		}
+		for _, j := range mapped {
+			// A certificate never proves an identity of another domain.
+			if j.Domain().Equal(domain) && j.Localpart() != "" {
+				ids = append(ids, j.Bare())
+			}
 		}
 	} else {
 		for _, addr := range XMPPAddrs(leaf) {
 			j, err := jid.Parse(addr)
-			if err != nil || j.Domainpart() != domain.Domainpart() || j.Localpart() == "" {
+			if err != nil || !j.Domain().Equal(domain) || j.Localpart() == "" {
 				continue
 			}
 			ids = append(ids, j.Bare())

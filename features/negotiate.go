@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -62,7 +63,6 @@ type saslElement struct {
 // attempts, or the connection fails.
 func (c *Conn) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
 	cfg := &c.srv.cfg
-	o := c.currentOffer(session)
 	r := session.TokenReader()
 	defer r.Close()
 	w := session.TokenWriter()
@@ -70,6 +70,17 @@ func (c *Conn) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.Sessi
 	d := xml.NewTokenDecoder(r)
 	conn := session.Conn()
 	defer restoreDeadline(ctx, conn)
+
+	domain, ok := c.srv.streamDomain(session)
+	if !ok {
+		// The host's stream guard refuses such a header first; this is the
+		// check that holds without it.
+		c.srv.log.InfoContext(ctx, "stream to a domain not served", "domain", session.LocalAddr().String(),
+			"ip", remoteIP(conn.RemoteAddr()))
+		return 0, nil, closeStream(w, conn, stream.HostUnknown, "this server does not serve that domain")
+	}
+	meta := connMeta{session: session, domain: domain}
+	o := c.currentOffer(session)
 
 	if !o.secure && len(o.names) == 0 {
 		// RFC 6120 §6.4.1 / §5.3.1: this server requires TLS first. Answer
@@ -82,19 +93,20 @@ func (c *Conn) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.Sessi
 			return 0, nil, err
 		}
 		if el.name == "abort" {
-			return 0, nil, c.fail(w, errAborted, "")
+			return 0, nil, c.fail(ctx, w, meta, &attempt{}, errAborted, "")
 		}
-		return 0, nil, c.fail(w, errEncryptionRequired, el.mechanism)
+		return 0, nil, c.fail(ctx, w, meta, &attempt{}, errEncryptionRequired, el.mechanism)
 	}
 
 	for failures := 0; ; {
-		id, err := c.exchange(ctx, session, d, w, conn, o)
+		id, err := c.exchange(ctx, session, meta, d, w, conn, o)
 		if err == nil {
 			c.mu.Lock()
 			c.identity = &id
 			c.mu.Unlock()
 			c.srv.log.InfoContext(ctx, "sasl login", "jid", id.JID.String(),
-				"mechanism", id.Mechanism, "channel_binding", string(id.ChannelBinding))
+				"mechanism", id.Mechanism, "channel_binding", string(id.ChannelBinding),
+				"ip", remoteIP(conn.RemoteAddr()))
 			return xmpp.Authn, session.Conn(), nil
 		}
 		if errors.Is(err, errUnexpectedElement) {
@@ -107,7 +119,7 @@ func (c *Conn) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.Sessi
 		}
 		failures++
 		if failures >= cfg.MaxAttempts {
-			c.srv.log.WarnContext(ctx, "sasl attempts exhausted", "attempts", failures)
+			c.srv.log.InfoContext(ctx, "sasl attempts exhausted", "attempts", failures, "ip", remoteIP(conn.RemoteAddr()))
 			return 0, nil, closeStream(w, conn, stream.PolicyViolation, "too many failed authentication attempts")
 		}
 	}
@@ -122,29 +134,36 @@ func (f fatalError) Unwrap() error { return f.err }
 
 // exchange runs one authentication attempt, from <auth/> to <success/> or
 // <failure/>. A non-fatal error means a <failure/> was sent.
-func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
+func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, meta connMeta, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
 	SetReadDeadline(time.Time) error
 }, o *offer) (Identity, error) {
+	a := &attempt{}
 	el, err := c.readElement(ctx, d, conn)
 	if err != nil {
 		return Identity{}, fatalError{err}
 	}
 	switch {
 	case el.err != nil:
-		return Identity{}, c.fail(w, el.err, el.mechanism)
+		return Identity{}, c.fail(ctx, w, meta, a, el.err, el.mechanism)
 	case el.name == "abort":
-		return Identity{}, c.fail(w, errAborted, "")
+		return Identity{}, c.fail(ctx, w, meta, a, errAborted, "")
 	case el.name != "auth":
-		return Identity{}, c.fail(w, errMalformed, "")
+		return Identity{}, c.fail(ctx, w, meta, a, errMalformed, "")
 	}
 
 	selected := el.mechanism
 	if !o.offered(selected) {
-		return Identity{}, c.fail(w, errInvalidMechanism, selected)
+		return Identity{}, c.fail(ctx, w, meta, a, errInvalidMechanism, selected)
 	}
-	m, err := c.newMechanism(ctx, session, o, selected)
+	if l := c.srv.limiter; l != nil {
+		// A banned address is refused before any credential is looked at.
+		if _, err := l.Check(ctx, meta.RemoteAddr(), ""); err != nil {
+			return Identity{}, c.fail(ctx, w, meta, a, fmt.Errorf("%w: %w", scram.ErrStore, err), selected)
+		}
+	}
+	m, err := c.newMechanism(ctx, meta, o, a, selected)
 	if err != nil {
-		return Identity{}, c.fail(w, err, selected)
+		return Identity{}, c.fail(ctx, w, meta, a, err, selected)
 	}
 
 	in := el.payload
@@ -152,18 +171,23 @@ func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, d *xml.Decod
 		// No initial response: every mechanism here is client-first, so send
 		// an empty challenge (RFC 6120 §6.4.2).
 		if in, err = c.challenge(ctx, d, w, conn, nil); err != nil {
-			return Identity{}, c.failUnlessFatal(w, err, selected)
+			return Identity{}, c.failUnlessFatal(ctx, w, meta, a, err, selected)
 		}
 	}
 	for {
 		out, done, err := m.step(ctx, in)
 		if err != nil {
-			return Identity{}, c.fail(w, err, selected)
+			return Identity{}, c.fail(ctx, w, meta, a, err, selected)
 		}
 		if done {
-			id, err := c.authorize(ctx, session, m, selected)
+			id, err := c.authorize(ctx, meta, m, selected)
 			if err != nil {
-				return Identity{}, c.fail(w, err, selected)
+				return Identity{}, c.fail(ctx, w, meta, a, err, selected)
+			}
+			if l := c.srv.limiter; l != nil && a.limitKey != "" {
+				if err := l.Succeeded(ctx, meta.RemoteAddr(), a.limitKey); err != nil {
+					c.srv.log.WarnContext(ctx, "login limiter: recording a success failed", "err", err)
+				}
 			}
 			if err := writeSASL(w, "success", out); err != nil {
 				return Identity{}, fatalError{err}
@@ -171,7 +195,7 @@ func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, d *xml.Decod
 			return id, nil
 		}
 		if in, err = c.challenge(ctx, d, w, conn, out); err != nil {
-			return Identity{}, c.failUnlessFatal(w, err, selected)
+			return Identity{}, c.failUnlessFatal(ctx, w, meta, a, err, selected)
 		}
 	}
 }
@@ -203,7 +227,7 @@ func (c *Conn) challenge(ctx context.Context, d *xml.Decoder, w xmlstream.TokenW
 
 // authorize turns a finished mechanism into an Identity: the authzid rules
 // and the host's account checks.
-func (c *Conn) authorize(ctx context.Context, session *xmpp.Session, m mechanism, selected string) (Identity, error) {
+func (c *Conn) authorize(ctx context.Context, meta connMeta, m mechanism, selected string) (Identity, error) {
 	cfg := &c.srv.cfg
 	identity, authzid, cb := m.result()
 	id := Identity{JID: identity, Mechanism: selected, ChannelBinding: cb}
@@ -212,20 +236,24 @@ func (c *Conn) authorize(ctx context.Context, session *xmpp.Session, m mechanism
 		if err != nil {
 			return id, fmt.Errorf("%w: %v", errInvalidAuthzid, err)
 		}
+		if !az.Domain().Equal(meta.Domain()) {
+			// Identities never cross domains, whatever Authorize would say.
+			return id, fmt.Errorf("%w: another domain", errInvalidAuthzid)
+		}
 		if !az.Equal(identity) {
 			if cfg.Authorize == nil {
 				return id, errInvalidAuthzid
 			}
-			if err := cfg.Authorize(ctx, identity, az); err != nil {
+			if err := cfg.Authorize(ctx, meta, identity, az); err != nil {
 				return id, fmt.Errorf("%w: %v", errInvalidAuthzid, err)
 			}
 		}
 		id.Authzid = az
 	}
 	if cfg.AccountStatus != nil {
-		if err := cfg.AccountStatus(ctx, identity); err != nil {
+		if err := cfg.AccountStatus(ctx, meta, identity); err != nil {
 			if !errors.Is(err, ErrAccountDisabled) && !errors.Is(err, ErrCredentialsExpired) {
-				err = fmt.Errorf("%w: %v", scram.ErrStore, err)
+				err = fmt.Errorf("%w: %w", scram.ErrStore, err)
 			}
 			return id, err
 		}
@@ -233,11 +261,30 @@ func (c *Conn) authorize(ctx context.Context, session *xmpp.Session, m mechanism
 	return id, nil
 }
 
-// fail sends <failure/> for err and returns err (wrapped as fatal if the
-// failure could not be written).
-func (c *Conn) fail(w xmlstream.TokenWriteFlusher, err error, mechanism string) error {
+// fail sends <failure/> for err, records a guessing failure with the
+// limiter, logs one line, and returns err (wrapped as fatal if the failure
+// could not be written).
+func (c *Conn) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta connMeta, a *attempt, err error, mechanism string) error {
 	condition, text := failureCondition(err)
-	c.srv.log.Info("sasl failure", "mechanism", mechanism, "condition", condition, "reason", text)
+	ip := remoteIP(meta.RemoteAddr())
+	switch {
+	case errors.Is(err, ErrBanned):
+		// One line when the ban starts (below); refusals during it are
+		// routine.
+		c.srv.log.DebugContext(ctx, "sasl refused: address banned", "ip", ip, "mechanism", mechanism)
+	default:
+		c.srv.log.InfoContext(ctx, "sasl failure", "user", a.name, "ip", ip, "mechanism", mechanism,
+			"condition", condition, "reason", failureReason(err))
+	}
+	if l := c.srv.limiter; l != nil && guessed(err) && a.limitKey != "" {
+		banned, lerr := l.Failed(ctx, meta.RemoteAddr(), a.limitKey)
+		switch {
+		case lerr != nil:
+			c.srv.log.WarnContext(ctx, "login limiter: recording a failure failed", "ip", ip, "err", lerr)
+		case banned:
+			c.srv.log.InfoContext(ctx, "sasl ban", "ip", ip, "user", a.name)
+		}
+	}
 	if _, werr := xmlstream.Copy(w, failureElement(condition, text)); werr != nil {
 		return fatalError{werr}
 	}
@@ -250,12 +297,25 @@ func (c *Conn) fail(w xmlstream.TokenWriteFlusher, err error, mechanism string) 
 // failUnlessFatal sends <failure/> for err unless the connection itself
 // failed (or the client sent something other than SASL), which ends the
 // negotiation instead.
-func (c *Conn) failUnlessFatal(w xmlstream.TokenWriteFlusher, err error, mechanism string) error {
+func (c *Conn) failUnlessFatal(ctx context.Context, w xmlstream.TokenWriteFlusher, meta connMeta, a *attempt, err error, mechanism string) error {
 	var fatal fatalError
 	if errors.As(err, &fatal) {
 		return err
 	}
-	return c.fail(w, err, mechanism)
+	return c.fail(ctx, w, meta, a, err, mechanism)
+}
+
+// remoteIP is the address part of a remote address, for logs (fail2ban
+// matches it); the whole address when it has no port.
+func remoteIP(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	s := addr.String()
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return s
 }
 
 // readElement reads the next SASL element within the step timeout. I/O
@@ -392,13 +452,15 @@ func restoreDeadline(ctx context.Context, conn interface{ SetReadDeadline(time.T
 	_ = conn.SetReadDeadline(deadline)
 }
 
-// newMechanism starts the server side of the selected mechanism.
-func (c *Conn) newMechanism(ctx context.Context, session *xmpp.Session, o *offer, selected string) (mechanism, error) {
+// newMechanism starts the server side of the selected mechanism for
+// attempt a.
+func (c *Conn) newMechanism(ctx context.Context, meta connMeta, o *offer, a *attempt, selected string) (mechanism, error) {
+	store := accountStore{srv: c.srv, meta: meta, domain: meta.Domain(), a: a}
 	switch selected {
 	case PLAIN:
-		return &plainMechanism{store: localpartStore{c.srv.cfg.Store}, domain: session.LocalAddr().Domain()}, nil
+		return &plainMechanism{store: store, profile: &c.srv.plain}, nil
 	case EXTERNAL:
-		return c.newExternal(session, o)
+		return c.newExternal(ctx, meta, o)
 	}
 	name, require := selected, cbind.Type("")
 	if strings.ContainsRune(selected, ':') {
@@ -421,7 +483,7 @@ func (c *Conn) newMechanism(ctx context.Context, session *xmpp.Session, o *offer
 				return nil, cbind.ErrUnavailable
 			},
 		}
-		return &scramMechanism{ex: m.server.Start(cb, o.ssdp), domain: session.LocalAddr().Domain()}, nil
+		return &scramMechanism{ex: m.server.StartWith(store, cb, o.ssdp), a: a}, nil
 	}
 	return nil, errInvalidMechanism
 }

@@ -1,8 +1,6 @@
 package features
 
 import (
-	"context"
-	"crypto"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -14,15 +12,19 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
 // Server holds the configuration shared by all connections. It is safe for
 // concurrent use.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	scram []scramMech // enabled SCRAM mechanisms, strongest first
+	cfg     Config
+	log     *slog.Logger
+	domains map[string]struct{} // canonical served domains
+	limiter Limiter             // nil when disabled
+	scram   []scramMech         // enabled SCRAM mechanisms, strongest first
+	plain   plainProfile
 }
 
 type scramMech struct {
@@ -33,6 +35,9 @@ type scramMech struct {
 // New validates cfg and returns a Server.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	if cfg.MaxAttempts == 0 {
@@ -44,21 +49,43 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxPayloadSize == 0 {
 		cfg.MaxPayloadSize = DefaultMaxPayloadSize
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
-	if s.log == nil {
-		s.log = slog.Default()
+	if cfg.Iterations == 0 {
+		cfg.Iterations = scram.MinIterations
 	}
-	store := localpartStore{cfg.Store}
+	if cfg.SaltLen == 0 {
+		cfg.SaltLen = scram.DefaultSaltLen
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     config.LoggerOr(cfg.Logger),
+		domains: make(map[string]struct{}, len(cfg.Domains)),
+		limiter: cfg.Limiter,
+	}
+	for _, d := range cfg.Domains {
+		canonical, _ := canonicalDomain(d) // checked by Validate
+		s.domains[canonical] = struct{}{}
+	}
+	if s.limiter == nil && !cfg.DisableLimiter {
+		s.limiter = newDefaultLimiter(cfg)
+	}
+	if cfg.DisableLimiter {
+		s.limiter = nil
+	}
 	for _, m := range scram.Mechanisms() {
 		if !cfg.enabled(m.Name()) {
 			continue
 		}
-		srv, err := scram.NewServer(m, scram.Config{Store: store, Secret: cfg.Secret})
+		srv, err := scram.NewServer(m, scram.Config{
+			Secret:         cfg.Secret,
+			FakeIterations: cfg.Iterations,
+			FakeSaltLen:    cfg.SaltLen,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("features: %s: %w", m.Name(), err)
 		}
 		s.scram = append(s.scram, scramMech{mech: m, server: srv})
 	}
+	s.plain.init(cfg)
 	return s, nil
 }
 
@@ -104,7 +131,8 @@ func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
 	return []xmpp.StreamFeature{
 		c.saslFeature(session),
 		c.channelBindingFeature(session),
-		legacyTLSFeature(),
+		legacyTLSFeature(NSLegacyTLS),
+		legacyTLSFeature(nsLegacyTLSNoSuffix),
 		stanzaTrapFeature(),
 		c.bindFeature(),
 	}
@@ -272,20 +300,11 @@ func DowngradeProtectionInput(mechanisms []string, types []cbind.Type) []byte {
 	return b
 }
 
-// localpartStore normalises the SCRAM/PLAIN username as an XMPP localpart
-// before asking the host's store, so "Juliet" and "juliet" are one account.
-// A name that is not a valid localpart is an unknown user: the exchange then
-// fails exactly like a wrong password.
-type localpartStore struct{ scram.Store }
-
-func (s localpartStore) Credential(ctx context.Context, username string, h crypto.Hash) (scram.Credential, error) {
-	local, err := normalizeLocalpart(username)
-	if err != nil {
-		return scram.Credential{}, scram.ErrUnknownUser
-	}
-	return s.Store.Credential(ctx, local, h)
-}
-
+// normalizeLocalpart prepares a SASL username as an XMPP localpart (PRECIS
+// UsernameCaseMapped, RFC 8265, and the XMPP exclusions of RFC 7622), so that
+// "Juliet" and "juliet" are one account. A name that is not a valid
+// localpart is an unknown user: the exchange then fails exactly like a wrong
+// password.
 func normalizeLocalpart(username string) (string, error) {
 	local, err := precis.UsernameCaseMapped.String(username)
 	if err != nil {
