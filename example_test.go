@@ -33,7 +33,7 @@ import (
 func Example() {
 	// The host's own pieces: a credential store and a TLS certificate.
 	store := scram.NewMemoryStore()
-	if err := store.SetPassword("alice", "correct horse", scram.MinIterations,
+	if err := store.SetPassword("alice@localhost", "correct horse", scram.MinIterations,
 		crypto.SHA1, crypto.SHA256, crypto.SHA512); err != nil {
 		log.Fatal(err)
 	}
@@ -43,6 +43,7 @@ func Example() {
 	// The zero Config is the safe default: every SCRAM mechanism with every
 	// channel-binding type the connection can give, nothing before TLS.
 	plugin, err := xmppauth.New(xmppauth.Config{
+		Domains:   []string{"localhost"},
 		TLSConfig: tlsConfig,
 		Logger:    slog.New(slog.DiscardHandler),
 		SASL:      features.Config{Store: store},

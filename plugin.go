@@ -33,11 +33,11 @@ import (
 	"mellium.im/xmpp/mux"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/disco"
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/oauth"
-	"github.com/xmppauth/xmppauth/scram"
 )
 
 // Config turns the features of this module on and off. Fields tagged
@@ -50,6 +50,12 @@ import (
 // only, nothing before TLS. XEP-0070 and XEP-0235 are off until enabled,
 // because they need the host's delivery and token stores.
 type Config struct {
+	// Domains are the domains the host serves (at least one). A stream to
+	// any other domain is refused with <host-unknown/>, and every identity
+	// is in the domain its stream was opened to; alice@a.example and
+	// alice@b.example are two accounts.
+	Domains []string `json:"domains"`
+
 	// TLSConfig is the server's TLS configuration. When set, StreamFeatures
 	// starts with STARTTLS, set up so that tls-server-end-point knows the
 	// certificate served on each connection.
@@ -76,23 +82,22 @@ type Config struct {
 	OAuth oauth.Config `json:"oauth"`
 }
 
-// Validate reports the first invalid field, by its JSON path.
+// Validate reports the first invalid setting, by its JSON path
+// ("sasl.max_attempts: 50 is not in 0..5"). Run-time dependencies are
+// checked by New.
 func (c Config) Validate() error {
-	if err := c.SASL.Validate(); err != nil {
-		return fmt.Errorf("xmppauth: sasl: %w", err)
-	}
 	return c.validateSettings()
 }
 
-// validateSettings checks what a configuration file can express; the
-// run-time dependencies are checked by Validate.
+// validateSettings checks what a configuration file can express.
 func (c Config) validateSettings() error {
-	sasl := c.SASL
-	if sasl.Store == nil {
-		sasl.Store = scram.NewMemoryStore() // a placeholder: the host's, later
+	for i, d := range c.Domains {
+		if _, err := features.CanonicalDomain(d); err != nil {
+			return fmt.Errorf("xmppauth: %w", config.Errorf(fmt.Sprintf("domains[%d]", i), "%q is not a domain: %v", d, err))
+		}
 	}
-	if err := sasl.Validate(); err != nil {
-		return fmt.Errorf("xmppauth: sasl: %w", err)
+	if err := c.SASL.Validate(); err != nil {
+		return fmt.Errorf("xmppauth: %w", config.In("sasl", err))
 	}
 	if c.EnableOAuth {
 		if err := c.OAuth.Validate(); err != nil {
@@ -150,6 +155,10 @@ func New(cfg Config) (*Plugin, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if len(cfg.Domains) == 0 {
+		return nil, fmt.Errorf("xmppauth: %w", config.Errorf("domains", "at least one served domain is required"))
+	}
+	cfg.SASL.Domains = cfg.Domains
 	p := &Plugin{cfg: cfg}
 	var err error
 	if p.sasl, err = features.New(cfg.SASL); err != nil {

@@ -49,10 +49,11 @@ func cert() tls.Certificate {
 // baseConfig is the zero Config plus what a host must provide.
 func baseConfig(t testing.TB) xmppauth.Config {
 	store := scram.NewMemoryStore()
-	if err := store.SetPassword("alice", "alice-secret", scram.MinIterations, crypto.SHA1, crypto.SHA256, crypto.SHA512); err != nil {
+	if err := store.SetPassword("alice@localhost", "alice-secret", scram.MinIterations, crypto.SHA1, crypto.SHA256, crypto.SHA512); err != nil {
 		t.Fatal(err)
 	}
 	return xmppauth.Config{
+		Domains:   []string{"localhost"},
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert()}, MinVersion: tls.VersionTLS12},
 		Logger:    slog.New(slog.DiscardHandler),
 		SASL:      features.Config{Store: store},
@@ -357,11 +358,12 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatalf("decoded %+v", c)
 	}
 	for in, field := range map[string]string{
-		`{"sasl":{"mechanisms":["CRAM-MD5"]}}`:             "Mechanisms",
-		`{"sasl":{"max_attempts":50}}`:                     "MaxAttempts",
+		`{"sasl":{"mechanisms":["CRAM-MD5"]}}`:             `sasl.mechanisms[0]: unknown mechanism "CRAM-MD5"`,
+		`{"sasl":{"max_attempts":50}}`:                     "sasl.max_attempts: 50 is not in 0..5",
+		`{"domains":["a.example","x@b.example"]}`:          "domains[1]: ",
 		`{"enable_oauth":true,"oauth":{"window":"-1m"}}`:   "Window",
 		`{"sasl":{},"shiny_new_feature":true}`:             "shiny_new_feature",
-		`{"sasl":{"channel_binding_types":["tls-magic"]}}`: "ChannelBindingTypes",
+		`{"sasl":{"channel_binding_types":["tls-magic"]}}`: "sasl.channel_binding_types[0]: ",
 		`{"sasl":{"mechanism":["SCRAM-SHA-1"]}}`:           "mechanism",
 		`{"http_auth":{"timout":"1m"}}`:                    "timout",
 	} {
@@ -371,10 +373,14 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-func TestNewNeedsStore(t *testing.T) {
+func TestNewNeedsDomainsAndStore(t *testing.T) {
 	_, err := xmppauth.New(xmppauth.Config{})
+	if err == nil || !strings.Contains(err.Error(), "domains: at least one served domain is required") {
+		t.Errorf("New without domains: %v", err)
+	}
+	_, err = xmppauth.New(xmppauth.Config{Domains: []string{"localhost"}})
 	if err == nil || !strings.Contains(err.Error(), "Store") {
-		t.Fatalf("New without a store: %v", err)
+		t.Errorf("New without a store: %v", err)
 	}
 }
 

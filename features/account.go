@@ -71,10 +71,11 @@ func (m connMeta) TLS() (tls.ConnectionState, bool) {
 	return m.session.ConnectionState(), true
 }
 
-// canonicalDomain returns d in the canonical form of RFC 7622 (as mellium's
-// jid package prepares it: lowercase, U-labels, no trailing dot). It refuses
-// anything that is not a bare domain.
-func canonicalDomain(d string) (string, error) {
+// CanonicalDomain returns d in the canonical form of RFC 7622, as mellium's
+// jid package prepares it (lowercase, IDNA U-labels, no trailing dot), the
+// form in which served domains are compared. It refuses anything that is not
+// a bare domain.
+func CanonicalDomain(d string) (string, error) {
 	j, err := jid.Parse(d)
 	switch {
 	case err != nil:
@@ -110,6 +111,13 @@ type attempt struct {
 // maxLoggedName caps the username kept for the log.
 const maxLoggedName = 128
 
+func capName(s string) string {
+	if len(s) > maxLoggedName {
+		return s[:maxLoggedName]
+	}
+	return s
+}
+
 // accountStore is the host's Store seen by one attempt on one stream: it
 // looks usernames up as bare JIDs of the stream's domain, and makes the
 // limiter's per-account check (and waits its delay) before the first
@@ -139,10 +147,7 @@ func (s accountStore) begin(ctx context.Context, username string) (string, error
 	a := s.a
 	if !a.started {
 		a.started = true
-		a.name = username
-		if len(a.name) > maxLoggedName {
-			a.name = a.name[:maxLoggedName]
-		}
+		a.name = capName(username)
 		a.limitKey = username
 		if local, err := normalizeLocalpart(username); err == nil {
 			a.account = local + "@" + s.domain.Domainpart()

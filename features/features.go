@@ -226,7 +226,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, d := range c.Domains {
-		if _, err := canonicalDomain(d); err != nil {
+		if _, err := CanonicalDomain(d); err != nil {
 			return config.Errorf(fmt.Sprintf("domains[%d]", i), "%q is not a domain: %v", d, err)
 		}
 	}

@@ -38,6 +38,11 @@ type scramMechanism struct {
 
 func (m *scramMechanism) step(ctx context.Context, in []byte) ([]byte, bool, error) {
 	out, done, err := m.ex.Step(ctx, in)
+	if err != nil && m.a.name == "" {
+		// Failed before the store was asked (channel binding, say): the
+		// name is still what the log should show.
+		m.a.name = capName(m.ex.AttemptedUsername())
+	}
 	if err != nil || !done {
 		return out, done, err
 	}

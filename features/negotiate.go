@@ -273,8 +273,12 @@ func (c *Conn) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta con
 		// routine.
 		c.srv.log.DebugContext(ctx, "sasl refused: address banned", "ip", ip, "mechanism", mechanism)
 	default:
+		reason := text
+		if reason == "" {
+			reason = failureReason(err)
+		}
 		c.srv.log.InfoContext(ctx, "sasl failure", "user", a.name, "ip", ip, "mechanism", mechanism,
-			"condition", condition, "reason", failureReason(err))
+			"condition", condition, "reason", reason)
 	}
 	if l := c.srv.limiter; l != nil && guessed(err) && a.limitKey != "" {
 		banned, lerr := l.Failed(ctx, meta.RemoteAddr(), a.limitKey)

@@ -62,7 +62,7 @@ func New(cfg Config) (*Server, error) {
 		limiter: cfg.Limiter,
 	}
 	for _, d := range cfg.Domains {
-		canonical, _ := canonicalDomain(d) // checked by Validate
+		canonical, _ := CanonicalDomain(d) // checked by Validate
 		s.domains[canonical] = struct{}{}
 	}
 	if s.limiter == nil && !cfg.DisableLimiter {

@@ -62,7 +62,7 @@ var (
 func testStore(t testing.TB) *scram.MemoryStore {
 	storeOnce.Do(func() {
 		sharedStore = scram.NewMemoryStore()
-		if err := sharedStore.SetPassword("alice", alicePassword, scram.MinIterations, scramHashes...); err != nil {
+		if err := sharedStore.SetPassword("alice@localhost", alicePassword, scram.MinIterations, scramHashes...); err != nil {
 			panic(err)
 		}
 	})
@@ -97,6 +97,9 @@ func startServer(cfg features.Config) (srv *testServer, stop func(), err error) 
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Domains == nil {
+		cfg.Domains = []string{"localhost"}
 	}
 	tlsCfg := p.serverTLS(p.server)
 	cfg.TLSConfig = tlsCfg

@@ -217,6 +217,7 @@ type Exchange struct {
 	username  string
 	authzid   string
 	cbType    cbind.Type
+	attempted string // the decoded n= name, kept after a failure
 
 	// fake holds the fake credential's bytes (see Server.fakeCredential).
 	fake fakeBuf
@@ -299,6 +300,12 @@ func (e *Exchange) Username() string {
 	}
 	return e.username
 }
+
+// AttemptedUsername returns the decoded n= name of the client-first
+// message once it was parsed, whether or not the exchange then succeeded:
+// the name to log with a failure. It is "" when client-first was too
+// malformed to name anyone.
+func (e *Exchange) AttemptedUsername() string { return e.attempted }
 
 // Authzid returns the authorization identity the client asked for in the GS2
 // header (decoded) after a successful exchange; "" if it sent none or the
@@ -387,6 +394,7 @@ func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.attempted = string(name)
 	attr, rest, hasExt := bytes.Cut(rest, []byte{','})
 	if !bytes.HasPrefix(attr, []byte("r=")) {
 		return nil, malformed("missing r= attribute")

@@ -31,6 +31,7 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/xmppauth/xmppauth"
+	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/scram"
 )
@@ -141,6 +142,7 @@ func newServer(opts options, stdout io.Writer) (*server, error) {
 		// verify them against, which the demo does not take.
 	}
 	cfg.Logger = log
+	cfg.Domains = []string{domain.Domainpart()}
 	cfg.SASL.Store = store
 	cfg.SASL.BindResource = s.bindResource
 	// XEP-0070 confirmation requests reach the users' sessions through the
@@ -170,7 +172,7 @@ func newStore(users userList, domain jid.JID, stdout io.Writer) (*scram.MemorySt
 		if _, err := jid.New(name, domain.Domainpart(), ""); err != nil {
 			return nil, fmt.Errorf("-user %q: %w", u.name, err)
 		}
-		if err := store.SetPassword(name, u.password, scram.MinIterations,
+		if err := store.SetPassword(name+"@"+domain.Domainpart(), u.password, scram.MinIterations,
 			crypto.SHA1, crypto.SHA256, crypto.SHA512); err != nil {
 			return nil, fmt.Errorf("-user %q: %w", u.name, err)
 		}
@@ -454,7 +456,7 @@ type connKey struct{}
 // requested resource when valid, else a random one) and reserves it in the
 // router at once, so that stanzas sent to the client right after it bound
 // are queued rather than bounced.
-func (s *server) bindResource(ctx context.Context, identity jid.JID, requested string) (jid.JID, error) {
+func (s *server) bindResource(ctx context.Context, _ features.ConnMetadata, identity jid.JID, requested string) (jid.JID, error) {
 	full, err := identity.WithResource(requested)
 	if requested == "" || err != nil {
 		if full, err = identity.WithResource(rand.Text()); err != nil {
