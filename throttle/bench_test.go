@@ -10,7 +10,7 @@ import (
 // BenchmarkCheckFailed is one failed login: Check, then Failed, on the memory
 // store, cycling through 1,000 addresses and accounts (no ban, counters hot).
 func BenchmarkCheckFailed(b *testing.B) {
-	l, err := New(Config{DisableAddressBan: false, MaxFailures: 1 << 30})
+	l, err := New(Config{MaxFailures: 1 << 30})
 	if err != nil {
 		b.Fatal(err)
 	}
