@@ -1,0 +1,72 @@
+package throttle
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a Clock that moves only when told to.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func tcp(ip string) net.Addr {
+	return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}
+}
+
+// stringAddr is a net.Addr that is only its strings.
+type stringAddr struct{ network, s string }
+
+func (a stringAddr) Network() string { return a.network }
+func (a stringAddr) String() string  { return a.s }
+
+func newLimiter(t testing.TB, c Config) (*Limiter, *fakeClock) {
+	t.Helper()
+	clock := newFakeClock()
+	if c.Clock == nil {
+		c.Clock = clock
+	}
+	l, err := New(c)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return l, clock
+}
+
+func mustFail(t testing.TB, l *Limiter, addr net.Addr, account string) bool {
+	t.Helper()
+	banned, err := l.Failed(context.Background(), addr, account)
+	if err != nil {
+		t.Fatalf("Failed(%v, %q): %v", addr, account, err)
+	}
+	return banned
+}
+
+func mustCheck(t testing.TB, l *Limiter, addr net.Addr, account string) time.Duration {
+	t.Helper()
+	d, err := l.Check(context.Background(), addr, account)
+	if err != nil {
+		t.Fatalf("Check(%v, %q): %v", addr, account, err)
+	}
+	return d
+}
