@@ -148,11 +148,18 @@ func features_(t testing.TB, addr string) string {
 	return f
 }
 
-// scramFirst starts SCRAM-SHA-256 and returns the server-first message.
+// scramFirst starts SCRAM-SHA-256 as alice and returns the server-first
+// message.
 func scramFirst(t testing.TB, addr string) string {
+	return scramFirstAs(t, addr, "alice")
+}
+
+// scramFirstAs starts SCRAM-SHA-256 as user and returns the server-first
+// message.
+func scramFirstAs(t testing.TB, addr, user string) string {
 	conn, d, _ := rawTLS(t, addr)
 	io.WriteString(conn, `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>`+
-		base64.StdEncoding.EncodeToString([]byte("n,,n=alice,r=0123456789abcdef"))+`</auth>`)
+		base64.StdEncoding.EncodeToString([]byte("n,,n="+user+",r=0123456789abcdef"))+`</auth>`)
 	for {
 		tok, err := d.Token()
 		if err != nil {
@@ -344,6 +351,43 @@ func TestFeatureToggles(t *testing.T) {
 				t.Errorf("with OAuth off answered %s, want the host's anonymous answer", got)
 			}
 		})
+	}
+}
+
+// An unknown user's server-first has the shape of a real user's: the same
+// iteration count and salt length as the stored credentials, when the
+// configuration says what they are (sasl.iterations, sasl.salt_len).
+func TestUnknownUserLooksReal(t *testing.T) {
+	store := scram.NewMemoryStore()
+	salt := make([]byte, 24)
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA512} {
+		c, err := scram.NewCredential(h, "alice-secret", salt, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set("alice@localhost", h, c)
+	}
+	cfg := baseConfig(t)
+	cfg.SASL.Store = store
+	cfg.SASL.Iterations = 10000
+	cfg.SASL.SaltLen = 24
+	_, addr := startPlugin(t, cfg)
+	shape := func(serverFirst string) string {
+		var out []string
+		for _, a := range strings.Split(serverFirst, ",") {
+			switch {
+			case strings.HasPrefix(a, "s="):
+				b, _ := base64.StdEncoding.DecodeString(a[2:])
+				out = append(out, fmt.Sprintf("salt %d bytes", len(b)))
+			case strings.HasPrefix(a, "i="):
+				out = append(out, a)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	known, unknown := shape(scramFirstAs(t, addr, "alice")), shape(scramFirstAs(t, addr, "nobody"))
+	if known != "salt 24 bytes i=10000" || unknown != known {
+		t.Errorf("known user: %s; unknown user: %s", known, unknown)
 	}
 }
 

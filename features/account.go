@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/scram"
+	"github.com/xmppauth/xmppauth/throttle"
 )
 
 // ConnMetadata describes the connection a callback is asked about, like
@@ -30,8 +31,8 @@ type ConnMetadata interface {
 	TLS() (tls.ConnectionState, bool)
 }
 
-// Limiter throttles password guessing. package throttle provides the
-// default; a host may supply its own. Addresses are the client's RemoteAddr;
+// Limiter throttles password guessing. *throttle.Limiter is the default; a
+// host may supply its own. Addresses are the client's RemoteAddr;
 // accounts are bare JIDs as the Store is keyed, or the name the client sent
 // when it is no valid localpart, whether or not the account exists.
 type Limiter interface {
@@ -50,9 +51,9 @@ type Limiter interface {
 }
 
 // ErrBanned is what a Limiter's Check wraps for an address that has failed
-// too often: the attempt is refused with <temporary-auth-failure/> before
-// any credential is checked.
-var ErrBanned = errors.New("features: too many failed logins from this address")
+// too often (throttle.ErrBanned): the attempt is refused with
+// <temporary-auth-failure/> before any credential is checked.
+var ErrBanned = throttle.ErrBanned
 
 // connMeta is the ConnMetadata of a session.
 type connMeta struct {
@@ -160,24 +161,9 @@ func (s accountStore) begin(ctx context.Context, username string) (string, error
 		if err != nil {
 			return "", err
 		}
-		if err := wait(ctx, delay); err != nil {
+		if err := throttle.Wait(ctx, delay); err != nil {
 			return "", err
 		}
 	}
 	return a.account, nil
-}
-
-// wait sleeps for d or until ctx ends.
-func wait(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

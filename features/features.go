@@ -57,6 +57,7 @@ import (
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/scram"
+	"github.com/xmppauth/xmppauth/throttle"
 )
 
 // NS is the SASL namespace of RFC 6120.
@@ -174,12 +175,17 @@ type Config struct {
 	// DefaultMaxPayloadSize.
 	MaxPayloadSize int `json:"max_payload_size,omitempty"`
 
-	// Limiter throttles password guessing across streams and connections
-	// (package throttle): an address is banned after repeated failures, an
-	// account only slowed down. On unless DisableLimiter is set.
+	// Throttle configures the login limiter, on by default: an address
+	// (IPv6 by /64) is banned after repeated failures and answered
+	// <temporary-auth-failure/>, an account is only slowed down, never
+	// locked (package throttle). Share Throttle.Store between the servers of
+	// a cluster.
+	Throttle throttle.Config `json:"throttle"`
+	// DisableThrottle turns the login limiter off.
+	DisableThrottle bool `json:"disable_throttle,omitempty"`
+	// Limiter replaces the limiter Throttle configures. Nil: throttle.New
+	// with Throttle.
 	Limiter Limiter `json:"-"`
-	// DisableLimiter turns the login limiter off.
-	DisableLimiter bool `json:"disable_limiter,omitempty"`
 
 	// Authorize decides whether identity may act as authzid (a non-empty
 	// authorization identity that differs from the identity itself, in the
@@ -229,6 +235,9 @@ func (c Config) Validate() error {
 		if _, err := CanonicalDomain(d); err != nil {
 			return config.Errorf(fmt.Sprintf("domains[%d]", i), "%q is not a domain: %v", d, err)
 		}
+	}
+	if err := c.Throttle.Validate(); err != nil {
+		return config.In("throttle", err)
 	}
 	switch {
 	case c.MaxAttempts < 0 || c.MaxAttempts > 5:

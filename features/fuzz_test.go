@@ -63,7 +63,7 @@ func FuzzPLAIN(f *testing.F) {
 	if err := store.SetPassword("alice@localhost", "alice-secret", scram.MinIterations); err != nil {
 		f.Fatal(err)
 	}
-	srv, err := New(Config{Domains: []string{"localhost"}, Store: store, DisableLimiter: true})
+	srv, err := New(Config{Domains: []string{"localhost"}, Store: store, DisableThrottle: true})
 	if err != nil {
 		f.Fatal(err)
 	}

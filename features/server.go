@@ -14,6 +14,7 @@ import (
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/scram"
+	"github.com/xmppauth/xmppauth/throttle"
 )
 
 // Server holds the configuration shared by all connections. It is safe for
@@ -65,11 +66,15 @@ func New(cfg Config) (*Server, error) {
 		canonical, _ := CanonicalDomain(d) // checked by Validate
 		s.domains[canonical] = struct{}{}
 	}
-	if s.limiter == nil && !cfg.DisableLimiter {
-		s.limiter = newDefaultLimiter(cfg)
-	}
-	if cfg.DisableLimiter {
+	switch {
+	case cfg.DisableThrottle:
 		s.limiter = nil
+	case s.limiter == nil:
+		l, err := throttle.New(cfg.Throttle)
+		if err != nil {
+			return nil, fmt.Errorf("features: %w", config.In("throttle", err))
+		}
+		s.limiter = l
 	}
 	for _, m := range scram.Mechanisms() {
 		if !cfg.enabled(m.Name()) {

@@ -1,10 +1,10 @@
 package throttle
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
 // Defaults used for zero Config fields.
@@ -30,33 +30,8 @@ const (
 	minLifetime = time.Second
 )
 
-// Duration is a time.Duration that reads and writes JSON as a string such as
-// "1h" (a number is read as nanoseconds).
-type Duration time.Duration
-
-// MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(b, &n); err != nil {
-			return fmt.Errorf("throttle: duration must be a string like \"1h\", not %s", b)
-		}
-		*d = Duration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("throttle: %w", err)
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is the module's JSON duration ("1h"), config.Duration.
+type Duration = config.Duration
 
 // Config configures a [Limiter]. The zero value is safe and useful: both
 // limits on, with the defaults noted on each field.
@@ -88,15 +63,15 @@ type Config struct {
 	Store Store `json:"-"`
 	// Clock is the time source of the default store; nil uses the system
 	// clock.
-	Clock Clock `json:"-"`
+	Clock config.Clock `json:"-"`
 }
 
-// Validate reports configuration errors, each naming its JSON key. Disabled
-// limits are checked too.
+// Validate reports configuration errors, each naming its JSON key (see
+// config.FieldError). Disabled limits are checked too.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key string, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("throttle: "+key+": "+format, args...))
+		errs = append(errs, config.Errorf(key, format, args...))
 	}
 	if c.MaxFailures < 0 {
 		bad("max_failures", "%d is negative", c.MaxFailures)

@@ -40,7 +40,7 @@ func TestValidate(t *testing.T) {
 				t.Fatal("Validate = nil")
 			}
 			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), "throttle: "+w) {
+				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
@@ -76,7 +76,7 @@ func TestConfigJSON(t *testing.T) {
 	}
 
 	for _, bad := range []string{`{"lifetime":"1 hour"}`, `{"lifetime":true}`, `{"base_delay":"-"}`} {
-		if err := json.Unmarshal([]byte(bad), &c); err == nil || !strings.Contains(err.Error(), "throttle:") {
+		if err := json.Unmarshal([]byte(bad), &c); err == nil || !strings.Contains(err.Error(), "want a duration") {
 			t.Errorf("Unmarshal(%s) = %v", bad, err)
 		}
 	}

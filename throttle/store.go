@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"github.com/xmppauth/xmppauth/config"
 	"sync"
 	"time"
 )
@@ -27,14 +28,8 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Clock is a time source.
-type Clock interface {
-	Now() time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
+// Clock is a time source: config.Clock.
+type Clock = config.Clock
 
 var errTTL = errors.New("throttle: counter ttl must be positive")
 
@@ -68,7 +63,7 @@ func NewMemoryStore(maxEntries int, clock Clock) *MemoryStore {
 		maxEntries = DefaultMaxEntries
 	}
 	if clock == nil {
-		clock = systemClock{}
+		clock = config.SystemClock{}
 	}
 	return &MemoryStore{clock: clock, max: maxEntries, entries: make(map[string]*memEntry)}
 }
