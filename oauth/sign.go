@@ -193,7 +193,8 @@ func checkRSASHA1(pub *rsa.PublicKey, sig string, base []byte) bool {
 		return false
 	}
 	raw, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil {
+	if err != nil || base64.StdEncoding.EncodeToString(raw) != sig {
+		// Only the canonical encoding: no line feeds, no stray low bits.
 		return false
 	}
 	h := sha1.Sum(base) // #nosec G401 -- RSA-SHA1 is the method RFC 5849 defines.
@@ -222,21 +223,22 @@ func signatureFor(method string, key, base []byte) (string, error) {
 	return "", ErrUnsupportedSignatureMethod
 }
 
+// hmacSHA1Base64Len is the length of a base64 HMAC-SHA1 value.
+const hmacSHA1Base64Len = (sha1.Size + 2) / 3 * 4
+
 // checkSignature reports whether sig is the signature of base with key.
 // Both comparisons run in constant time with respect to the secret values.
+// An HMAC-SHA1 signature must be the canonical base64 of the MAC: the text
+// is compared, not what it decodes to, because Go's decoder (like most)
+// skips line feeds and ignores the unused low bits of the last character,
+// which would let one signature be written many ways.
 func checkSignature(method, sig string, key, base []byte) bool {
 	switch method {
 	case HMACSHA1:
-		var got [sha1.Size + 3]byte
-		if base64.StdEncoding.DecodedLen(len(sig)) > len(got) {
-			return false
-		}
-		n, err := base64.StdEncoding.Decode(got[:], []byte(sig))
-		if err != nil || n != sha1.Size {
-			return false
-		}
-		want := sumHMACSHA1(key, base)
-		return hmac.Equal(got[:n], want[:])
+		sum := sumHMACSHA1(key, base)
+		var want [hmacSHA1Base64Len]byte
+		base64.StdEncoding.Encode(want[:], sum[:])
+		return subtle.ConstantTimeCompare([]byte(sig), want[:]) == 1
 	case Plaintext:
 		return subtle.ConstantTimeCompare([]byte(sig), key) == 1
 	}

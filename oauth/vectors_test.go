@@ -168,6 +168,43 @@ func TestRFC5849Signatures(t *testing.T) {
 	}
 }
 
+// Only the canonical base64 of the MAC verifies: the XEP's signature with a
+// line feed inside, or with the unused low bits of its last character set
+// ('1' instead of '0' before the padding decodes to the same bytes), is
+// refused, as is the same value without padding.
+func TestSignatureCanonicalBase64(t *testing.T) {
+	base := []byte(xepBaseString)
+	key := []byte(xepConsumerSecret + "&" + xepTokenSecret)
+	good := "9PQkM4YKgaM067wqrDGshXOwDW0="
+	if !checkSignature(HMACSHA1, good, key, base) {
+		t.Fatal("the XEP's signature does not verify")
+	}
+	for _, sig := range []string{
+		"9PQkM4YKgaM067wq\nrDGshXOwDW0=",
+		"9PQkM4YKgaM067wqrDGshXOwDW0=\n",
+		"9PQkM4YKgaM067wqrDGshXOwDW1=",
+		"9PQkM4YKgaM067wqrDGshXOwDW0",
+		"9PQkM4YKgaM067wqrDGshXOwDW0==",
+		"",
+	} {
+		if b, err := base64.StdEncoding.DecodeString(sig); err == nil && sig != "" && string(b) != string(mustDecode(t, good)) {
+			t.Fatalf("%q is not a variant of the good signature", sig)
+		}
+		if checkSignature(HMACSHA1, sig, key, base) {
+			t.Errorf("%q verified", sig)
+		}
+	}
+}
+
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // RFC 5849 §3.4.4: PLAINTEXT is the encoded key itself.
 func TestPlaintextSignature(t *testing.T) {
 	key := appendKey(nil, "kd94hf93k423kf44", "pfkkdhi9sl3r4s00")
