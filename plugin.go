@@ -191,15 +191,15 @@ func (p *Plugin) WrapConn(c net.Conn) net.Conn {
 // NewConn returns the authentication state of one accepted connection: pass
 // it to StreamFeatures in the negotiator, and read the authenticated
 // identity from it once the session is negotiated.
-func (p *Plugin) NewConn() *features.Conn {
-	return p.sasl.NewConn()
+func (p *Plugin) NewLogin() *features.Login {
+	return p.sasl.NewLogin()
 }
 
 // StreamFeatures returns the stream features for the negotiator of session
 // (the host calls it from its xmpp.NewNegotiator callback): STARTTLS (when
 // Config.TLSConfig is set), SASL, the XEP-0440 capability, the XEP-0035 trap
 // and resource binding to the authenticated identity.
-func (p *Plugin) StreamFeatures(conn *features.Conn, session *xmpp.Session) []xmpp.StreamFeature {
+func (p *Plugin) StreamFeatures(conn *features.Login, session *xmpp.Session) []xmpp.StreamFeature {
 	var fs []xmpp.StreamFeature
 	if p.startTLS != nil {
 		fs = append(fs, *p.startTLS)

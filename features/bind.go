@@ -18,9 +18,10 @@ import (
 // NSBind is the resource-binding namespace of RFC 6120 §7.
 const NSBind = "urn:ietf:params:xml:ns:xmpp-bind"
 
-// channelBindingFeature is the informational XEP-0440
-// <sasl-channel-binding/> element, listed beside <mechanisms/> after TLS.
-func (c *Conn) channelBindingFeature(session *xmpp.Session) xmpp.StreamFeature {
+// ChannelBindingCapability returns the informational XEP-0440
+// <sasl-channel-binding/> element, listed beside <mechanisms/> after TLS
+// when a -PLUS mechanism is.
+func (c *Login) ChannelBindingCapability(session *xmpp.Session) xmpp.StreamFeature {
 	return xmpp.StreamFeature{
 		Name:       xml.Name{Space: cbind.NS, Local: "sasl-channel-binding"},
 		Necessary:  xmpp.Secure,
@@ -87,9 +88,10 @@ func stanzaTrapFeature() xmpp.StreamFeature {
 	}
 }
 
-// bindFeature is RFC 6120 §7 resource binding that binds the identity SASL
-// authenticated, whatever the stream header claimed.
-func (c *Conn) bindFeature() xmpp.StreamFeature {
+// Bind returns RFC 6120 §7 resource binding, which binds the identity SASL
+// authenticated, whatever the stream header claimed: it replaces mellium's
+// xmpp.BindResource.
+func (c *Login) Bind() xmpp.StreamFeature {
 	return xmpp.StreamFeature{
 		Name:       xml.Name{Space: NSBind, Local: "bind"},
 		Necessary:  xmpp.Authn,
@@ -117,7 +119,7 @@ type bindRequest struct {
 // maxResourceLen is RFC 7622 §3.4's limit on the resourcepart.
 const maxResourceLen = 1023
 
-func (c *Conn) negotiateBind(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
+func (c *Login) negotiateBind(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
 	id, ok := c.Identity()
 	if !ok {
 		return 0, nil, errors.New("features: resource binding before authentication")

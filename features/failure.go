@@ -3,9 +3,11 @@ package features
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 
 	"mellium.im/xmlstream"
 
+	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -33,6 +35,9 @@ var (
 	errEncryptionRequired = errors.New("features: TLS is required before authentication")
 	errPayloadTooLarge    = errors.New("features: payload too large")
 	errUnexpectedElement  = errors.New("features: non-SASL element before authentication")
+	// errTLSUniqueOnTLS13 is a client binding to tls-unique on TLS 1.3,
+	// where RFC 9266 leaves it undefined (slixmpp 1.8 and poezio do this).
+	errTLSUniqueOnTLS13 = fmt.Errorf("%w: tls-unique on TLS 1.3", cbind.ErrUnavailable)
 )
 
 // failureCondition maps every error an exchange can end with to the RFC 6120
@@ -46,6 +51,8 @@ func failureCondition(err error) (condition, text string) {
 		return condTemporaryFailure, "too many failed logins from your address; try again later"
 	case errors.Is(err, errBadPassword):
 		return condNotAuthorized, ""
+	case errors.Is(err, errTLSUniqueOnTLS13):
+		return scram.Condition(err), "tls-unique is not defined on TLS 1.3; use tls-exporter or tls-server-end-point"
 	case errors.Is(err, errAborted):
 		return condAborted, ""
 	case errors.Is(err, ErrAccountDisabled):

@@ -158,6 +158,17 @@ func TestFailureConditions(t *testing.T) {
 		},
 		want: "not-authorized",
 	}, {
+		name: "tls-unique on TLS 1.3 through the plain -PLUS name (slixmpp 1.8, poezio)",
+		run: func(c *rawClient) element {
+			c.auth("SCRAM-SHA-512-PLUS", []byte("p=tls-unique,,n=alice,r=abcdefgh"))
+			el := c.next()
+			if !strings.Contains(el.Inner, "tls-unique is not defined on TLS 1.3; use tls-exporter or tls-server-end-point") {
+				t.Errorf("text does not say what happened: %v", el)
+			}
+			return el
+		},
+		want: "not-authorized",
+	}, {
 		name: "SCRAM mandatory extension",
 		run: func(c *rawClient) element {
 			c.auth("SCRAM-SHA-1", []byte("n,,m=ext,n=alice,r=abcdefgh"))

@@ -11,34 +11,54 @@
 // A host uses these features instead of mellium's xmpp.SASLServer and
 // xmpp.BindResource, which cannot run SCRAM on the server side, panic on
 // -PLUS mechanisms and do not record who authenticated. One Server holds the
-// configuration; each accepted connection gets its own Conn, whose Features
-// method is called from the host's negotiator:
+// configuration; each accepted connection gets its own Login, whose features
+// are listed in the host's negotiator (all of them with Features, or each by
+// name: SASL, ChannelBindingCapability, Bind, SessionAdvertisement, Traps):
 //
-//	auth, err := features.New(features.Config{Store: store, TLSConfig: tlsCfg})
+//	auth, err := features.New(features.Config{Domains: []string{"example.net"}, Store: store, TLSConfig: tlsCfg})
 //	…
-//	conn := auth.NewConn()
+//	login := auth.NewLogin()
 //	neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
 //		return xmpp.StreamConfig{Features: append(
 //			[]xmpp.StreamFeature{xmpp.StartTLS(cbind.ServerConfig(tlsCfg))},
-//			conn.Features(s)...)}
+//			login.Features(s)...)}
 //	})
 //	session, err := xmpp.ReceiveSession(ctx, cbind.NewConn(netConn), 0, neg)
-//	id, _ := conn.Identity() // who authenticated; never the stream header's from
+//	id, _ := login.Identity() // who authenticated; never the stream header's from
+//
+// (The root package xmppauth does this wiring, with the stream guard, for a
+// plugin host.)
+//
+// Identity: the server serves the domains of Config.Domains; a stream to any
+// other gets <host-unknown/>. Accounts are keyed by bare JID, so
+// alice@a.example and alice@b.example are two accounts, and no authzid or
+// certificate identity leaves the stream's domain. Callbacks see the
+// connection (ConnMetadata).
+//
+// No enumeration: an unknown user gets a fake SCRAM salt and the configured
+// iteration count and salt length (Config.Iterations, Config.SaltLen), PLAIN
+// spends the PBKDF2 work of a real check and makes the same store lookups,
+// and every failure reads the same (<not-authorized/>, "invalid-proof" for
+// SCRAM, no text for PLAIN). Guessing: the login limiter (package throttle)
+// bans an address after repeated failures and slows an account down without
+// ever locking it; each failure is one INFO log line with the attempted user
+// and the address, each ban one more.
 //
 // Before TLS nothing that needs TLS is offered (no -PLUS, PLAIN or
 // EXTERNAL); unless Config.AllowUnencrypted is set, no mechanism at all is
 // offered before TLS and a client that tries gets <encryption-required/>.
 // A client that sends the retracted XEP-0035 STARTTLS
-// (http://www.ietf.org/rfc/rfc2595.txt) gets an <unsupported-feature/> stream
-// error that says so.
+// (http://www.ietf.org/rfc/rfc2595.txt, or the same without ".txt") gets an
+// <unsupported-feature/> stream error that says so. Old clients' RFC 3921
+// session IQ is advertised as optional and answered (HandleSession).
 //
 // Left out: SASL2 (XEP-0388) and FAST; security layers (SCRAM has none);
 // mechanisms other than SCRAM, PLAIN and EXTERNAL; server-to-server
-// authentication. The XML decoder of mellium reads a whole element before this
-// package sees it: limiting the bytes a client may send before it has
-// authenticated is the host's listener's job (a read limit on the connection);
-// this package caps every SASL payload it decodes and bounds each step in
-// time.
+// authentication. This package caps every SASL payload it decodes and bounds
+// each step in time, but mellium's XML decoder reads a whole element before
+// the package sees it: bounding what a client may send before it
+// authenticates, and refusing malformed XML, is the stream guard's job
+// (package guard, which the root package puts on every connection).
 package features
 
 import (

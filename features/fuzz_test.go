@@ -38,7 +38,7 @@ func FuzzReadElement(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c := srv.NewConn()
+	c := srv.NewLogin()
 	f.Fuzz(func(t *testing.T, in string) {
 		d := xml.NewDecoder(strings.NewReader(in))
 		el, err := c.readElement(context.Background(), d, noDeadline{})

@@ -197,7 +197,7 @@ type externalMechanism struct {
 	authzid    string
 }
 
-func (c *Conn) newExternal(ctx context.Context, meta connMeta, o *offer) (mechanism, error) {
+func (c *Login) newExternal(ctx context.Context, meta connMeta, o *offer) (mechanism, error) {
 	leaf := o.clientCert
 	if leaf == nil {
 		return nil, errInvalidMechanism

@@ -21,8 +21,9 @@ import (
 	"github.com/xmppauth/xmppauth/scram"
 )
 
-// saslFeature is the <mechanisms/> stream feature for session.
-func (c *Conn) saslFeature(session *xmpp.Session) xmpp.StreamFeature {
+// SASL returns the RFC 6120 SASL stream feature (<mechanisms/>) for
+// session: it replaces mellium's xmpp.SASLServer.
+func (c *Login) SASL(session *xmpp.Session) xmpp.StreamFeature {
 	return xmpp.StreamFeature{
 		Name:       xml.Name{Space: NS, Local: "mechanisms"},
 		Prohibited: xmpp.Authn,
@@ -61,7 +62,7 @@ type saslElement struct {
 
 // negotiate runs SASL exchanges until one succeeds, the client exhausts its
 // attempts, or the connection fails.
-func (c *Conn) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
+func (c *Login) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
 	cfg := &c.srv.cfg
 	r := session.TokenReader()
 	defer r.Close()
@@ -134,7 +135,7 @@ func (f fatalError) Unwrap() error { return f.err }
 
 // exchange runs one authentication attempt, from <auth/> to <success/> or
 // <failure/>. A non-fatal error means a <failure/> was sent.
-func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, meta connMeta, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
+func (c *Login) exchange(ctx context.Context, session *xmpp.Session, meta connMeta, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
 	SetReadDeadline(time.Time) error
 }, o *offer) (Identity, error) {
 	a := &attempt{}
@@ -202,7 +203,7 @@ func (c *Conn) exchange(ctx context.Context, session *xmpp.Session, meta connMet
 
 // challenge sends a challenge and returns the payload of the client's
 // <response/>.
-func (c *Conn) challenge(ctx context.Context, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
+func (c *Login) challenge(ctx context.Context, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
 	SetReadDeadline(time.Time) error
 }, data []byte) ([]byte, error) {
 	if err := writeSASL(w, "challenge", data); err != nil {
@@ -227,7 +228,7 @@ func (c *Conn) challenge(ctx context.Context, d *xml.Decoder, w xmlstream.TokenW
 
 // authorize turns a finished mechanism into an Identity: the authzid rules
 // and the host's account checks.
-func (c *Conn) authorize(ctx context.Context, meta connMeta, m mechanism, selected string) (Identity, error) {
+func (c *Login) authorize(ctx context.Context, meta connMeta, m mechanism, selected string) (Identity, error) {
 	cfg := &c.srv.cfg
 	identity, authzid, cb := m.result()
 	id := Identity{JID: identity, Mechanism: selected, ChannelBinding: cb}
@@ -264,7 +265,7 @@ func (c *Conn) authorize(ctx context.Context, meta connMeta, m mechanism, select
 // fail sends <failure/> for err, records a guessing failure with the
 // limiter, logs one line, and returns err (wrapped as fatal if the failure
 // could not be written).
-func (c *Conn) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta connMeta, a *attempt, err error, mechanism string) error {
+func (c *Login) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta connMeta, a *attempt, err error, mechanism string) error {
 	condition, text := failureCondition(err)
 	ip := remoteIP(meta.RemoteAddr())
 	switch {
@@ -301,7 +302,7 @@ func (c *Conn) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta con
 // failUnlessFatal sends <failure/> for err unless the connection itself
 // failed (or the client sent something other than SASL), which ends the
 // negotiation instead.
-func (c *Conn) failUnlessFatal(ctx context.Context, w xmlstream.TokenWriteFlusher, meta connMeta, a *attempt, err error, mechanism string) error {
+func (c *Login) failUnlessFatal(ctx context.Context, w xmlstream.TokenWriteFlusher, meta connMeta, a *attempt, err error, mechanism string) error {
 	var fatal fatalError
 	if errors.As(err, &fatal) {
 		return err
@@ -325,7 +326,7 @@ func remoteIP(addr net.Addr) string {
 // readElement reads the next SASL element within the step timeout. I/O
 // errors and anything that is not a SASL element are returned as err; a
 // SASL element with a bad payload comes back with el.err set.
-func (c *Conn) readElement(ctx context.Context, d *xml.Decoder, conn interface {
+func (c *Login) readElement(ctx context.Context, d *xml.Decoder, conn interface {
 	SetReadDeadline(time.Time) error
 }) (saslElement, error) {
 	cfg := &c.srv.cfg
@@ -441,7 +442,7 @@ func closeStream(w xmlstream.TokenWriteFlusher, conn io.Writer, e stream.Error, 
 }
 
 // stepDeadline is when the client's next message must have arrived.
-func (c *Conn) stepDeadline(ctx context.Context) time.Time {
+func (c *Login) stepDeadline(ctx context.Context) time.Time {
 	deadline := time.Now().Add(c.srv.cfg.StepTimeout)
 	if ctxDeadline, ok := ctx.Deadline(); ok && ctxDeadline.Before(deadline) {
 		return ctxDeadline
@@ -458,7 +459,7 @@ func restoreDeadline(ctx context.Context, conn interface{ SetReadDeadline(time.T
 
 // newMechanism starts the server side of the selected mechanism for
 // attempt a.
-func (c *Conn) newMechanism(ctx context.Context, meta connMeta, o *offer, a *attempt, selected string) (mechanism, error) {
+func (c *Login) newMechanism(ctx context.Context, meta connMeta, o *offer, a *attempt, selected string) (mechanism, error) {
 	store := accountStore{srv: c.srv, meta: meta, domain: meta.Domain(), a: a}
 	switch selected {
 	case PLAIN:
@@ -483,6 +484,9 @@ func (c *Conn) newMechanism(ctx context.Context, meta connMeta, o *offer, a *att
 			Data: func(t cbind.Type) ([]byte, error) {
 				if data, ok := o.cbData[t]; ok {
 					return data, nil
+				}
+				if t == cbind.TLSUnique && o.tls13 {
+					return nil, errTLSUniqueOnTLS13
 				}
 				return nil, cbind.ErrUnavailable
 			},

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -94,9 +95,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// NewConn returns the per-connection state for one accepted connection.
-func (s *Server) NewConn() *Conn {
-	return &Conn{srv: s}
+// NewLogin returns the authentication of one accepted connection.
+func (s *Server) NewLogin() *Login {
+	return &Login{srv: s}
 }
 
 // Identity is who authenticated on a connection.
@@ -115,10 +116,11 @@ type Identity struct {
 	ChannelBinding cbind.Type
 }
 
-// Conn is the authentication state of one connection. Create it with
-// Server.NewConn before the session is negotiated; it is safe for concurrent
-// use.
-type Conn struct {
+// Login is the authentication of one connection: the stream features that
+// negotiate it and, afterwards, who logged in and which resource they bound.
+// Create one per accepted connection with Server.NewLogin before the session
+// is negotiated; it is safe for concurrent use.
+type Login struct {
 	srv *Server
 
 	mu       sync.Mutex
@@ -127,26 +129,37 @@ type Conn struct {
 	bound    jid.JID
 }
 
-// Features returns the stream features to list in the host's negotiator for
-// session: SASL, the XEP-0440 capability, the XEP-0035 trap, a trap for
-// stanzas sent before the session is ready, and resource binding. Call it from the xmpp.NewNegotiator callback each time (session
-// may be nil on the first call, which mellium makes before the session
-// exists).
-func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
+// Features returns every stream feature of the login, for the host's
+// negotiator, in the order to list them: SASL, the XEP-0440 capability,
+// resource binding, the RFC 3921 session advertisement and the traps. Call it
+// from the xmpp.NewNegotiator callback each time (session may be nil on the
+// first call, which mellium makes before the session exists). A host that
+// lists features of its own picks the ones it wants by name instead.
+func (c *Login) Features(session *xmpp.Session) []xmpp.StreamFeature {
+	return append([]xmpp.StreamFeature{
+		c.SASL(session),
+		c.ChannelBindingCapability(session),
+		c.Bind(),
+		SessionAdvertisement(),
+	}, Traps()...)
+}
+
+// Traps returns the features that list nothing and answer a client that
+// sends what they catch with a clear stream error instead of mellium's silent
+// close: the retracted XEP-0035 STARTTLS (both namespaces clients used) and
+// <message/> or <presence/> before the session is ready.
+func Traps() []xmpp.StreamFeature {
 	return []xmpp.StreamFeature{
-		c.saslFeature(session),
-		c.channelBindingFeature(session),
 		legacyTLSFeature(NSLegacyTLS),
 		legacyTLSFeature(nsLegacyTLSNoSuffix),
 		stanzaTrapFeature(),
-		c.bindFeature(),
 	}
 }
 
 // Identity reports who authenticated on this connection. It is what the
 // host must use for the session's address: the stream header's from
 // attribute is chosen by the client and may name someone else.
-func (c *Conn) Identity() (Identity, bool) {
+func (c *Login) Identity() (Identity, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.identity == nil {
@@ -156,7 +169,7 @@ func (c *Conn) Identity() (Identity, bool) {
 }
 
 // Bound reports the full JID bound by resource binding, the zero JID before.
-func (c *Conn) Bound() jid.JID {
+func (c *Login) Bound() jid.JID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bound
@@ -166,6 +179,7 @@ func (c *Conn) Bound() jid.JID {
 // stream from the connection's TLS state.
 type offer struct {
 	secure   bool
+	tls13    bool // the TLS version is 1.3 (no tls-unique, RFC 9266)
 	names    []string     // <mechanism/> names, in advertised order
 	cbTypes  []cbind.Type // enabled types this connection can give, strongest first
 	cbData   map[cbind.Type][]byte
@@ -179,7 +193,7 @@ type offer struct {
 
 // currentOffer returns the offer for session's current stream, computing it
 // on first use after each change of TLS state.
-func (c *Conn) currentOffer(session *xmpp.Session) *offer {
+func (c *Login) currentOffer(session *xmpp.Session) *offer {
 	secure := session != nil && session.State()&xmpp.Secure == xmpp.Secure
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -205,6 +219,7 @@ func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
 	}
 
 	cs := session.ConnectionState()
+	o.tls13 = cs.Version >= tls.VersionTLS13
 	leaf := cbind.Served(session.Conn(), cfg.TLSConfig)
 	// Strongest first, as cbind.Available orders them; Data itself says
 	// which the connection can give, so each is derived only once.

@@ -15,7 +15,7 @@ import (
 
 // Result is the outcome of one server-side negotiation.
 type Result struct {
-	Conn    *features.Conn
+	Conn    *features.Login
 	Session *xmpp.Session
 	Err     error
 }
@@ -29,7 +29,7 @@ func SASLServer(auth *features.Server, tlsCfg *tls.Config, report func(Result)) 
 	startTLS := xmpp.StartTLS(cbind.ServerConfig(tlsCfg))
 	return func(raw net.Conn) {
 		defer raw.Close()
-		conn := auth.NewConn()
+		conn := auth.NewLogin()
 		neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{startTLS}, conn.Features(s)...)}
 		})
