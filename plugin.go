@@ -191,7 +191,7 @@ func (p *Plugin) WrapConn(c net.Conn) net.Conn {
 // NewConn returns the authentication state of one accepted connection: pass
 // it to StreamFeatures in the negotiator, and read the authenticated
 // identity from it once the session is negotiated.
-func (p *Plugin) NewLogin() *features.Login {
+func (p *Plugin) NewConn() *features.Login {
 	return p.sasl.NewLogin()
 }
 

@@ -179,7 +179,7 @@ func (c *Login) Bound() jid.JID {
 // stream from the connection's TLS state.
 type offer struct {
 	secure   bool
-	tls13    bool // the TLS version is 1.3 (no tls-unique, RFC 9266)
+	tls13    bool         // the TLS version is 1.3 (no tls-unique, RFC 9266)
 	names    []string     // <mechanism/> names, in advertised order
 	cbTypes  []cbind.Type // enabled types this connection can give, strongest first
 	cbData   map[cbind.Type][]byte
