@@ -76,9 +76,9 @@ func TestSlixmpp(t *testing.T) {
 	}, {
 		name: "TLS 1.3",
 		wantLog: []string{
-			`msg="sasl failure" user=alice ip=127.0.0.1 mechanism=SCRAM-SHA-512-PLUS condition=not-authorized reason=unsupported-channel-binding-type`,
-			`msg="sasl failure" user=alice ip=127.0.0.1 mechanism=SCRAM-SHA-256-PLUS condition=not-authorized reason=unsupported-channel-binding-type`,
-			`msg="sasl failure" user=alice ip=127.0.0.1 mechanism=SCRAM-SHA-1-PLUS condition=not-authorized reason=unsupported-channel-binding-type`,
+			`msg="sasl failure" user=alice ip=127.0.0.1 mechanism=SCRAM-SHA-512-PLUS condition=not-authorized reason="tls-unique is not defined on TLS 1.3; use tls-exporter or tls-server-end-point"`,
+			`msg="sasl failure" user=alice ip=127.0.0.1 mechanism=SCRAM-SHA-256-PLUS condition=not-authorized reason="tls-unique is not defined on TLS 1.3; use tls-exporter or tls-server-end-point"`,
+			`msg="sasl failure" user=alice ip=127.0.0.1 mechanism=SCRAM-SHA-1-PLUS condition=not-authorized reason="tls-unique is not defined on TLS 1.3; use tls-exporter or tls-server-end-point"`,
 			`msg="sasl attempts exhausted"`,
 		},
 	}, {
