@@ -27,9 +27,10 @@ import (
 	"github.com/xmppauth/xmppauth/scram"
 )
 
-// A host wires the plugin into its own accept loop: WrapConn and NewConn per
-// connection, StreamFeatures in the negotiator, the authenticated identity
-// from the Conn, and MuxOptions in the session's mux.
+// A host wires the plugin into its own accept loop: Accept and Negotiate per
+// connection (which bounds negotiation without handing mellium a context
+// that ends, see Conn.Negotiate), the authenticated identity from the Conn,
+// MuxOptions in the session's mux, and Close with what ended the session.
 func Example() {
 	// The host's own pieces: a credential store and a TLS certificate.
 	store := scram.NewMemoryStore()
@@ -65,21 +66,15 @@ func Example() {
 				return
 			}
 			go func() {
-				defer raw.Close()
-				conn := plugin.NewConn()
-				negotiator := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-					return xmpp.StreamConfig{Features: plugin.StreamFeatures(conn, s)}
-				})
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				session, err := xmpp.ReceiveSession(ctx, plugin.WrapConn(raw), 0, negotiator)
+				conn := plugin.Accept(raw)
+				session, err := conn.Negotiate(context.Background())
 				if err != nil {
-					return
+					return // answered and closed by Negotiate
 				}
 				id, _ := conn.Identity() // who authenticated, never the header's from
 				logins <- fmt.Sprint(id.JID, " ", id.Mechanism, " ", id.ChannelBinding, " bound ", conn.Bound().Bare())
 				m := mux.New(stanza.NSClient, append(plugin.MuxOptions(), disco.Handle())...)
-				_ = session.Serve(m)
+				_ = conn.Close(session, session.Serve(m))
 			}()
 		}
 	}()

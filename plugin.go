@@ -26,17 +26,20 @@ import (
 	"encoding/xml"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"time"
 
 	"mellium.im/xmpp"
+	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/mux"
 
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/disco"
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/guard"
 	"github.com/xmppauth/xmppauth/httpauth"
+	"github.com/xmppauth/xmppauth/internal/floodlog"
 	"github.com/xmppauth/xmppauth/oauth"
 )
 
@@ -63,6 +66,16 @@ type Config struct {
 	// Logger is used by every feature that has no logger of its own. Nil:
 	// slog.Default(). Nothing secret is ever logged.
 	Logger *slog.Logger `json:"-"`
+
+	// NegotiateTimeout bounds the negotiation of one connection (TLS, SASL,
+	// binding) in Conn.Negotiate; zero is DefaultNegotiateTimeout.
+	NegotiateTimeout config.Duration `json:"negotiate_timeout,omitempty"`
+
+	// Stream bounds what a client may send on a stream (package guard):
+	// before authentication, per stanza after it, and in stream headers.
+	// Zero values take the guard's defaults (64 KiB before authentication,
+	// 256 KiB per stanza, as Prosody).
+	Stream guard.Config `json:"stream"`
 
 	// SASL configures the SASL stream feature: mechanisms, channel-binding
 	// types, pseudomechanisms, XEP-0440, XEP-0474, PLAIN, EXTERNAL, limits
@@ -96,6 +109,14 @@ func (c Config) validateSettings() error {
 			return fmt.Errorf("xmppauth: %w", config.Errorf(fmt.Sprintf("domains[%d]", i), "%q is not a domain: %v", d, err))
 		}
 	}
+	if c.NegotiateTimeout < 0 {
+		return fmt.Errorf("xmppauth: %w", config.Errorf("negotiate_timeout", "%v is negative", c.NegotiateTimeout))
+	}
+	stream := c.Stream
+	stream.Serves = c.serves() // derived from domains, not a dependency
+	if err := stream.Validate(); err != nil {
+		return fmt.Errorf("xmppauth: %w", config.In("stream", err))
+	}
 	if err := c.SASL.Validate(); err != nil {
 		return fmt.Errorf("xmppauth: %w", config.In("sasl", err))
 	}
@@ -116,6 +137,17 @@ func (c Config) validateSettings() error {
 	return nil
 }
 
+// serves reports whether a canonical domain is one of c.Domains.
+func (c Config) serves() func(string) bool {
+	served := make(map[string]bool, len(c.Domains))
+	for _, d := range c.Domains {
+		if canonical, err := features.CanonicalDomain(d); err == nil {
+			served[canonical] = true
+		}
+	}
+	return func(domain string) bool { return served[domain] }
+}
+
 // LoadConfig decodes a JSON configuration, refusing unknown fields, and
 // checks the settings it holds. The host then fills in the run-time fields
 // and calls New, which validates the whole.
@@ -131,18 +163,21 @@ func LoadConfig(data []byte) (Config, error) {
 
 // Plugin is the composed module. It is safe for concurrent use.
 type Plugin struct {
-	cfg      Config
-	sasl     *features.Server
-	startTLS *xmpp.StreamFeature
-	httpAuth *httpauth.Verifier // nil when disabled
-	oauth    *oauth.Verifier    // nil when disabled
+	cfg              Config
+	sasl             *features.Server
+	guard            guard.Config
+	startTLS         *tls.Config // STARTTLS; nil without Config.TLSConfig
+	directTLS        *tls.Config // XEP-0368 direct TLS, ALPN xmpp-client
+	stepTimeout      time.Duration
+	negotiateTimeout time.Duration
+	tlsLog           *floodlog.Logger
+	httpAuth         *httpauth.Verifier // nil when disabled
+	oauth            *oauth.Verifier    // nil when disabled
 }
 
 // New validates cfg and builds the Plugin.
 func New(cfg Config) (*Plugin, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = config.LoggerOr(cfg.Logger)
 	if cfg.SASL.Logger == nil {
 		cfg.SASL.Logger = cfg.Logger
 	}
@@ -159,14 +194,23 @@ func New(cfg Config) (*Plugin, error) {
 		return nil, fmt.Errorf("xmppauth: %w", config.Errorf("domains", "at least one served domain is required"))
 	}
 	cfg.SASL.Domains = cfg.Domains
-	p := &Plugin{cfg: cfg}
+	p := &Plugin{cfg: cfg, guard: cfg.Stream, stepTimeout: cfg.SASL.StepTimeout, negotiateTimeout: cfg.NegotiateTimeout.D()}
+	if p.stepTimeout == 0 {
+		p.stepTimeout = features.DefaultStepTimeout
+	}
+	if p.negotiateTimeout == 0 {
+		p.negotiateTimeout = DefaultNegotiateTimeout
+	}
+	p.guard.Serves = cfg.serves()
+	p.tlsLog = floodlog.New(cfg.Logger, "tls", nil)
 	var err error
 	if p.sasl, err = features.New(cfg.SASL); err != nil {
 		return nil, fmt.Errorf("xmppauth: sasl: %w", err)
 	}
 	if cfg.TLSConfig != nil {
-		st := xmpp.StartTLS(cbind.ServerConfig(cfg.TLSConfig))
-		p.startTLS = &st
+		p.startTLS = cbind.ServerConfig(cfg.TLSConfig)
+		p.directTLS = p.startTLS.Clone()
+		p.directTLS.NextProtos = append([]string{ALPN}, p.directTLS.NextProtos...)
 	}
 	if cfg.EnableHTTPAuth {
 		if p.httpAuth, err = httpauth.New(cfg.HTTPAuth); err != nil {
@@ -181,57 +225,29 @@ func New(cfg Config) (*Plugin, error) {
 	return p, nil
 }
 
-// WrapConn wraps an accepted connection before it is given to
-// xmpp.ReceiveSession, so that tls-server-end-point can name the certificate
-// served on it (see cbind.NewConn).
-func (p *Plugin) WrapConn(c net.Conn) net.Conn {
-	return cbind.NewConn(c)
-}
-
-// NewConn returns the authentication state of one accepted connection: pass
-// it to StreamFeatures in the negotiator, and read the authenticated
-// identity from it once the session is negotiated.
-func (p *Plugin) NewConn() *features.Login {
-	return p.sasl.NewLogin()
-}
-
-// StreamFeatures returns the stream features for the negotiator of session
-// (the host calls it from its xmpp.NewNegotiator callback): STARTTLS (when
-// Config.TLSConfig is set), SASL, the XEP-0440 capability, the XEP-0035 trap
-// and resource binding to the authenticated identity.
-func (p *Plugin) StreamFeatures(conn *features.Login, session *xmpp.Session) []xmpp.StreamFeature {
-	var fs []xmpp.StreamFeature
-	if p.startTLS != nil {
-		fs = append(fs, *p.startTLS)
-	}
-	return append(fs, conn.Features(session)...)
-}
+// ALPN is the protocol name of XEP-0368 direct TLS for clients.
+const ALPN = "xmpp-client"
 
 // DiscoFeatures returns the service-discovery features of what is enabled
-// (MuxOptions already registers them).
-func (p *Plugin) DiscoFeatures() disco.Features {
+// (http://jabber.org/protocol/http-auth, urn:xmpp:oauth:0), for the host's
+// disco handler: mux.Feature(p.DiscoFeatures()) or disco.Handle with it.
+func (p *Plugin) DiscoFeatures() info.FeatureIter {
 	return disco.Features{HTTPAuth: p.httpAuth != nil, OAuth: p.oauth != nil}
 }
 
-// MuxOptions returns the options to add to the mux that serves stanzas
-// addressed to the server itself: the disco features of what is enabled and,
-// with XEP-0070, the handlers that receive the users' answers to
-// confirmation requests (IQ results and errors, and messages). The host's
-// router must deliver stanzas addressed to other entities before they reach
-// this mux, and must stamp from with the session's bound JID first: an
-// answer counts only when it comes from the JID the request named. A host
-// that registers its own wildcard IQ-result or message handlers calls
-// HTTPAuth().HandleAnswer from them instead (mellium's mux refuses duplicate
-// registrations).
+// MuxOptions returns the options to add to the mux that serves stanzas a
+// user's session addresses to the server itself: the disco features of what
+// is enabled and the answer to the RFC 3921 session IQ. None registers a
+// wildcard payload, so the host's own handlers (chat messages, IQ results,
+// disco) compose with them. XEP-0070 answers reach the verifier from the
+// host's router instead (see HTTPAuth).
 func (p *Plugin) MuxOptions() []mux.Option {
-	opts := []mux.Option{mux.Feature(p.DiscoFeatures())}
-	if p.httpAuth != nil {
-		opts = append(opts, p.httpAuth.Handle())
-	}
-	return opts
+	return []mux.Option{mux.Feature(p.DiscoFeatures()), features.HandleSession()}
 }
 
-// HTTPAuth returns the XEP-0070 verifier, nil when it is disabled.
+// HTTPAuth returns the XEP-0070 verifier, nil when it is disabled. A server
+// host's router hands it every stanza users send (see httpauth.Verifier);
+// a component hands it its session.
 func (p *Plugin) HTTPAuth() *httpauth.Verifier {
 	return p.httpAuth
 }
@@ -245,33 +261,33 @@ func (p *Plugin) HTTPMiddleware(next http.Handler) http.Handler {
 		return p.httpAuth.Handler(next)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "XMPP confirmation of HTTP requests (XEP-0070) is disabled", http.StatusServiceUnavailable)
+		http.Error(w, "XMPP confirmation of HTTP requests (XEP-0070) is disabled on this server", http.StatusServiceUnavailable)
 	})
 }
 
-// OAuth returns the XEP-0235 verifier for a session whose stream is (or is
-// not) encrypted, nil when XEP-0235 is disabled.
-func (p *Plugin) OAuth(encrypted bool) *oauth.Verifier {
+// OAuth returns the XEP-0235 verifier for session (PLAINTEXT signatures
+// only count on encrypted streams), nil when XEP-0235 is disabled.
+func (p *Plugin) OAuth(session *xmpp.Session) *oauth.Verifier {
 	if p.oauth == nil {
 		return nil
 	}
-	return p.oauth.ForStream(encrypted)
+	return p.oauth.ForStream(session != nil && session.State()&xmpp.Secure != 0)
 }
 
-// OAuthIQ wraps one of the host's IQ handlers with XEP-0235 verification
-// (see oauth.Verifier.IQ); the handler reads the grant with
+// OAuthIQ wraps one of the host's IQ handlers for session with XEP-0235
+// verification (see oauth.Verifier.IQ); the handler reads the grant with
 // oauth.GrantFrom. While XEP-0235 is disabled it returns h unchanged, and
 // GrantFrom then reports no grant, so a handler that needs one refuses.
-func (p *Plugin) OAuthIQ(encrypted bool, h mux.IQHandler) mux.IQHandler {
-	if v := p.OAuth(encrypted); v != nil {
+func (p *Plugin) OAuthIQ(session *xmpp.Session, h mux.IQHandler) mux.IQHandler {
+	if v := p.OAuth(session); v != nil {
 		return v.IQ(h)
 	}
 	return h
 }
 
 // OAuthMessage is OAuthIQ for message handlers.
-func (p *Plugin) OAuthMessage(encrypted bool, h mux.MessageHandler) mux.MessageHandler {
-	if v := p.OAuth(encrypted); v != nil {
+func (p *Plugin) OAuthMessage(session *xmpp.Session, h mux.MessageHandler) mux.MessageHandler {
+	if v := p.OAuth(session); v != nil {
 		return v.Message(h)
 	}
 	return h

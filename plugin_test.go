@@ -74,20 +74,14 @@ func startPlugin(t testing.TB, cfg xmppauth.Config) (*xmppauth.Plugin, string) {
 		t.Fatal(err)
 	}
 	addr := xmpptest.Listen(t, func(raw net.Conn) {
-		defer raw.Close()
-		conn := p.NewConn()
-		neg := xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-			return xmpp.StreamConfig{Features: p.StreamFeatures(conn, s)}
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		session, err := xmpp.ReceiveSession(ctx, p.WrapConn(raw), 0, neg)
+		conn := p.Accept(raw)
+		session, err := conn.Negotiate(context.Background())
 		if err != nil {
 			return
 		}
 		opts := append(p.MuxOptions(), mdisco.Handle(),
-			mux.IQ(stanza.SetIQ, opIQ, p.OAuthIQ(true, hostHandler{})))
-		_ = session.Serve(mux.New(stanza.NSClient, opts...))
+			mux.IQ(stanza.SetIQ, opIQ, p.OAuthIQ(session, hostHandler{})))
+		_ = conn.Close(session, session.Serve(mux.New(stanza.NSClient, opts...)))
 	})
 	return p, addr
 }

@@ -229,7 +229,9 @@ func TestConcurrentUse(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 8 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			ex := srv.Start(scram.ChannelBinding{}, nil)
 			sf, _, err := ex.Step(context.Background(), []byte(c.first()))
 			if err != nil {
@@ -240,12 +242,14 @@ func TestConcurrentUse(t *testing.T) {
 			if _, _, err := ex.Step(context.Background(), []byte(cf)); err != nil {
 				errs <- err
 			}
-		})
-		wg.Go(func() {
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			cred, _ := scram.NewCredential(crypto.SHA1, "x", []byte{byte(i)}, 4096)
 			store.Set("other", crypto.SHA1, cred)
 			store.Delete("other")
-		})
+		}()
 	}
 	wg.Wait()
 	close(errs)

@@ -275,7 +275,9 @@ func TestConcurrentFailuresBanOnce(t *testing.T) {
 		errs []error
 	)
 	for w := range workers {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := range each {
 				acct := fmt.Sprintf("u%d-%d@example.net", w, i%5)
 				if _, err := l.Check(context.Background(), addr, acct); err != nil && !errors.Is(err, ErrBanned) {
@@ -300,7 +302,7 @@ func TestConcurrentFailuresBanOnce(t *testing.T) {
 					}
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	if len(errs) > 0 {

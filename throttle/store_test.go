@@ -163,7 +163,9 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 	m := NewMemoryStore(50, nil)
 	var wg sync.WaitGroup
 	for w := range 8 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := range 500 {
 				k := fmt.Sprintf("k%d", (w*i)%80)
 				m.Incr(ctx, k, time.Hour)
@@ -172,7 +174,7 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 					m.Delete(ctx, k)
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	if m.Len() > 50 {

@@ -142,6 +142,7 @@ func newServer(opts options, stdout io.Writer) (*server, error) {
 		// verify them against, which the demo does not take.
 	}
 	cfg.Logger = log
+	cfg.Stream.Session.MaxBytes = stanzaLimit
 	cfg.Domains = []string{domain.Domainpart()}
 	cfg.SASL.Store = store
 	cfg.SASL.BindResource = s.bindResource
@@ -218,13 +219,16 @@ func (s *server) run(ctx context.Context) error {
 
 	errc := make(chan error, 2)
 	var loops sync.WaitGroup
-	loops.Go(func() { errc <- s.accept(ln) })
+	loops.Add(1)
+	go func() { defer loops.Done(); errc <- s.accept(ln) }()
 	if httpSrv != nil {
-		loops.Go(func() {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
 			if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
-		})
+		}()
 	}
 
 	var runErr error
@@ -266,11 +270,13 @@ func (s *server) accept(ln net.Listener) error {
 			raw.Close()
 			return nil
 		}
-		s.wg.Go(func() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
 			defer s.untrack(c)
 			defer raw.Close()
 			s.handle(c)
-		})
+		}()
 	}
 }
 
@@ -303,7 +309,9 @@ func (s *server) closeAll() {
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range conns {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			c.mu.Lock()
 			session := c.session
 			c.mu.Unlock()
@@ -312,7 +320,7 @@ func (s *server) closeAll() {
 				_ = session.Close()
 			}
 			_ = c.raw.Close()
-		})
+		}()
 	}
 	wg.Wait()
 }
@@ -321,30 +329,8 @@ func (s *server) closeAll() {
 func (s *server) handle(c *clientConn) {
 	remote := c.raw.RemoteAddr().String()
 	c.limit.reset(negotiationLimit)
-	auth := s.plugin.NewConn()
-	// Whitespace filters (see wsFilterConn): one on the TCP connection until
-	// STARTTLS, one inside TLS until the session is ready.
-	pre := newWSFilterConn(&limitedConn{Conn: c.raw, r: c.limit}, true)
-	var post atomic.Pointer[wsFilterConn]
-	negotiator := xmpp.NewNegotiator(func(session *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
-		fs := s.plugin.StreamFeatures(auth, session)
-		for i, f := range fs {
-			if f.Name != nsStartTLS || f.Negotiate == nil {
-				continue
-			}
-			negotiate := f.Negotiate
-			fs[i].Negotiate = func(ctx context.Context, session *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
-				mask, rw, err := negotiate(ctx, session, data)
-				if tc, ok := rw.(*tls.Conn); ok && err == nil {
-					filtered := newWSFilterConn(tc, false)
-					post.Store(filtered)
-					rw = tlsFilterConn{filtered, tc}
-				}
-				return mask, rw, err
-			}
-		}
-		return xmpp.StreamConfig{Features: fs}
-	})
+	auth := s.plugin.Accept(&limitedConn{Conn: c.raw, r: c.limit})
+	negotiator := auth.Negotiator()
 	// Negotiation is bounded by a timer that closes the connection, not by
 	// ctx or a connection deadline: mellium watches ctx from a goroutine
 	// that, when ctx ends, sets a past deadline and then clears every
@@ -354,11 +340,7 @@ func (s *server) handle(c *clientConn) {
 	// it never ends.
 	timedOut := time.AfterFunc(s.opts.NegotiateTimeout, func() { c.raw.Close() })
 	ctx := context.WithValue(context.Background(), connKey{}, c)
-	session, err := xmpp.ReceiveSession(ctx, s.plugin.WrapConn(pre), 0, negotiator)
-	pre.stop()
-	if f := post.Load(); f != nil {
-		f.stop()
-	}
+	session, err := xmpp.ReceiveSession(ctx, auth.NetConn(), 0, negotiator)
 	if !timedOut.Stop() && err == nil {
 		err = errors.New("negotiation timed out")
 	}
@@ -398,7 +380,8 @@ func (s *server) handle(c *clientConn) {
 	}
 	if replaced != nil {
 		s.log.Info("resource conflict: replacing the older session", "jid", bound)
-		s.wg.Go(func() { s.closeReplaced(replaced) })
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.closeReplaced(replaced) }()
 	}
 	actx, acancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
 	err = s.router.Attach(actx, rt, sessionSender{session: session, timeout: s.opts.WriteTimeout})
@@ -553,6 +536,9 @@ func newClient(s *server, c *clientConn, session *xmpp.Session, bound jid.JID, r
 		roster,
 		mux.Ident(serverIdentity{}),
 	}, s.plugin.MuxOptions()...)
+	if v := s.plugin.HTTPAuth(); v != nil {
+		serverOpts = append(serverOpts, v.Handle())
+	}
 	return &client{
 		srv:        s,
 		conn:       c,

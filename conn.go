@@ -1,0 +1,353 @@
+package xmppauth
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
+
+	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/guard"
+)
+
+// NSStartTLS is the STARTTLS namespace of RFC 6120 §5.
+const NSStartTLS = "urn:ietf:params:xml:ns:xmpp-tls"
+
+// Conn is one accepted connection as the plugin sees it: the connection to
+// negotiate on (NetConn), each stream feature by name, and, once the session
+// is negotiated, who logged in (Identity, Bound) and from where. Make one
+// per accepted connection with Plugin.Accept or Plugin.AcceptTLS. It is
+// safe for concurrent use.
+//
+// Conn implements features.ConnMetadata.
+type Conn struct {
+	p      *Plugin
+	raw    net.Conn
+	netc   net.Conn // what the host negotiates on
+	direct bool     // direct TLS (XEP-0368): no STARTTLS
+	login  *features.Login
+
+	mu      sync.Mutex
+	guards  []interface{ SetAuthenticated() } // the plaintext and TLS guards
+	current interface{ Err() error }          // the guard mellium reads now
+	domain  func() string
+	tls     *tls.Conn
+}
+
+// Accept prepares a connection accepted on a STARTTLS port (5222): the
+// bytes the client sends are checked by a stream guard (package guard:
+// served domains, malformed XML, size limits, before mellium's decoder sees
+// them) and the certificate served on it is recorded for
+// tls-server-end-point.
+func (p *Plugin) Accept(raw net.Conn) *Conn {
+	g := guard.NewConn(raw, &p.guard, true)
+	c := &Conn{p: p, raw: raw, login: p.sasl.NewLogin(), current: g, domain: g.Domain}
+	c.guards = []interface{ SetAuthenticated() }{g}
+	c.netc = cbind.NewConn(g)
+	return c
+}
+
+// AcceptTLS prepares a connection accepted on a direct-TLS port (XEP-0368,
+// 5223): it runs the TLS handshake now, within the step timeout (ALPN
+// "xmpp-client" is offered), then guards what the client sends inside TLS.
+// Pass xmpp.Secure to xmpp.ReceiveSession for it. A failed handshake is
+// logged (rate-limited) and returned; the host closes raw.
+func (p *Plugin) AcceptTLS(raw net.Conn) (*Conn, error) {
+	if p.directTLS == nil {
+		return nil, errors.New("xmppauth: direct TLS needs Config.TLSConfig")
+	}
+	cb := cbind.NewConn(raw)
+	tc := tls.Server(cb, p.directTLS)
+	if err := p.handshake(tc, raw); err != nil {
+		return nil, err
+	}
+	g := guard.NewTLSConn(tc, &p.guard)
+	c := &Conn{p: p, raw: raw, netc: g, direct: true, login: p.sasl.NewLogin(), current: g, domain: g.Domain, tls: tc}
+	c.guards = []interface{ SetAuthenticated() }{g}
+	return c, nil
+}
+
+// handshake runs the server side of a TLS handshake within the step
+// timeout, logging a failure.
+func (p *Plugin) handshake(tc *tls.Conn, raw net.Conn) error {
+	_ = raw.SetDeadline(time.Now().Add(p.stepTimeout))
+	err := tc.Handshake()
+	_ = raw.SetDeadline(time.Time{})
+	if err != nil {
+		p.tlsLog.Info("tls handshake failed", "ip", remoteIP(raw.RemoteAddr()), "err", err)
+	}
+	return err
+}
+
+// NetConn returns the connection to hand to xmpp.ReceiveSession.
+func (c *Conn) NetConn() net.Conn { return c.netc }
+
+// SessionState is the state to hand to xmpp.ReceiveSession: xmpp.Secure for
+// direct TLS, 0 otherwise.
+func (c *Conn) SessionState() xmpp.SessionState {
+	if c.direct {
+		return xmpp.Secure
+	}
+	return 0
+}
+
+// Negotiator returns a negotiator that lists every feature of Features.
+func (c *Conn) Negotiator() xmpp.Negotiator {
+	return xmpp.NewNegotiator(func(s *xmpp.Session, _ *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Features: c.Features(s)}
+	})
+}
+
+// Features returns the stream features for the negotiator of session, in
+// the order to list them: STARTTLS (when Config.TLSConfig is set and the
+// connection is not direct TLS), SASL, the XEP-0440 capability, resource
+// binding, the RFC 3921 session advertisement and the traps of package
+// features. A host that lists features of its own takes these by name
+// instead (StartTLS, SASL, ChannelBindingCapability, Bind).
+func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
+	fs := make([]xmpp.StreamFeature, 0, 9)
+	if st, ok := c.StartTLS(); ok {
+		fs = append(fs, st)
+	}
+	fs = append(fs, c.SASL(session), c.ChannelBindingCapability(session), c.Bind(), features.SessionAdvertisement())
+	return append(fs, features.Traps()...)
+}
+
+// StartTLS returns the STARTTLS feature (RFC 6120 §5), required before
+// authentication, and false when the connection cannot have it (no
+// Config.TLSConfig, or direct TLS). It runs the handshake at once (logging a
+// failure, rate-limited) and guards the TLS connection that follows.
+func (c *Conn) StartTLS() (xmpp.StreamFeature, bool) {
+	if c.p.startTLS == nil || c.direct {
+		return xmpp.StreamFeature{}, false
+	}
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: NSStartTLS, Local: "starttls"},
+		Prohibited: xmpp.Secure,
+		List: func(ctx context.Context, e xmlstream.TokenWriter, start xml.StartElement) (bool, error) {
+			required := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "required"}})
+			_, err := xmlstream.Copy(e, xmlstream.Wrap(required, start))
+			return true, err
+		},
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return true, nil, d.Skip()
+		},
+		Negotiate: func(ctx context.Context, session *xmpp.Session, _ interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			conn := session.Conn()
+			if _, err := io.WriteString(conn, `<proceed xmlns='`+NSStartTLS+`'/>`); err != nil {
+				return 0, nil, err
+			}
+			tc := tls.Server(conn, c.p.startTLS)
+			if err := c.p.handshake(tc, c.raw); err != nil {
+				return 0, nil, err
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			pre := c.guards[0].(*guard.Conn)
+			g := pre.StartTLS(tc)
+			c.guards = append(c.guards, g)
+			c.current, c.domain, c.tls = g, g.Domain, tc
+			return xmpp.Secure, g, nil
+		},
+	}, true
+}
+
+// SASL returns the SASL feature of package features for session; on
+// success it switches the stream guard to the session limits.
+func (c *Conn) SASL(session *xmpp.Session) xmpp.StreamFeature {
+	f := c.login.SASL(session)
+	negotiate := f.Negotiate
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+		mask, rw, err := negotiate(ctx, s, data)
+		if err == nil && mask&xmpp.Authn != 0 {
+			c.mu.Lock()
+			for _, g := range c.guards {
+				g.SetAuthenticated()
+			}
+			c.mu.Unlock()
+		}
+		return mask, rw, err
+	}
+	return f
+}
+
+// ChannelBindingCapability returns the XEP-0440 feature for session.
+func (c *Conn) ChannelBindingCapability(session *xmpp.Session) xmpp.StreamFeature {
+	return c.login.ChannelBindingCapability(session)
+}
+
+// Bind returns resource binding to the authenticated identity.
+func (c *Conn) Bind() xmpp.StreamFeature { return c.login.Bind() }
+
+// Identity reports who authenticated on this connection: the address the
+// host must use for the session, never the stream header's from.
+func (c *Conn) Identity() (features.Identity, bool) { return c.login.Identity() }
+
+// Bound reports the full JID bound by resource binding, the zero JID before.
+func (c *Conn) Bound() jid.JID { return c.login.Bound() }
+
+// RemoteAddr returns the client's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
+
+// LocalAddr returns the address the client connected to.
+func (c *Conn) LocalAddr() net.Addr { return c.raw.LocalAddr() }
+
+// Domain returns the served domain the client's stream header named, the
+// zero JID before a valid header.
+func (c *Conn) Domain() jid.JID {
+	c.mu.Lock()
+	domain := c.domain
+	c.mu.Unlock()
+	d, _ := jid.New("", domain(), "")
+	return d
+}
+
+// TLS returns the connection's TLS state, and false before TLS.
+func (c *Conn) TLS() (tls.ConnectionState, bool) {
+	c.mu.Lock()
+	tc := c.tls
+	c.mu.Unlock()
+	if tc == nil {
+		return tls.ConnectionState{}, false
+	}
+	return tc.ConnectionState(), true
+}
+
+// Encrypted reports whether the connection runs over TLS.
+func (c *Conn) Encrypted() bool {
+	_, ok := c.TLS()
+	return ok
+}
+
+// Lingering close: how much and how long to read from a client after the
+// server closed its stream.
+const (
+	lingerBytes = 64 << 10
+	lingerTime  = time.Second
+)
+
+// Close ends the connection after err, the error xmpp.ReceiveSession or a
+// read of the session returned (nil after a clean end). When err is a stream
+// guard's violation or another stream.Error, the client is sent that stream
+// error first — with the server's own stream header when the violation was
+// in a header it had not answered (RFC 6120 §4.9.1.2). session is nil when
+// negotiation failed; otherwise the stream is closed through it, under its
+// write lock, so that nothing lands inside a stanza being written.
+//
+// The connection is then half-closed and drained for a moment, so that the
+// client can read the error before the TCP connection is reset.
+func (c *Conn) Close(session *xmpp.Session, err error) error {
+	deadline := time.Now().Add(c.p.stepTimeout)
+	var gerr *guard.Error
+	var serr stream.Error
+	isGuard := errors.As(err, &gerr)
+	if isGuard {
+		serr = gerr.Condition
+	}
+	isStream := isGuard || errors.As(err, &serr)
+	switch {
+	case session != nil:
+		w := session.TokenWriter() // the session's write lock
+		_ = session.Conn().SetWriteDeadline(deadline)
+		if isStream {
+			_, _ = serr.WriteXML(w)
+		}
+		_ = w.Close()
+		_ = session.Close() // the closing tag, once
+	case isGuard:
+		conn := c.top()
+		_ = conn.SetWriteDeadline(deadline)
+		_, _ = conn.Write(gerr.Response())
+	}
+	// Errors a feature raised during negotiation (a <failure/>, a stream
+	// error it wrote) have been answered already.
+	if tc := c.tlsConn(); tc != nil {
+		_ = tc.CloseWrite()
+	} else if hc, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	_ = c.raw.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.raw, lingerBytes)
+	return c.raw.Close()
+}
+
+// top is the outermost connection: TLS once negotiated.
+func (c *Conn) top() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tls != nil {
+		return c.tls
+	}
+	return c.netc
+}
+
+func (c *Conn) tlsConn() *tls.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tls
+}
+
+// Interface guard.
+var _ features.ConnMetadata = (*Conn)(nil)
+
+// remoteIP is the address part of addr, for logs.
+func remoteIP(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	s := addr.String()
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		return host
+	}
+	return s
+}
+
+// DefaultNegotiateTimeout bounds a connection's negotiation when
+// Config.NegotiateTimeout is zero.
+const DefaultNegotiateTimeout = time.Minute
+
+// Negotiate runs xmpp.ReceiveSession on the connection with every feature of
+// Features, bounded by Config.NegotiateTimeout and by ctx (the server's
+// lifetime, say). On failure the client is sent the stream error it is owed
+// (see Close), the connection is closed, and the error returned.
+//
+// It bounds the negotiation with a timer that closes the connection instead
+// of handing ReceiveSession a context that ends: mellium watches that
+// context from a goroutine which, when it ends, sets a deadline in the past
+// and then clears every deadline of the connection, which can erase the
+// per-step deadlines the features set and lose the wake-up of a blocked
+// read; that goroutine may still run after ReceiveSession returns. A host
+// that calls ReceiveSession itself should do the same.
+func (c *Conn) Negotiate(ctx context.Context) (*xmpp.Session, error) {
+	timeout := c.p.negotiateTimeout
+	timer := time.AfterFunc(timeout, func() { c.raw.Close() })
+	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
+	session, err := xmpp.ReceiveSession(context.Background(), c.netc, c.SessionState(), c.Negotiator())
+	timedOut := !timer.Stop()
+	cancelled := !stop()
+	switch {
+	case err == nil && (timedOut || cancelled):
+		err = errNegotiationTimedOut
+		if cancelled {
+			err = context.Cause(ctx)
+		}
+		_ = c.raw.Close()
+		return nil, err
+	case err != nil:
+		_ = c.Close(nil, err)
+		return nil, err
+	}
+	return session, nil
+}
+
+var errNegotiationTimedOut = errors.New("xmppauth: negotiation timed out")
