@@ -256,6 +256,11 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	}
 	isStream := isGuard || errors.As(err, &serr)
 	switch {
+	case session != nil && session.State()&xmpp.OutputStreamClosed != 0:
+		// Closed by mellium already (Session.Serve does so on any error,
+		// and v0.23.0 loses the stream error it means to send: it leaves it
+		// in the encoder's buffer). Hosts run their own read loop to have
+		// guard errors reach the client.
 	case session != nil:
 		w := session.TokenWriter() // the session's write lock
 		_ = session.Conn().SetWriteDeadline(deadline)
