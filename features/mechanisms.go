@@ -92,13 +92,14 @@ func (m *plainMechanism) step(ctx context.Context, in []byte) ([]byte, bool, err
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %w", scram.ErrStore, err)
 	}
-	ok, err := m.verify(ctx, account, password)
+	ok, stored, err := m.verify(ctx, account, password)
 	if err != nil {
 		return nil, false, err
 	}
 	if !ok {
 		return nil, false, errBadPassword
 	}
+	m.store.srv.upgrade(ctx, account, password, stored)
 	if m.identity, err = jid.Parse(account); err != nil {
 		return nil, false, errBadPassword
 	}
@@ -115,13 +116,16 @@ var plainHashes = [...]crypto.Hash{crypto.SHA512, crypto.SHA256, crypto.SHA1}
 // looked up whether or not an earlier one was found, and an unknown account
 // spends the PBKDF2 work of a real one, so that neither the store's nor the
 // server's work tells whether the account exists.
-func (m *plainMechanism) verify(ctx context.Context, account, password string) (bool, error) {
+//
+// stored reports the iteration count of each credential found (0: none), by
+// hash, for the upgrade after a successful login.
+func (m *plainMechanism) verify(ctx context.Context, account, password string) (ok bool, stored storedIterations, err error) {
 	var (
 		found bool
 		hash  crypto.Hash
 		cred  scram.Credential
 	)
-	for _, h := range plainHashes {
+	for i, h := range plainHashes {
 		if account == "" {
 			break
 		}
@@ -130,19 +134,24 @@ func (m *plainMechanism) verify(ctx context.Context, account, password string) (
 		case errors.Is(err, scram.ErrUnknownUser):
 			continue
 		case err != nil:
-			return false, fmt.Errorf("%w: %w", scram.ErrStore, err)
+			return false, stored, fmt.Errorf("%w: %w", scram.ErrStore, err)
 		}
+		stored[i] = c.Iterations
 		if !found {
 			found, hash, cred = true, h, c
 		}
 	}
 	if !found {
 		m.profile.spend(password)
-		return false, nil
+		return false, stored, nil
 	}
 	m.profile.observe(hash, cred)
-	return scram.VerifyPassword(hash, cred, password), nil
+	return scram.VerifyPassword(hash, cred, password), stored, nil
 }
+
+// storedIterations is the iteration count of an account's credential per
+// hash of plainHashes, 0 where it has none.
+type storedIterations [len(plainHashes)]int
 
 // plainProfile is the work PLAIN spends on an unknown user: a PBKDF2 check
 // with the hash, iteration count and salt length of the last real

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -21,12 +22,13 @@ import (
 // Server holds the configuration shared by all connections. It is safe for
 // concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	domains map[string]struct{} // canonical served domains
-	limiter Limiter             // nil when disabled
-	scram   []scramMech         // enabled SCRAM mechanisms, strongest first
-	plain   plainProfile
+	cfg       Config
+	log       *slog.Logger
+	domains   map[string]struct{} // canonical served domains
+	limiter   Limiter             // nil when disabled
+	scram     []scramMech         // enabled SCRAM mechanisms, strongest first
+	upgradeTo []crypto.Hash       // hashes PLAIN logins upgrade credentials to
+	plain     plainProfile
 }
 
 type scramMech struct {
@@ -91,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.scram = append(s.scram, scramMech{mech: m, server: srv})
 	}
+	s.upgradeTo = s.upgradeHashes()
 	s.plain.init(cfg)
 	return s, nil
 }

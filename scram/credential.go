@@ -202,6 +202,19 @@ func (s *MemoryStore) Set(username string, h crypto.Hash, c Credential) {
 	s.mu.Unlock()
 }
 
+// SetCredential is Set with a context and an error, the form a networked
+// store has (features.CredentialUpdater).
+func (s *MemoryStore) SetCredential(ctx context.Context, username string, h crypto.Hash, c Credential) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !hashSupported(h) {
+		return fmt.Errorf("scram: unsupported hash %v", h)
+	}
+	s.Set(username, h, c)
+	return nil
+}
+
 // SetPassword derives and stores credentials of username for each hash in
 // hashes (all three supported hashes when none is given), each with its own
 // random salt. Nothing is stored if any derivation fails.
