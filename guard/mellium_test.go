@@ -41,17 +41,31 @@ type result struct {
 // records the stanzas it gets. It answers a guard violation during
 // negotiation with Error.Response.
 func host(t *testing.T, tlsCfg *tls.Config) (addr string, results <-chan result) {
+	return hostMode(t, tlsCfg, false)
+}
+
+// hostMode is host, with direct TLS (XEP-0368) instead of STARTTLS if
+// direct.
+func hostMode(t *testing.T, tlsCfg *tls.Config, direct bool) (addr string, results <-chan result) {
 	t.Helper()
 	ch := make(chan result, 1)
 	addr = xmpptest.Listen(t, func(conn net.Conn) {
 		defer conn.Close()
-		ch <- serveConn(conn, tlsCfg)
+		ch <- serveConn(conn, tlsCfg, direct)
 	})
 	return addr, ch
 }
 
-func serveConn(conn net.Conn, tlsCfg *tls.Config) (res result) {
-	g := NewConn(conn, testConfig(), tlsCfg != nil)
+func serveConn(conn net.Conn, tlsCfg *tls.Config, direct bool) (res result) {
+	var g *Conn
+	var rw io.ReadWriter
+	if direct {
+		tg := NewTLSConn(tls.Server(conn, tlsCfg), testConfig())
+		g, rw = tg.Conn, tg
+	} else {
+		g = NewConn(conn, testConfig(), tlsCfg != nil)
+		rw = g
+	}
 	var cur atomic.Pointer[Conn] // the guard in use
 	cur.Store(g)
 
@@ -86,13 +100,13 @@ func serveConn(conn net.Conn, tlsCfg *tls.Config) (res result) {
 	})
 	features := []xmpp.StreamFeature{auth, bind}
 	var state xmpp.SessionState
-	if tlsCfg != nil {
+	if tlsCfg != nil && !direct {
 		features = append([]xmpp.StreamFeature{starttls}, features...)
 	} else {
 		state = xmpp.Secure
 	}
 
-	session, err := xmpp.ReceiveSession(context.Background(), g, state, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+	session, err := xmpp.ReceiveSession(context.Background(), rw, state, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Features: features}
 	}))
 	res.negErr = err
@@ -180,16 +194,21 @@ func TestMelliumClient(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		server, client *tls.Config
+		direct         bool
 		body           string
 	}{
-		{"STARTTLS", serverTLS, clientTLS, "hi"},
+		{"STARTTLS", serverTLS, clientTLS, false, "hi"},
+		{"direct TLS", serverTLS, nil, true, "hi"},
 		// The body is larger than the pre-auth limit: the session limits
 		// apply after SASL.
-		{"plaintext, large stanza", nil, nil, strings.Repeat("x", 100<<10)},
+		{"plaintext, large stanza", nil, nil, false, strings.Repeat("x", 100<<10)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, results := host(t, tc.server)
-			conn := dial(t, addr)
+			addr, results := hostMode(t, tc.server, tc.direct)
+			var conn net.Conn = dial(t, addr)
+			if tc.direct {
+				conn = tls.Client(conn, clientTLS)
+			}
 			session, err := melliumClient(t, conn, tc.client)
 			if err != nil {
 				t.Fatalf("client negotiation: %v", err)
