@@ -20,6 +20,8 @@ type Conn struct {
 	auth   atomic.Bool
 	domain atomic.Pointer[string]
 	err    atomic.Pointer[Error]
+	// answered: the Response to err has been written.
+	answered atomic.Bool
 }
 
 // SecureConn is a connection that reports its TLS state, such as a
@@ -112,6 +114,42 @@ func (c *Conn) Read(p []byte) (int, error) {
 		// Everything read was dropped whitespace: read again rather than
 		// return 0, nil.
 	}
+}
+
+// closeTag is what mellium writes, in one Write, to close a stream.
+const closeTag = "</stream:stream>"
+
+// Write writes p to the guarded connection, but for one case: after a
+// violation, a Write of exactly the closing stream tag (what mellium's
+// Session writes when it closes, after Serve or a session read failed)
+// writes the violation's Response instead, the first time, and nothing
+// later. mellium v0.23.0 encodes the stream error of a failed read into
+// its buffered encoder and writes its closing tag to the connection
+// without flushing it, so without this the peer would get no error.
+func (c *Conn) Write(p []byte) (int, error) {
+	if e := c.err.Load(); e != nil && string(p) == closeTag {
+		if !c.answered.CompareAndSwap(false, true) {
+			return len(p), nil
+		}
+		if _, err := c.Conn.Write(e.Response()); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// WriteError writes the Response to the guard's violation, unless there is
+// none or it was written already. A host calls it when
+// xmpp.ReceiveSession fails with an *Error (mellium writes nothing then),
+// on the guard in use at that point (after STARTTLS, the TLS guard).
+func (c *Conn) WriteError() error {
+	e := c.err.Load()
+	if e == nil || !c.answered.CompareAndSwap(false, true) {
+		return nil
+	}
+	_, err := c.Conn.Write(e.Response())
+	return err
 }
 
 // NetConn returns the guarded connection (for unwrapping, as

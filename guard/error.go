@@ -9,9 +9,16 @@ import (
 )
 
 // Error is a violation found by a guard. A guard's Read returns it (and
-// then keeps returning it); mellium passes it on, so after
-// xmpp.ReceiveSession or a session read fails the host finds it with
-// errors.As, or asks Conn.Err.
+// then keeps returning it); mellium passes it on unwrapped, so after
+// xmpp.ReceiveSession or Session.Serve fails the host finds it with
+// errors.As (or asks Conn.Err).
+//
+// Answering it (RFC 6120 §4.9): when xmpp.ReceiveSession fails, mellium
+// has written nothing, and the host calls Conn.WriteError (or writes
+// Response) and closes the connection. Once the session is ready, mellium
+// closes the stream itself when a read fails, and the guard's Write puts
+// the Response in place of mellium's closing tag (see Conn.Write); the host
+// writes nothing more.
 type Error struct {
 	// Condition is the stream error to send, its Text filled in (lang "en").
 	Condition stream.Error

@@ -200,6 +200,9 @@ func TestDomain(t *testing.T) {
 	w.Close()
 }
 
+// id matches the random id of a Response.
+var id = regexp.MustCompile(`id='[A-Z2-7]{26}'`)
+
 func TestResponse(t *testing.T) {
 	tests := []struct {
 		name, in string
@@ -217,7 +220,6 @@ func TestResponse(t *testing.T) {
 		{"after the header", open + "<a x='1' x='2'/>",
 			`<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>duplicate attribute</text></stream:error></stream:stream>`},
 	}
-	id := regexp.MustCompile(`id='[A-Z2-7]{26}'`)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := guardRead(t, testConfig(), tc.in, nil)
