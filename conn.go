@@ -39,7 +39,7 @@ type Conn struct {
 
 	mu      sync.Mutex
 	guards  []interface{ SetAuthenticated() } // the plaintext and TLS guards
-	current interface{ Err() error }          // the guard mellium reads now
+	current interface{ WriteError() error }   // the guard mellium reads now
 	domain  func() string
 	tls     *tls.Conn
 }
@@ -250,29 +250,23 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	deadline := time.Now().Add(c.p.stepTimeout)
 	var gerr *guard.Error
 	var serr stream.Error
-	isGuard := errors.As(err, &gerr)
-	if isGuard {
-		serr = gerr.Condition
-	}
-	isStream := isGuard || errors.As(err, &serr)
 	switch {
-	case session != nil && session.State()&xmpp.OutputStreamClosed != 0:
-		// Closed by mellium already (Session.Serve does so on any error,
-		// and v0.23.0 loses the stream error it means to send: it leaves it
-		// in the encoder's buffer). Hosts run their own read loop to have
-		// guard errors reach the client.
+	case errors.As(err, &gerr) && session == nil:
+		// mellium wrote nothing when negotiation failed.
+		_ = c.top().SetWriteDeadline(deadline)
+		_ = c.guard().WriteError()
 	case session != nil:
-		w := session.TokenWriter() // the session's write lock
+		// The guard writes its violation's error in place of the closing
+		// tag mellium writes (mellium v0.23.0 would lose it: Session.Serve
+		// leaves it in its encoder's buffer); other stream errors are
+		// written here.
 		_ = session.Conn().SetWriteDeadline(deadline)
-		if isStream {
+		if !errors.As(err, &gerr) && errors.As(err, &serr) && session.State()&xmpp.OutputStreamClosed == 0 {
+			w := session.TokenWriter() // the session's write lock
 			_, _ = serr.WriteXML(w)
+			_ = w.Close()
 		}
-		_ = w.Close()
 		_ = session.Close() // the closing tag, once
-	case isGuard:
-		conn := c.top()
-		_ = conn.SetWriteDeadline(deadline)
-		_, _ = conn.Write(gerr.Response())
 	}
 	// Errors a feature raised during negotiation (a <failure/>, a stream
 	// error it wrote) have been answered already.
@@ -284,6 +278,13 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	_ = c.raw.SetReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, c.raw, lingerBytes)
 	return c.raw.Close()
+}
+
+// guard is the stream guard of the current layer (TLS after STARTTLS).
+func (c *Conn) guard() interface{ WriteError() error } {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.current
 }
 
 // top is the outermost connection: TLS once negotiated.

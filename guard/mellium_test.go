@@ -383,11 +383,13 @@ func TestMelliumErrors(t *testing.T) {
 				c.send(tc.header)
 			}
 			var wg sync.WaitGroup
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				// The server stops reading at the violation: the rest may
 				// not be written.
 				_, _ = io.WriteString(c.conn, tc.then)
-			})
+			}()
 			got := c.rest()
 			c.conn.Close()
 			wg.Wait()
@@ -457,7 +459,8 @@ func TestMelliumSessionErrors(t *testing.T) {
 			c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>\n")
 			c.expect("iq")
 			var wg sync.WaitGroup
-			wg.Go(func() { _, _ = io.WriteString(c.conn, "<presence/>\n"+tc.stanza) })
+			wg.Add(1)
+			go func() { defer wg.Done(); _, _ = io.WriteString(c.conn, "<presence/>\n"+tc.stanza) }()
 			got := c.rest()
 			c.conn.Close()
 			wg.Wait()
