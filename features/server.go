@@ -323,12 +323,29 @@ func DowngradeProtectionInput(mechanisms []string, types []cbind.Type) []byte {
 	return b
 }
 
+// maxLocalpart is RFC 7622's limit on a localpart, in bytes.
+const maxLocalpart = 1023
+
+// Account returns the account a SASL username logs in to in a served
+// domain (canonical): the bare JID the Store is keyed by. Hosts use it to
+// create accounts under the names logins will look up.
+func Account(username, domain string) (jid.JID, error) {
+	local, err := normalizeLocalpart(username)
+	if err != nil {
+		return jid.JID{}, err
+	}
+	return jid.New(local, domain, "")
+}
+
 // normalizeLocalpart prepares a SASL username as an XMPP localpart (PRECIS
 // UsernameCaseMapped, RFC 8265, and the XMPP exclusions of RFC 7622), so that
 // "Juliet" and "juliet" are one account. A name that is not a valid
 // localpart is an unknown user: the exchange then fails exactly like a wrong
 // password.
 func normalizeLocalpart(username string) (string, error) {
+	if len(username) > maxLocalpart {
+		return "", fmt.Errorf("features: localpart too long")
+	}
 	local, err := precis.UsernameCaseMapped.String(username)
 	if err != nil {
 		return "", err
