@@ -102,11 +102,13 @@ func (s *Server) streamDomain(session *xmpp.Session) (jid.JID, bool) {
 // attempt is what one SASL attempt learned about whom it is for, for the
 // limiter and the log.
 type attempt struct {
-	started  bool
-	name     string // the username as the client sent it (capped)
-	account  string // the bare JID looked up; "" when name is no valid localpart
-	limitKey string // what the limiter counts: account, else the name as sent
-	checked  bool   // the limiter's per-account check ran
+	begun     time.Time // when <auth/> arrived
+	mechanism string    // the offered mechanism selected, for metrics
+	started   bool
+	name      string // the username as the client sent it (capped)
+	account   string // the bare JID looked up; "" when name is no valid localpart
+	limitKey  string // what the limiter counts: account, else the name as sent
+	checked   bool   // the limiter's per-account check ran
 }
 
 // maxLoggedName caps the username kept for the log.

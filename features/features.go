@@ -236,6 +236,29 @@ type Config struct {
 	// Logger receives one line per login and per failure, never secrets.
 	// Nil: slog.Default().
 	Logger *slog.Logger `json:"-"`
+
+	// Observe, when set, is told of every finished attempt, for metrics
+	// (see LoginEvent). It runs on the connection's goroutine: keep it
+	// quick.
+	Observe func(LoginEvent) `json:"-"`
+}
+
+// LoginEvent is one finished SASL attempt, as metrics see it: no username,
+// JID or address (those are in the log line).
+type LoginEvent struct {
+	// Mechanism is the mechanism the client selected, one the server
+	// offered (pseudomechanism names included); "" when it named none of
+	// them, so that a label made from it stays within the offered set.
+	Mechanism string
+	// ChannelBinding is the type the exchange was bound to, "" when none.
+	ChannelBinding cbind.Type
+	// Condition is "" for a success, else the RFC 6120 §6.5 condition sent.
+	Condition string
+	// Duration is the time from <auth/> to <success/> or <failure/>,
+	// the limiter's delay included.
+	Duration time.Duration
+	// Banned reports that this failure made the limiter ban the address.
+	Banned bool
 }
 
 // Validate reports the first invalid setting, named by its JSON key (see

@@ -171,3 +171,42 @@ func TestLimiterDisabled(t *testing.T) {
 		t.Error("features.ErrBanned is not throttle.ErrBanned")
 	}
 }
+
+// Config.Observe hears of every finished attempt, with labels that stay
+// within what the server offered.
+func TestObserve(t *testing.T) {
+	var mu sync.Mutex
+	var events []features.LoginEvent
+	srv := newTestServer(t, features.Config{Throttle: throttle.Config{MaxFailures: 2}, Observe: func(e features.LoginEvent) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
+	attempt := func(mech, payload string) {
+		c := dialRaw(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
+		c.auth(mech, []byte(payload))
+		c.next()
+	}
+	attempt("PLAIN", "\x00alice\x00alice-secret")
+	attempt("X-MADE-UP-MECHANISM", "x")
+	attempt("PLAIN", "\x00alice\x00wrong")
+	attempt("PLAIN", "\x00alice\x00wrong")
+	mu.Lock()
+	defer mu.Unlock()
+	want := []features.LoginEvent{
+		{Mechanism: "PLAIN"},
+		{Condition: "invalid-mechanism"},
+		{Mechanism: "PLAIN", Condition: "not-authorized"},
+		{Mechanism: "PLAIN", Condition: "not-authorized", Banned: true},
+	}
+	if len(events) != len(want) {
+		t.Fatalf("%d events: %+v", len(events), events)
+	}
+	for i, e := range events {
+		d := e.Duration
+		e.Duration = 0
+		if e != want[i] || d <= 0 && e.Mechanism != "" {
+			t.Errorf("event %d: %+v (duration %v), want %+v", i, e, d, want[i])
+		}
+	}
+}

@@ -153,9 +153,11 @@ func (c *Login) exchange(ctx context.Context, session *xmpp.Session, meta connMe
 	}
 
 	selected := el.mechanism
+	a.begun = time.Now()
 	if !o.offered(selected) {
 		return Identity{}, c.fail(ctx, w, meta, a, errInvalidMechanism, selected)
 	}
+	a.mechanism = selected
 	if l := c.srv.limiter; l != nil {
 		// A banned address is refused before any credential is looked at.
 		if _, err := l.Check(ctx, meta.RemoteAddr(), ""); err != nil {
@@ -193,6 +195,7 @@ func (c *Login) exchange(ctx context.Context, session *xmpp.Session, meta connMe
 			if err := writeSASL(w, "success", out); err != nil {
 				return Identity{}, fatalError{err}
 			}
+			c.srv.observe(a, id.ChannelBinding, "", false)
 			return id, nil
 		}
 		if in, err = c.challenge(ctx, d, w, conn, out); err != nil {
@@ -281,8 +284,10 @@ func (c *Login) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta co
 		c.srv.log.InfoContext(ctx, "sasl failure", "user", a.name, "ip", ip, "mechanism", mechanism,
 			"condition", condition, "reason", reason)
 	}
+	banned := false
 	if l := c.srv.limiter; l != nil && guessed(err) && a.limitKey != "" {
-		banned, lerr := l.Failed(ctx, meta.RemoteAddr(), a.limitKey)
+		var lerr error
+		banned, lerr = l.Failed(ctx, meta.RemoteAddr(), a.limitKey)
 		switch {
 		case lerr != nil:
 			c.srv.log.WarnContext(ctx, "login limiter: recording a failure failed", "ip", ip, "err", lerr)
@@ -290,6 +295,7 @@ func (c *Login) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta co
 			c.srv.log.InfoContext(ctx, "sasl ban", "ip", ip, "user", a.name)
 		}
 	}
+	c.srv.observe(a, "", condition, banned)
 	if _, werr := xmlstream.Copy(w, failureElement(condition, text)); werr != nil {
 		return fatalError{werr}
 	}
@@ -297,6 +303,18 @@ func (c *Login) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta co
 		return fatalError{werr}
 	}
 	return err
+}
+
+// observe reports a finished attempt to Config.Observe.
+func (s *Server) observe(a *attempt, cb cbind.Type, condition string, banned bool) {
+	if s.cfg.Observe == nil {
+		return
+	}
+	var d time.Duration
+	if !a.begun.IsZero() {
+		d = time.Since(a.begun)
+	}
+	s.cfg.Observe(LoginEvent{Mechanism: a.mechanism, ChannelBinding: cb, Condition: condition, Duration: d, Banned: banned})
 }
 
 // failUnlessFatal sends <failure/> for err unless the connection itself
