@@ -250,6 +250,9 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	deadline := time.Now().Add(c.p.stepTimeout)
 	var gerr *guard.Error
 	var serr stream.Error
+	if syntax := (*xml.SyntaxError)(nil); errors.As(err, &syntax) {
+		serr = stream.NotWellFormed // the decoder's own check (say, mismatched tags)
+	}
 	switch {
 	case errors.As(err, &gerr) && session == nil:
 		// mellium wrote nothing when negotiation failed.
@@ -261,7 +264,7 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 		// leaves it in its encoder's buffer); other stream errors are
 		// written here.
 		_ = session.Conn().SetWriteDeadline(deadline)
-		if !errors.As(err, &gerr) && errors.As(err, &serr) && session.State()&xmpp.OutputStreamClosed == 0 {
+		if !errors.As(err, &gerr) && (serr.Err != "" || errors.As(err, &serr)) && session.State()&xmpp.OutputStreamClosed == 0 {
 			w := session.TokenWriter() // the session's write lock
 			_, _ = serr.WriteXML(w)
 			_ = w.Close()

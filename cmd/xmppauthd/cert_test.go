@@ -2,73 +2,61 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/x509"
-	"encoding/pem"
-	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestLoadCertificate(t *testing.T) {
-	dir := t.TempDir()
-	cert, err := selfSigned("example.org", time.Now())
+// The certificate is generated once in the state directory, as PEM, and
+// kept across restarts; a domain it does not cover makes a new one.
+func TestStateCertificate(t *testing.T) {
+	opts := defaultOptions()
+	opts.StateDir = t.TempDir()
+	now := time.Now()
+	first, file, err := loadCertificate(opts, []string{"localhost"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
+	if file != filepath.Join(opts.StateDir, "cert.pem") {
+		t.Errorf("certificate file %s", file)
 	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
+	if pub, ok := first.Leaf.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
+		t.Errorf("generated key is %T, want ECDSA P-256", first.Leaf.PublicKey)
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600); err != nil {
-		t.Fatal(err)
+	if info, err := os.Stat(filepath.Join(opts.StateDir, "key.pem")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v, %v", info, err)
 	}
-
-	tests := []struct {
-		name              string
-		cert, key, domain string
-		wantGenerated     bool
-		wantErr           string
-	}{
-		{"generated", "", "", "localhost", true, ""},
-		{"from files", certFile, keyFile, "example.org", false, ""},
-		{"files for another domain", certFile, keyFile, "localhost", false, "does not name the domain"},
-		{"cert without key", certFile, "", "example.org", false, "together"},
-		{"key without cert", "", keyFile, "example.org", false, "together"},
-		{"missing file", filepath.Join(dir, "nope.pem"), keyFile, "example.org", false, "loading"},
+	again, _, err := loadCertificate(opts, []string{"localhost"}, now)
+	if err != nil || string(again.Leaf.Raw) != string(first.Leaf.Raw) {
+		t.Fatalf("restart made a new certificate (%v)", err)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, generated, err := loadCertificate(tc.cert, tc.key, tc.domain, time.Now())
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one about %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if generated != tc.wantGenerated {
-				t.Errorf("generated = %v", generated)
-			}
-			if err := got.Leaf.VerifyHostname(tc.domain); err != nil {
-				t.Error(err)
-			}
-			if tc.wantGenerated {
-				if pub, ok := got.Leaf.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
-					t.Errorf("generated key is %T, want ECDSA P-256", got.Leaf.PublicKey)
-				}
-			}
-		})
+	other, _, err := loadCertificate(opts, []string{"localhost", "example.org"}, now)
+	if err != nil || other.Leaf.VerifyHostname("example.org") != nil {
+		t.Fatalf("new domain: %v", err)
+	}
+	if _, _, err := loadCertificate(opts, []string{"localhost"}, now.Add(2*certValidity)); err != nil {
+		t.Fatalf("expired certificate not replaced: %v", err)
+	}
+	if got := fingerprint(first.Leaf, crypto.SHA256); !regexp.MustCompile(`^([0-9A-F]{2}:){31}[0-9A-F]{2}$`).MatchString(got) {
+		t.Errorf("SHA-256 fingerprint %q", got)
+	}
+	if got := fingerprint(first.Leaf, crypto.SHA1); !regexp.MustCompile(`^([0-9A-F]{2}:){19}[0-9A-F]{2}$`).MatchString(got) {
+		t.Errorf("SHA-1 fingerprint %q", got)
+	}
+	// -cert and -key: used as given, and checked.
+	opts.CertFile, opts.KeyFile = file, filepath.Join(opts.StateDir, "key.pem")
+	if _, _, err := loadCertificate(opts, []string{"example.net"}, now); err == nil || !strings.Contains(err.Error(), "does not name") {
+		t.Errorf("-cert for another domain: %v", err)
+	}
+	opts.KeyFile = ""
+	if _, _, err := loadCertificate(opts, []string{"localhost"}, now); err == nil || !strings.Contains(err.Error(), "together") {
+		t.Errorf("-cert without -key: %v", err)
 	}
 }
 
@@ -113,17 +101,17 @@ func TestBadOptions(t *testing.T) {
 		edit    func(*options)
 		wantErr string
 	}{
-		{"bad domain", func(o *options) { o.Domain = "not a domain@" }, "-domain"},
-		{"empty domain", func(o *options) { o.Domain = "" }, "-domain"},
+		{"bad domain", func(o *options) { o.Domains = listFlag{"not a domain@"} }, "-domain"},
 		{"bad user name", func(o *options) { o.Users = userList{{"al ice", "x"}} }, "-user"},
 		{"missing config", func(o *options) { o.ConfigFile = filepath.Join(dir, "none.json") }, "-config"},
 		{"unknown config field", func(o *options) { o.ConfigFile = unknown }, "no_such_field"},
 		{"unknown mechanism", func(o *options) { o.ConfigFile = badMech }, "DIGEST-MD5"},
+		{"missing client CA", func(o *options) { o.ClientCA = filepath.Join(dir, "ca.pem") }, "-client-ca"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := defaultOptions()
-			opts.Addr, opts.HTTPAddr = "127.0.0.1:0", ""
+			opts.Addr, opts.TLSAddr, opts.HTTPAddr, opts.StateDir = "127.0.0.1:0", "", "", t.TempDir()
 			opts.Users = userList{{"alice", "secret"}}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
@@ -132,7 +120,7 @@ func TestBadOptions(t *testing.T) {
 				cancel()
 			}
 			tc.edit(&opts)
-			err := run(ctx, opts, io.Discard)
+			err := run(ctx, opts)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("run = %v, want an error about %s", err, tc.wantErr)
 			}

@@ -12,6 +12,10 @@ import (
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
+
+	"github.com/xmppauth/xmppauth"
+	"github.com/xmppauth/xmppauth/httpauth"
 )
 
 // recorder is a sender that keeps what it was sent, as XML text.
@@ -43,24 +47,30 @@ func (r *recorder) take() []string {
 	return got
 }
 
-// parseStanza buffers a stanza written as XML text.
-func parseStanza(t testing.TB, s string) (*stanzaBuf, error) {
+// mustStanza buffers a stanza written as XML text.
+func mustStanza(t testing.TB, s string) *xmppauth.Stanza {
 	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(s))
 	tok, err := d.Token()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bufferStanza(tok.(xml.StartElement), xmlstream.Inner(d), stanzaLimit)
-}
-
-func mustStanza(t testing.TB, s string) *stanzaBuf {
-	t.Helper()
-	st, err := parseStanza(t, s)
+	st, err := xmppauth.NewStanza(tok.(xml.StartElement), xmlstream.Inner(d))
 	if err != nil {
 		t.Fatalf("%s: %v", s, err)
 	}
 	return st
+}
+
+// register adds a session of full that records what it gets; closed counts
+// the times the router disconnected it.
+func register(t testing.TB, r *Router, full string, out httpauth.Sender) *route {
+	t.Helper()
+	rt := &route{jid: jid.MustParse(full), out: out, close: func() {}, kick: func(stream.Error) {}}
+	if replaced, err := r.Register(rt); err != nil || replaced != nil {
+		t.Fatalf("Register %s: %v, replaced %v", full, err, replaced)
+	}
+	return rt
 }
 
 // testRouter has:
@@ -70,15 +80,12 @@ func mustStanza(t testing.TB, s string) *stanzaBuf {
 //   - carol with no session.
 func testRouter(t testing.TB) (*Router, map[string]*recorder) {
 	t.Helper()
-	r := NewRouter(jid.MustParse("localhost"), stanzaLimit)
+	r := NewRouter([]string{"localhost"}, 10)
 	recs := make(map[string]*recorder)
 	for _, full := range []string{"alice@localhost/a1", "alice@localhost/a2", "bob@localhost/b1", "bob@localhost/b2", "dave@localhost/d1"} {
 		rec := &recorder{}
 		recs[full] = rec
-		rt, replaced := r.Register(jid.MustParse(full), rec)
-		if replaced != nil {
-			t.Fatal("unexpected replacement")
-		}
+		rt := register(t, r, full, rec)
 		switch full {
 		case "alice@localhost/a1":
 			r.SetPresence(rt, mustStanza(t, `<presence xmlns='jabber:client'/>`))
@@ -165,11 +172,9 @@ func TestRouterSend(t *testing.T) {
 		{"no namespace: the stream's",
 			`<message to='alice@localhost/a1'><body>hi</body></message>`,
 			`<message xmlns="jabber:client" to="alice@localhost/a1" from="localhost"><body>hi</body></message>`, nil},
-		{"not a stanza", `<foo xmlns='jabber:client' to='alice@localhost/a1'/>`, "", ErrNotStanza},
-		{"wrong namespace", `<message xmlns='jabber:server' to='alice@localhost/a1'/>`, "", ErrNotStanza},
-		{"malformed to", `<message xmlns='jabber:client' to='@@'/>`, "", ErrBadAddress},
-		{"malformed from", `<message xmlns='jabber:client' from='@@' to='alice@localhost/a1'/>`, "", ErrBadAddress},
-		{"too large", `<message xmlns='jabber:client' to='alice@localhost/a1'><body>` + strings.Repeat("x", stanzaLimit) + `</body></message>`, "", ErrStanzaTooLarge},
+		{"not a stanza", `<foo xmlns='jabber:client' to='alice@localhost/a1'/>`, "", xmppauth.ErrNotStanza},
+		{"wrong namespace", `<message xmlns='jabber:server' to='alice@localhost/a1'/>`, "", xmppauth.ErrNotStanza},
+		{"malformed to", `<message xmlns='jabber:client' to='@@'/>`, "", xmppauth.ErrBadTo},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,73 +195,20 @@ func TestRouterSend(t *testing.T) {
 	}
 }
 
-// TestReserveAttach checks that stanzas for a session bound but not yet
-// ready are queued, in order, and delivered on Attach.
-func TestReserveAttach(t *testing.T) {
-	r := NewRouter(jid.MustParse("localhost"), stanzaLimit)
-	full := jid.MustParse("alice@localhost/new")
-	rt, _ := r.Reserve(full)
-	ctx := context.Background()
-	for _, body := range []string{"one", "two", "three"} {
-		if err := r.Route(ctx, mustStanza(t, `<message xmlns='jabber:client' to='alice@localhost/new'><body>`+body+`</body></message>`)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rec := &recorder{}
-	if err := r.Attach(ctx, rt, rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Route(ctx, mustStanza(t, `<message xmlns='jabber:client' to='alice@localhost'><body>four</body></message>`)); err != nil {
-		t.Fatal(err)
-	}
-	got := rec.take()
-	if len(got) != 4 {
-		t.Fatalf("got %d stanzas, want 4: %q", len(got), got)
-	}
-	for i, body := range []string{"one", "two", "three", "four"} {
-		if !strings.Contains(got[i], ">"+body+"<") {
-			t.Errorf("stanza %d = %s, want body %s", i, got[i], body)
-		}
-	}
-}
-
-func TestReserveQueueLimit(t *testing.T) {
-	r := NewRouter(jid.MustParse("localhost"), stanzaLimit)
-	r.Reserve(jid.MustParse("alice@localhost/new"))
-	st := mustStanza(t, `<message xmlns='jabber:client' to='alice@localhost/new'/>`)
-	for i := range maxQueued {
-		if err := r.Route(context.Background(), st); err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-	}
-	if err := r.Route(context.Background(), st); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("message past the queue limit: %v, want ErrUnavailable", err)
-	}
-}
-
-// TestReplace checks RFC 6120 §7.7.2.2 handling: the newer session wins.
-func TestReplace(t *testing.T) {
-	r := NewRouter(jid.MustParse("localhost"), stanzaLimit)
-	full := jid.MustParse("alice@localhost/phone")
+// The newer session of a full JID replaces the older (RFC 6120 §7.7.2.2),
+// and an account gets at most maxSessions.
+func TestRegister(t *testing.T) {
+	r := NewRouter([]string{"localhost"}, 2)
 	old := &recorder{}
-	oldRoute, _ := r.Register(full, old)
-
-	newRoute, replaced := r.Reserve(full)
-	if replaced != sender(old) {
-		t.Fatalf("Reserve replaced %v, want the old session", replaced)
+	oldRoute := register(t, r, "alice@localhost/phone", old)
+	fresh := &recorder{}
+	newRoute := &route{jid: jid.MustParse("alice@localhost/phone"), out: fresh, close: func() {}}
+	replaced, err := r.Register(newRoute)
+	if err != nil || replaced != oldRoute {
+		t.Fatalf("Register replaced %v (%v), want the old session", replaced, err)
 	}
 	if r.Unregister(oldRoute) {
 		t.Error("Unregister of the replaced route reported it available")
-	}
-	if err := r.Attach(context.Background(), oldRoute, old); !errors.Is(err, ErrReplaced) {
-		t.Errorf("Attach of the replaced route = %v, want ErrReplaced", err)
-	}
-	fresh := &recorder{}
-	if err := r.Attach(context.Background(), newRoute, fresh); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.Online(full); len(got) != 1 || !got[0].Equal(full) {
-		t.Fatalf("Online = %v", got)
 	}
 	if err := r.Route(context.Background(), mustStanza(t, `<message xmlns='jabber:client' to='alice@localhost/phone'/>`)); err != nil {
 		t.Fatal(err)
@@ -264,15 +216,35 @@ func TestReplace(t *testing.T) {
 	if len(old.take()) != 0 || len(fresh.take()) != 1 {
 		t.Error("the stanza did not go to the newer session only")
 	}
-	r.Unregister(newRoute)
-	if got := r.Online(full); len(got) != 0 {
-		t.Errorf("Online after Unregister = %v", got)
+	register(t, r, "alice@localhost/laptop", &recorder{})
+	if _, err := r.Register(&route{jid: jid.MustParse("alice@localhost/third")}); !errors.Is(err, ErrTooManySessions) {
+		t.Errorf("third session: %v, want ErrTooManySessions", err)
+	}
+	register(t, r, "bob@localhost/one", &recorder{}) // the cap is per account
+}
+
+// A session that does not take a stanza in time is disconnected, and the
+// sender learns it (to bounce <recipient-unavailable/>).
+func TestRecipientNotReading(t *testing.T) {
+	r := NewRouter([]string{"localhost"}, 10)
+	closed := 0
+	stuck := &route{jid: jid.MustParse("bob@localhost/stuck"), out: failingSender{}, close: func() { closed++ }}
+	if _, err := r.Register(stuck); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Route(context.Background(), mustStanza(t, `<message xmlns='jabber:client' to='bob@localhost/stuck' type='chat'/>`))
+	if !errors.Is(err, ErrNotReading) || closed != 1 {
+		t.Fatalf("Route = %v, closed %d times; want ErrNotReading and a disconnect", err, closed)
 	}
 }
 
-// TestPresenceState checks availability tracking: initial presence, the
-// other sessions to broadcast to, the presences a new session is given, and
-// going unavailable.
+type failingSender struct{}
+
+func (failingSender) Send(context.Context, xml.TokenReader) error { return context.DeadlineExceeded }
+
+// TestPresenceState checks availability tracking: the sessions to broadcast
+// to (every other session of the domain), the presences a new session is
+// given, and going unavailable.
 func TestPresenceState(t *testing.T) {
 	r, _ := testRouter(t)
 	routeOf := func(full string) *route {
@@ -285,125 +257,39 @@ func TestPresenceState(t *testing.T) {
 		return nil
 	}
 	a1, a2 := routeOf("alice@localhost/a1"), routeOf("alice@localhost/a2")
-
-	others, initial, theirs := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'><show>away</show></presence>`))
-	if !initial || len(others) != 1 || others[0] != a1 {
-		t.Errorf("SetPresence = %v, %v; want [a1], initial", others, initial)
+	others, theirs := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'><show>away</show></presence>`))
+	if len(others) != 4 || slices.Contains(others, a2) {
+		t.Errorf("broadcast to %d sessions, want the 4 others", len(others))
 	}
-	if len(theirs) != 1 || theirs[0] != a1.presence {
-		t.Errorf("SetPresence gave %v, want a1's presence", theirs)
+	if len(theirs) != 2 { // a1 and dave's d1 are available
+		t.Errorf("initial presence got %d presences, want 2", len(theirs))
 	}
-	if _, initial, theirs := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'/>`)); initial || len(theirs) != 0 {
-		t.Errorf("second presence: initial %v, presences %v", initial, theirs)
+	if _, theirs := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'/>`)); len(theirs) != 0 {
+		t.Errorf("second presence got presences %v", theirs)
 	}
 	r.SetPresence(a1, nil) // unavailable
-	if _, _, theirs := r.SetPresence(a2, nil); len(theirs) != 0 {
+	if _, theirs := r.SetPresence(a2, nil); len(theirs) != 0 {
 		t.Errorf("going unavailable gave presences %v", theirs)
-	}
-	if _, initial, theirs := r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'/>`)); !initial || len(theirs) != 0 {
-		t.Errorf("after a1 went unavailable: initial %v, presences %v", initial, theirs)
 	}
 	if r.Unregister(a1) {
 		t.Error("Unregister reported the unavailable a1 as available")
 	}
-	if !r.Unregister(a2) {
-		t.Error("Unregister reported the available a2 as unavailable")
+	r.SetPresence(a2, mustStanza(t, `<presence xmlns='jabber:client'/>`))
+	if !r.Unregister(a2) || r.Unregister(a2) {
+		t.Error("Unregister of the available a2, twice")
 	}
-	if r.Unregister(a2) {
-		t.Error("second Unregister reported available")
-	}
-}
-
-func TestPriority(t *testing.T) {
-	tests := []struct {
-		presence string
-		want     int
-	}{
-		{`<presence xmlns='jabber:client'/>`, 0},
-		{`<presence xmlns='jabber:client'><priority>5</priority></presence>`, 5},
-		{`<presence xmlns='jabber:client'><priority> -128 </priority></presence>`, -128},
-		{`<presence xmlns='jabber:client'><priority>127</priority></presence>`, 127},
-		{`<presence xmlns='jabber:client'><priority>128</priority></presence>`, 0},
-		{`<presence xmlns='jabber:client'><priority>high</priority></presence>`, 0},
-		{`<presence xmlns='jabber:client'><priority/></presence>`, 0},
-		{`<presence xmlns='jabber:client'><x xmlns='urn:example'><priority>9</priority></x></presence>`, 0},
-		{`<presence xmlns='jabber:client'><priority xmlns='urn:example'>9</priority></presence>`, 0},
-	}
-	for _, tc := range tests {
-		if got := mustStanza(t, tc.presence).priority(); got != tc.want {
-			t.Errorf("%s: priority %d, want %d", tc.presence, got, tc.want)
-		}
-	}
-}
-
-// FuzzRoute feeds arbitrary XML through buffering and routing: nothing may
-// panic, and a delivered stanza must re-encode as well-formed XML.
-func FuzzRoute(f *testing.F) {
-	for _, seed := range []string{
-		`<message xmlns='jabber:client' to='alice@localhost' type='chat'><body>hi</body></message>`,
-		`<iq xmlns='jabber:client' to='alice@localhost/a1' type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>`,
-		`<presence xmlns='jabber:client' to='alice@localhost'><priority>-5</priority></presence>`,
-		`<message xmlns='jabber:client' xmlns:x='urn:x' to='bob@localhost'><x:y x:a='1'/></message>`,
-		`<message xmlns='jabber:client' to='@'/>`,
-	} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d := xml.NewDecoder(strings.NewReader(s))
-		tok, err := d.Token()
-		if err != nil {
-			return
-		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			return
-		}
-		st, err := bufferStanza(start, xmlstream.Inner(d), 4096)
-		if err != nil {
-			return
-		}
-		r, recs := testRouter(t)
-		st.setFrom(jid.MustParse("carol@localhost/x"))
-		_ = r.Route(context.Background(), st)
-		for _, rec := range recs {
-			for _, out := range rec.take() {
-				dd := xml.NewDecoder(strings.NewReader(out))
-				for {
-					if _, err := dd.Token(); err != nil {
-						if err.Error() != "EOF" {
-							t.Fatalf("delivered malformed XML %q: %v", out, err)
-						}
-						break
-					}
-				}
-			}
-		}
-	})
 }
 
 func BenchmarkRouteBareMessage(b *testing.B) {
 	r, _ := testRouter(b)
 	st := mustStanza(b, `<message xmlns='jabber:client' to='alice@localhost' type='chat'><body>hello</body></message>`)
-	discard := discardSender{}
 	for _, rt := range r.accounts["alice@localhost"] {
-		rt.to = discard
+		rt.out = discardSender{}
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := r.Route(ctx, st); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkBufferStanza(b *testing.B) {
-	const s = `<message xmlns='jabber:client' to='alice@localhost' type='chat' id='x1'><body>hello there</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`
-	b.ReportAllocs()
-	for b.Loop() {
-		d := xml.NewDecoder(strings.NewReader(s))
-		tok, _ := d.Token()
-		if _, err := bufferStanza(tok.(xml.StartElement), xmlstream.Inner(d), stanzaLimit); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -9,17 +8,15 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/text/secure/precis"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/disco"
@@ -31,81 +28,64 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/xmppauth/xmppauth"
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/features"
-	"github.com/xmppauth/xmppauth/httpauth"
-	"github.com/xmppauth/xmppauth/scram"
+	"github.com/xmppauth/xmppauth/oauth"
 )
-
-// Limits on what a client may send. The byte counts are measured on the
-// connection (TLS records included) and are approximate: the decoder reads
-// ahead by up to a few kilobytes.
-const (
-	// negotiationLimit caps the bytes read before the session is ready
-	// (TLS handshake, SASL, binding).
-	negotiationLimit = 256 << 10
-	// stanzaLimit caps the bytes read for one stanza once the session is
-	// ready.
-	stanzaLimit = 256 << 10
-)
-
-// nsStartTLS names the STARTTLS stream feature (RFC 6120 §5).
-var nsStartTLS = xml.Name{Space: "urn:ietf:params:xml:ns:xmpp-tls", Local: "starttls"}
-
-// tlsFilterConn is a filtered TLS connection that still reports its TLS
-// state (mellium and the SASL features read it through ConnectionState).
-type tlsFilterConn struct {
-	*wsFilterConn
-	tls *tls.Conn
-}
-
-func (c tlsFilterConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
-
-// nsRoster is RFC 6121's roster namespace.
-const nsRoster = "jabber:iq:roster"
-
-var errReadLimit = errors.New("xmppauthd: read limit exceeded")
 
 // server is one running demo server.
 type server struct {
-	opts   options
-	domain jid.JID
-	log    *slog.Logger
-	plugin *xmppauth.Plugin
-	router *Router
-	cert   tls.Certificate
+	opts     options
+	domains  []string             // canonical
+	accounts map[string][]jid.JID // domain → its users, everyone's contacts
+	log      *slog.Logger
+	plugin   *xmppauth.Plugin
+	router   *Router
+	cert     tls.Certificate
 
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[*clientConn]struct{}
-	closed bool
+	lns   [3]net.Listener // STARTTLS, direct TLS, HTTP (nil when disabled)
+	addrs Addrs
+
+	ctx  context.Context // ends at shutdown
+	stop context.CancelFunc
+	wg   sync.WaitGroup // every goroutine run started
 }
 
-// clientConn is one accepted connection, tracked for shutdown.
-type clientConn struct {
-	raw      net.Conn
-	limit    *limitReader
-	mu       sync.Mutex
-	session  *xmpp.Session // set once negotiated
-	route    *route        // reserved at resource binding
-	replaced sender        // the session route replaced, if any
-}
-
-func newServer(opts options, stdout io.Writer) (*server, error) {
-	if opts.Domain == "" {
-		return nil, errors.New("-domain: empty")
-	}
-	domain, err := jid.New("", opts.Domain, "")
-	if err != nil {
-		return nil, fmt.Errorf("-domain %q: not a valid domain: %w", opts.Domain, err)
-	}
+// newServer opens the listeners and builds the plugin (whose XEP-0070
+// prompts show the HTTP listener's real address).
+func newServer(opts options) (s *server, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	// Without a file the demo enables XEP-0070, so that its web pages work;
-	// with one, the file decides (and with XEP-0070 off the pages answer
-	// 503: HTTPMiddleware fails closed).
-	cfg := xmppauth.Config{EnableHTTPAuth: true}
+	if len(opts.Domains) == 0 {
+		opts.Domains = listFlag{"localhost"}
+	}
+	s = &server{opts: opts, log: log}
+	defer func() {
+		if err != nil {
+			s.closeListeners()
+		}
+	}()
+	for i, addr := range []string{opts.Addr, opts.TLSAddr, opts.HTTPAddr} {
+		if addr == "" {
+			continue
+		}
+		if s.lns[i], err = net.Listen("tcp", addr); err != nil {
+			return nil, err
+		}
+	}
+	s.addrs = Addrs{XMPP: addrOf(s.lns[0]), TLS: addrOf(s.lns[1]), HTTP: addrOf(s.lns[2])}
+	for _, d := range opts.Domains {
+		canonical, err := features.CanonicalDomain(d)
+		if err != nil {
+			return nil, fmt.Errorf("-domain %q: %w", d, err)
+		}
+		s.domains = append(s.domains, canonical)
+	}
+	// Without a file the demo turns everything on; with one, the file
+	// decides (and a disabled XEP-0070 makes the pages answer 503).
+	cfg := xmppauth.Config{EnableHTTPAuth: true, EnableOAuth: true}
 	if opts.ConfigFile != "" {
 		data, err := os.ReadFile(opts.ConfigFile)
 		if err != nil {
@@ -115,443 +95,247 @@ func newServer(opts options, stdout io.Writer) (*server, error) {
 			return nil, fmt.Errorf("-config %s: %w", opts.ConfigFile, err)
 		}
 	}
-	cert, generated, err := loadCertificate(opts.CertFile, opts.KeyFile, domain.String(), time.Now())
+	cert, certFile, err := loadCertificate(opts, s.domains, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	if generated {
-		log.Info("generated a self-signed certificate", "domain", domain, "sha256", fingerprint(cert))
+	s.cert, s.addrs.Cert = cert, cert.Leaf
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if opts.ClientCA != "" {
+		if tlsConfig.ClientCAs, err = clientCAs(opts.ClientCA); err != nil {
+			return nil, fmt.Errorf("-client-ca: %w", err)
+		}
+		tlsConfig.ClientAuth = tls.VerifyClientCertIfGiven
 	}
-	store, err := newStore(opts.Users, domain, stdout)
+	iterations := max(cfg.SASL.Iterations, 4096)
+	users := opts.Users
+	if len(users) == 0 {
+		users = userList{{name: "demo", password: rand.Text()}}
+	}
+	store, accounts, err := newStore(users, s.domains, iterations)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{
-		opts:   opts,
-		domain: domain,
-		log:    log,
-		router: NewRouter(domain, stanzaLimit),
-		cert:   cert,
-		conns:  make(map[*clientConn]struct{}),
-	}
+	s.accounts = accounts
+	s.router = NewRouter(s.domains, opts.MaxSessions)
+
 	// Run-time dependencies go into the Config beside the file's settings.
-	cfg.TLSConfig = &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		// No client certificates: EXTERNAL would need a client CA to
-		// verify them against, which the demo does not take.
-	}
+	cfg.Domains = s.domains
+	cfg.TLSConfig = tlsConfig
 	cfg.Logger = log
-	cfg.Stream.Session.MaxBytes = stanzaLimit
-	cfg.Domains = []string{domain.Domainpart()}
 	cfg.SASL.Store = store
-	cfg.SASL.BindResource = s.bindResource
-	// XEP-0070 confirmation requests reach the users' sessions through the
-	// router, from the server's domain.
-	cfg.HTTPAuth.Sender = s.router
-	s.plugin, err = xmppauth.New(cfg)
-	if err != nil {
+	cfg.SASL.Iterations = iterations
+	cfg.HTTPAuth.Sender = s.router // confirmation requests reach users through the router
+	cfg.HTTPAuth.ErrorHandler = errorPage
+	if cfg.HTTPAuth.BaseURL == "" && s.addrs.HTTP != "" {
+		cfg.HTTPAuth.BaseURL = "http://" + s.addrs.HTTP
+	}
+	if opts.NegotiateTimeout != 0 {
+		cfg.NegotiateTimeout = config.Duration(opts.NegotiateTimeout)
+	}
+	oauthCreds := demoOAuth(&cfg.OAuth)
+	if s.plugin, err = xmppauth.New(cfg); err != nil {
 		return nil, err
+	}
+
+	log.Info("xmppauthd configured", "domains", strings.Join(s.domains, ","), "config", opts.ConfigFile,
+		"xep0070", cfg.EnableHTTPAuth, "xep0235", cfg.EnableOAuth, "external", opts.ClientCA != "")
+	log.Info("certificate", "file", certFile, "sha256", fingerprint(cert.Leaf, crypto.SHA256), "sha1", fingerprint(cert.Leaf, crypto.SHA1))
+	for _, u := range users {
+		if len(opts.Users) == 0 { // generated: nowhere else to read the password
+			log.Info("user", "name", u.name, "domains", strings.Join(s.domains, ","), "password", u.password)
+		} else {
+			log.Info("user", "name", u.name, "domains", strings.Join(s.domains, ","))
+		}
+	}
+	if cfg.EnableOAuth {
+		log.Info("XEP-0235 demo credentials (sign with: go run ./cmd/xmppauth-sign)", "consumer_key", oauthCreds[0],
+			"consumer_secret", oauthCreds[1], "token", oauthCreds[2], "token_secret", oauthCreds[3])
 	}
 	return s, nil
 }
 
-// newStore derives SCRAM credentials for every user (SHA-1, SHA-256 and
-// SHA-512, so every mechanism works), creating one random user when none is
-// given and printing its password on stdout.
-func newStore(users userList, domain jid.JID, stdout io.Writer) (*scram.MemoryStore, error) {
-	if len(users) == 0 {
-		users = userList{{name: "demo", password: rand.Text()}}
-		fmt.Fprintf(stdout, "created user %s@%s with password %s\n", users[0].name, domain, users[0].password)
-	}
-	store := scram.NewMemoryStore()
-	for _, u := range users {
-		name, err := precis.UsernameCaseMapped.String(u.name)
-		if err != nil {
-			return nil, fmt.Errorf("-user %q: not a valid username: %w", u.name, err)
-		}
-		if _, err := jid.New(name, domain.Domainpart(), ""); err != nil {
-			return nil, fmt.Errorf("-user %q: %w", u.name, err)
-		}
-		if err := store.SetPassword(name+"@"+domain.Domainpart(), u.password, scram.MinIterations,
-			crypto.SHA1, crypto.SHA256, crypto.SHA512); err != nil {
-			return nil, fmt.Errorf("-user %q: %w", u.name, err)
-		}
-	}
-	return store, nil
+// demoOAuth fills in a consumer and an access token for the XEP-0235 demo,
+// with random secrets, and returns key, secret, token and token secret.
+func demoOAuth(cfg *oauth.Config) [4]string {
+	key, secret, token, tokenSecret := "xmppauthd-demo", rand.Text(), "demo-token", rand.Text()
+	cfg.Consumers = oauth.MemoryConsumers{key: secret}
+	tokens := oauth.NewMemoryTokens()
+	tokens.Put(token, oauth.TokenInfo{Secret: tokenSecret, ConsumerKey: key})
+	cfg.Tokens = tokens
+	return [4]string{key, secret, token, tokenSecret}
 }
 
-func fingerprint(cert tls.Certificate) string {
-	if cert.Leaf == nil {
+func addrOf(ln net.Listener) string {
+	if ln == nil {
 		return ""
 	}
-	sum := crypto.SHA256.New()
-	sum.Write(cert.Leaf.Raw)
-	return fmt.Sprintf("%X", sum.Sum(nil))
+	return ln.Addr().String()
 }
 
-// run opens the listeners, serves until ctx is done and shuts down.
-func (s *server) run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.opts.Addr)
-	if err != nil {
-		return err
-	}
-	addrs := Addrs{XMPP: ln.Addr().String(), Cert: s.cert.Leaf}
-	var httpSrv *http.Server
-	var httpLn net.Listener
-	if s.opts.HTTPAddr != "" {
-		httpLn, err = net.Listen("tcp", s.opts.HTTPAddr)
-		if err != nil {
+func (s *server) closeListeners() {
+	for _, ln := range s.lns {
+		if ln != nil {
 			ln.Close()
-			return err
-		}
-		addrs.HTTP = httpLn.Addr().String()
-		httpSrv = &http.Server{
-			Handler:           s.httpHandler(),
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		}
 	}
-	s.log.Info("xmppauthd listening", "domain", s.domain, "xmpp", addrs.XMPP, "http", addrs.HTTP)
-	if s.opts.Listening != nil {
-		s.opts.Listening(addrs)
-	}
+}
 
-	errc := make(chan error, 2)
-	var loops sync.WaitGroup
-	loops.Add(1)
-	go func() { defer loops.Done(); errc <- s.accept(ln) }()
-	if httpSrv != nil {
-		loops.Add(1)
+// run serves until ctx is done and shuts down.
+func (s *server) run(ctx context.Context) error {
+	s.ctx, s.stop = context.WithCancel(ctx)
+	defer s.stop()
+	defer s.closeListeners()
+	s.goAccept(s.lns[0], false)
+	if s.lns[1] != nil {
+		s.goAccept(s.lns[1], true)
+	}
+	errc := make(chan error, 1)
+	httpSrv := s.httpServer()
+	if s.lns[2] != nil {
 		go func() {
-			defer loops.Done()
-			if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			if err := httpSrv.Serve(s.lns[2]); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
 	}
-
+	s.log.Info("xmppauthd listening", "starttls", s.addrs.XMPP, "direct_tls", s.addrs.TLS, "http", s.addrs.HTTP)
+	if s.opts.Listening != nil {
+		s.opts.Listening(s.addrs)
+	}
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
 	s.log.Info("xmppauthd shutting down")
-	ln.Close()
-	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
-		if err := httpSrv.Shutdown(sctx); err != nil {
-			httpSrv.Close()
-		}
-		cancel()
+	s.stop() // ends every connection (see serveConn)
+	s.closeListeners()
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		httpSrv.Close()
 	}
-	s.closeAll()
-	loops.Wait()
+	cancel()
 	s.wg.Wait()
 	return runErr
 }
 
-// accept runs the accept loop until the listener is closed.
-func (s *server) accept(ln net.Listener) error {
-	for {
-		raw, err := ln.Accept()
-		if err != nil {
+// goAccept runs an accept loop until the listener is closed.
+func (s *server) goAccept(ln net.Listener, direct bool) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			raw, err := ln.Accept()
 			if errors.Is(err, net.ErrClosed) {
-				return nil
+				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if err != nil { // out of file descriptors, say: wait, do not spin
+				s.log.Warn("accept failed", "err", err)
+				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			return err
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serveConn(raw, direct)
+			}()
 		}
-		c := &clientConn{raw: raw, limit: &limitReader{}}
-		if !s.track(c) {
+	}()
+}
+
+// serveConn negotiates one connection and serves its session.
+func (s *server) serveConn(raw net.Conn, direct bool) {
+	// Shutdown closes a connection still negotiating, and ends a session
+	// with <system-shutdown/>.
+	stop := context.AfterFunc(s.ctx, func() { raw.Close() })
+	defer func() { stop() }()
+	conn := s.plugin.Accept(raw)
+	if direct {
+		var err error
+		if conn, err = s.plugin.AcceptTLS(raw); err != nil {
 			raw.Close()
-			return nil
+			return
 		}
-		s.wg.Add(1)
+	}
+	session, err := conn.Negotiate(s.ctx)
+	if err != nil {
+		s.log.Debug("negotiation failed", "remote", raw.RemoteAddr().String(), "err", err)
+		return
+	}
+	id, _ := conn.Identity()
+	cl := newClient(s, conn, session)
+	rt := &route{jid: cl.jid, out: cl.sender(), close: func() { raw.Close() }}
+	rt.kick = func(e stream.Error) {
+		s.wg.Add(1) // while this session's own goroutine still counts
 		go func() {
 			defer s.wg.Done()
-			defer s.untrack(c)
-			defer raw.Close()
-			s.handle(c)
+			_ = conn.Close(session, e)
 		}()
 	}
-}
-
-func (s *server) track(c *clientConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
+	cl.route = rt
+	if !stop() {
+		return // shut down meanwhile
 	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *server) untrack(c *clientConn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.conns, c)
-}
-
-// closeAll ends every connection: sessions get a closing stream tag (bounded
-// by the write timeout), then the connection is closed, which ends the
-// goroutines reading from it.
-func (s *server) closeAll() {
-	s.mu.Lock()
-	s.closed = true
-	conns := make([]*clientConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.mu.Lock()
-			session := c.session
-			c.mu.Unlock()
-			if session != nil {
-				_ = c.raw.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-				_ = session.Close()
-			}
-			_ = c.raw.Close()
-		}()
-	}
-	wg.Wait()
-}
-
-// handle negotiates one connection and serves its session.
-func (s *server) handle(c *clientConn) {
-	remote := c.raw.RemoteAddr().String()
-	c.limit.reset(negotiationLimit)
-	auth := s.plugin.Accept(&limitedConn{Conn: c.raw, r: c.limit})
-	negotiator := auth.Negotiator()
-	// Negotiation is bounded by a timer that closes the connection, not by
-	// ctx or a connection deadline: mellium watches ctx from a goroutine
-	// that, when ctx ends, sets a past deadline and then clears every
-	// deadline at once, which can both lose the wake-up of a blocked read
-	// and erase a deadline set here. The same goroutine may still be
-	// running when ReceiveSession returns, so ctx must not end then either:
-	// it never ends.
-	timedOut := time.AfterFunc(s.opts.NegotiateTimeout, func() { c.raw.Close() })
-	ctx := context.WithValue(context.Background(), connKey{}, c)
-	session, err := xmpp.ReceiveSession(ctx, auth.NetConn(), 0, negotiator)
-	if !timedOut.Stop() && err == nil {
-		err = errors.New("negotiation timed out")
-	}
+	replaced, err := s.router.Register(rt)
 	if err != nil {
-		s.log.Debug("negotiation failed", "remote", remote, "err", err)
-		c.mu.Lock()
-		rt := c.route
-		c.mu.Unlock()
-		if rt != nil {
-			s.router.Unregister(rt)
-		}
-		return
-	}
-	id, ok := auth.Identity()
-	bound := auth.Bound()
-	if !ok || bound.Resourcepart() == "" {
-		// The features make a session ready only after binding; this is a
-		// safety net.
-		s.log.Warn("session ready without a bound resource", "remote", remote)
-		_ = session.Close()
-		return
-	}
-	c.mu.Lock()
-	c.session = session
-	rt, replaced := c.route, c.replaced
-	c.mu.Unlock()
-	if rt == nil {
-		// The features make a session ready only after binding, which
-		// reserves a route; this is a safety net.
-		_ = session.Close()
-		return
-	}
-	defer s.router.Unregister(rt) // a no-op when all went well, see below
-	if s.isClosed() {
-		_ = session.Close()
+		s.log.Info("session refused", "jid", cl.jid, "err", err)
+		_ = conn.Close(session, stream.Error{Err: "policy-violation", Text: []struct {
+			Lang  string
+			Value string
+		}{{Lang: "en", Value: err.Error()}}})
 		return
 	}
 	if replaced != nil {
-		s.log.Info("resource conflict: replacing the older session", "jid", bound)
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.closeReplaced(replaced) }()
+		s.log.Info("resource conflict: replacing the older session", "jid", cl.jid)
+		replaced.kick(stream.Conflict)
 	}
-	actx, acancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
-	err = s.router.Attach(actx, rt, sessionSender{session: session, timeout: s.opts.WriteTimeout})
-	acancel()
-	if err != nil {
-		s.log.Info("session not started", "jid", bound, "err", err)
-		if errors.Is(err, ErrReplaced) {
-			_ = c.raw.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-			w := session.TokenWriter()
-			_, _ = stream.Conflict.WriteXML(w)
-			_ = w.Close()
-		}
-		_ = session.Close()
-		return
-	}
-
-	cl := newClient(s, c, session, bound, rt)
-	s.log.Info("session started", "jid", bound, "mechanism", id.Mechanism,
-		"channel_binding", string(id.ChannelBinding), "remote", remote)
+	stop = context.AfterFunc(s.ctx, func() { rt.kick(stream.SystemShutdown) })
+	s.log.Info("session started", "jid", cl.jid, "mechanism", id.Mechanism,
+		"channel_binding", string(id.ChannelBinding), "remote", raw.RemoteAddr().String())
 	err = cl.serve()
 	if s.router.Unregister(rt) {
 		cl.broadcastUnavailable()
 	}
-	_ = c.raw.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-	_ = session.Close()
-	lingerClose(c.raw)
-	s.log.Info("session ended", "jid", bound, "err", err)
-}
-
-// Lingering close: how much and how long to read from a client after the
-// server closed its stream.
-const (
-	lingerBytes = 64 << 10
-	lingerTime  = time.Second
-)
-
-// lingerClose half-closes the connection and drains what the client still
-// sends for a moment before closing: closing a TCP connection with unread
-// input resets it, and the reset can destroy the stream error and closing
-// tag the client has not read yet.
-func lingerClose(raw net.Conn) {
-	if hc, ok := raw.(interface{ CloseWrite() error }); ok {
-		_ = hc.CloseWrite()
+	if v := s.plugin.HTTPAuth(); v != nil {
+		v.SessionEnded(cl.jid)
 	}
-	_ = raw.SetReadDeadline(time.Now().Add(lingerTime))
-	_, _ = io.CopyN(io.Discard, raw, lingerBytes)
-	_ = raw.Close()
-}
-
-// connKey carries the *clientConn in the negotiation context, so that
-// bindResource knows the connection.
-type connKey struct{}
-
-// bindResource is the Host.BindResource callback: it picks the full JID (the
-// requested resource when valid, else a random one) and reserves it in the
-// router at once, so that stanzas sent to the client right after it bound
-// are queued rather than bounced.
-func (s *server) bindResource(ctx context.Context, _ features.ConnMetadata, identity jid.JID, requested string) (jid.JID, error) {
-	full, err := identity.WithResource(requested)
-	if requested == "" || err != nil {
-		if full, err = identity.WithResource(rand.Text()); err != nil {
-			return jid.JID{}, err
-		}
-	}
-	c, ok := ctx.Value(connKey{}).(*clientConn)
-	if !ok {
-		return jid.JID{}, errors.New("xmppauthd: binding outside a connection")
-	}
-	rt, replaced := s.router.Reserve(full)
-	c.mu.Lock()
-	c.route, c.replaced = rt, replaced
-	c.mu.Unlock()
-	return full, nil
-}
-
-func (s *server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-// closeReplaced ends a session whose full JID was bound again
-// (RFC 6120 §7.7.2.2) with a <conflict/> stream error.
-func (s *server) closeReplaced(old sender) {
-	ss, ok := old.(sessionSender)
-	if !ok {
-		return
-	}
-	_ = ss.session.Conn().SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-	w := ss.session.TokenWriter()
-	_, _ = stream.Conflict.WriteXML(w)
-	_ = w.Close()
-	_ = ss.session.Close()
-	// Its reader gets the closed connection and unregisters (a no-op: it was
-	// replaced).
-	_ = ss.session.Conn().Close()
-}
-
-// sessionSender delivers stanzas to a session, bounding each write with a
-// connection deadline taken under the session's write lock.
-//
-// It does not use Session.Send: that watches ctx from a goroutine which,
-// when ctx is cancelled just after Send returned, may still set a past
-// write deadline on the connection and break a later write by someone else.
-type sessionSender struct {
-	session *xmpp.Session
-	timeout time.Duration
-}
-
-// Send writes the first element of r (r must end after it, as the router's
-// readers do). ctx's deadline, or the default timeout, bounds the write.
-func (ss sessionSender) Send(ctx context.Context, r xml.TokenReader) error {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(ss.timeout)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	w := ss.session.TokenWriter()
-	conn := ss.session.Conn()
-	_ = conn.SetWriteDeadline(deadline)
-	_, err := xmlstream.Copy(w, r)
-	if err == nil {
-		err = w.Flush()
-	}
-	_ = conn.SetWriteDeadline(time.Time{})
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	_ = conn.Close(session, err)
+	s.log.Info("session ended", "jid", cl.jid, "err", err)
 }
 
 // client serves one negotiated session.
 type client struct {
 	srv     *server
-	conn    *clientConn
+	conn    *xmppauth.Conn
 	session *xmpp.Session
-	jid     jid.JID // the bound full JID, the only from this client gets
+	jid     jid.JID // the bound full JID: the only from this client gets
 	route   *route
-	// serverMux answers stanzas to the server (to empty or the domain);
-	// accountMux answers IQs the server handles for the account (to the
-	// client's own bare JID).
+	// serverMux answers stanzas to the server; accountMux answers IQs to
+	// the client's own bare JID.
 	serverMux, accountMux *mux.ServeMux
 }
 
-func newClient(s *server, c *clientConn, session *xmpp.Session, bound jid.JID, rt *route) *client {
-	roster := mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsRoster, Local: "query"}, handleRosterGet)
-	serverOpts := append([]mux.Option{
-		disco.Handle(),
-		ping.Handle(),
-		roster,
-		mux.Ident(serverIdentity{}),
-	}, s.plugin.MuxOptions()...)
-	if v := s.plugin.HTTPAuth(); v != nil {
-		serverOpts = append(serverOpts, v.Handle())
-	}
-	return &client{
-		srv:        s,
-		conn:       c,
-		session:    session,
-		jid:        bound,
-		route:      rt,
-		serverMux:  mux.New(stanza.NSClient, serverOpts...),
-		accountMux: mux.New(stanza.NSClient, roster),
-	}
+// nsRoster is RFC 6121's roster namespace; nsWhoami the demo's XEP-0235
+// protected query.
+const (
+	nsRoster = "jabber:iq:roster"
+	nsWhoami = "urn:xmppauthd:whoami"
+)
+
+func newClient(s *server, c *xmppauth.Conn, session *xmpp.Session) *client {
+	cl := &client{srv: s, conn: c, session: session, jid: c.Bound()}
+	roster := mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsRoster, Local: "query"}, cl.handleRoster)
+	cl.serverMux = mux.New(stanza.NSClient, append(s.plugin.MuxOptions(),
+		disco.Handle(), ping.Handle(), roster, mux.Ident(serverIdentity{}),
+		mux.IQ(stanza.GetIQ, xml.Name{Space: nsWhoami, Local: "query"}, s.plugin.OAuthIQ(session, mux.IQHandlerFunc(handleWhoami))),
+	)...)
+	cl.accountMux = mux.New(stanza.NSClient, roster)
+	return cl
 }
 
-// serverIdentity is the server's XEP-0030 identity (RFC 6120 servers are
-// category "server", type "im").
+// serverIdentity is the server's XEP-0030 identity (category server, type
+// im).
 type serverIdentity struct{}
 
 func (serverIdentity) ForIdentities(node string, f func(info.Identity) error) error {
@@ -561,342 +345,141 @@ func (serverIdentity) ForIdentities(node string, f func(info.Identity) error) er
 	return f(info.Identity{Category: "server", Type: "im", Name: "xmppauthd"})
 }
 
-func (c *client) sender() sessionSender {
-	return sessionSender{session: c.session, timeout: c.srv.opts.WriteTimeout}
+func (cl *client) sender() xmppauth.SessionSender {
+	return xmppauth.SessionSender{Session: cl.session, Timeout: cl.srv.opts.WriteTimeout}
 }
 
-// handleRosterGet answers a roster get with an empty roster (RFC 6121
-// §2.1.3): the demo keeps no rosters, and many clients wait for one.
-func handleRosterGet(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *xml.StartElement) error {
-	_, err := xmlstream.Copy(t, iq.Result(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsRoster, Local: "query"}})))
+// handleRoster lists every other user of the domain, subscribed both ways
+// (RFC 6121 §2.1.3): the demo's users are each other's contacts.
+func (cl *client) handleRoster(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *xml.StartElement) error {
+	var items []xml.TokenReader
+	for _, a := range cl.srv.accounts[cl.jid.Domainpart()] {
+		if !a.Equal(cl.jid.Bare()) {
+			items = append(items, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "item"}, Attr: []xml.Attr{
+				{Name: xml.Name{Local: "jid"}, Value: a.String()}, {Name: xml.Name{Local: "subscription"}, Value: "both"},
+			}}))
+		}
+	}
+	query := xmlstream.Wrap(xmlstream.MultiReader(items...), xml.StartElement{Name: xml.Name{Space: nsRoster, Local: "query"}})
+	_, err := xmlstream.Copy(t, iq.Result(query))
 	return err
 }
 
-// serve reads stanzas until the stream ends. It does not use Session.Serve:
-// Serve answers every IQ its handler did not answer on the same stream,
-// which is wrong for an IQ routed to another session.
-func (c *client) serve() error {
-	for {
-		if err := c.next(); err != nil {
-			var syntax *xml.SyntaxError
-			switch {
-			case errors.Is(err, io.EOF):
-				return nil
-			case errors.As(err, &syntax) && syntax.Msg == "unexpected EOF":
-				// The client closed the connection without closing the
-				// stream (go-sendxmpp does): nothing to answer.
-				return errors.New("connection closed without a closing stream tag")
-			}
-			c.streamError(err)
-			return err
-		}
-	}
-}
-
-// next reads and handles one top-level element.
-func (c *client) next() error {
-	r := c.session.TokenReader()
-	defer r.Close()
-	c.conn.limit.reset(stanzaLimit)
-	tok, err := r.Token()
-	if err != nil {
+// handleWhoami answers the XEP-0235 demo query with the grant the signed
+// request carried (the plugin's middleware verified it), or
+// <not-authorized/> without one.
+func handleWhoami(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *xml.StartElement) error {
+	g, ok := oauth.GrantFrom(t)
+	if !ok {
+		_, err := xmlstream.Copy(t, iq.Error(stanza.Error{Type: stanza.Auth, Condition: stanza.NotAuthorized}))
 		return err
 	}
-	switch t := tok.(type) {
-	case xml.CharData:
-		return nil // whitespace keepalive (the session's reader refuses other text)
-	case xml.StartElement:
-		st, err := bufferStanza(t, xmlstream.Inner(r), stanzaLimit)
+	answer := xmlstream.Wrap(xmlstream.Token(xml.CharData("consumer "+g.ConsumerKey+", token "+g.Token)),
+		xml.StartElement{Name: xml.Name{Space: nsWhoami, Local: "query"}})
+	_, err := xmlstream.Copy(t, iq.Result(answer))
+	return err
+}
+
+// serve reads stanzas until the stream ends. It does not use Session.Serve,
+// which answers every IQ its handler left unanswered on the same stream
+// (wrong for an IQ routed to another session) and closes the stream itself.
+func (cl *client) serve() error {
+	for {
+		st, err := cl.conn.ReadStanza(cl.session)
 		switch {
-		case errors.Is(err, ErrNotStanza):
-			return stream.UnsupportedStanzaType
-		case errors.Is(err, ErrStanzaTooLarge):
-			return stream.PolicyViolation
-		case errors.Is(err, ErrBadAddress):
-			c.bounce(st, err)
+		case errors.Is(err, io.EOF):
 			return nil
+		case errors.Is(err, xmppauth.ErrNotStanza):
+			return stream.UnsupportedStanzaType
+		case errors.Is(err, xmppauth.ErrBadTo):
+			cl.bounce(st, stanza.Error{Type: stanza.Modify, Condition: stanza.JIDMalformed})
 		case err != nil:
 			return err
+		default:
+			if err := cl.handle(st); err != nil {
+				return err
+			}
 		}
-		return c.handle(st)
 	}
-	return stream.BadFormat
 }
 
-// streamError sends a stream error for protocol errors; for I/O errors the
-// connection is simply closed.
-func (c *client) streamError(err error) {
-	var se stream.Error
+// handle dispatches a stanza (its from is the client's bound JID).
+func (cl *client) handle(st *xmppauth.Stanza) error {
+	toServer := st.To.Equal(jid.JID{}) || st.To.Equal(cl.jid.Domain())
 	switch {
-	case errors.As(err, &se):
-	case errors.Is(err, errReadLimit):
-		se = stream.PolicyViolation
-	default:
-		var syntax *xml.SyntaxError
-		if !errors.As(err, &syntax) {
-			return
+	case st.Kind == "presence" && st.To.Equal(jid.JID{}):
+		cl.presence(st)
+		return nil
+	case toServer:
+		// XEP-0070 answers come to the server; the verifier takes only
+		// those it asked for.
+		if v := cl.srv.plugin.HTTPAuth(); v != nil {
+			if _, handled := v.HandleStanza(st.Start(), st.Inner()); handled {
+				return nil
+			}
 		}
-		se = stream.NotWellFormed
+		if st.Kind != "message" || !st.To.Equal(jid.JID{}) {
+			return xmppauth.Serve(cl.session, cl.serverMux, st, cl.srv.opts.WriteTimeout)
+		}
+		st.SetTo(cl.jid.Bare()) // RFC 6120 §10.3.1
+	case st.Kind == "iq" && st.To.Equal(cl.jid.Bare()):
+		return xmppauth.Serve(cl.session, cl.accountMux, st, cl.srv.opts.WriteTimeout)
 	}
-	_ = c.conn.raw.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-	w := c.session.TokenWriter()
-	_, _ = se.WriteXML(w)
-	_ = w.Close()
-}
-
-// handle stamps the stanza with the client's bound JID and dispatches it.
-func (c *client) handle(st *stanzaBuf) error {
-	st.setFrom(c.jid)
-	toServer := st.to.Equal(jid.JID{}) || st.to.Equal(c.srv.domain)
-	switch st.kind {
-	case "iq":
-		switch {
-		case toServer:
-			return c.local(c.serverMux, st)
-		case st.to.Equal(c.jid.Bare()):
-			return c.local(c.accountMux, st)
-		}
-	case "message":
-		if toServer && !st.to.Equal(jid.JID{}) {
-			return c.local(c.serverMux, st)
-		}
-		if st.to.Equal(jid.JID{}) {
-			// RFC 6120 §10.3.1: as if to the sender's bare JID.
-			st.setTo(c.jid.Bare())
-		}
-	case "presence":
-		switch {
-		case st.to.Equal(jid.JID{}):
-			c.selfPresence(st)
-			return nil
-		case toServer:
-			return c.local(c.serverMux, st)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.WriteTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cl.srv.opts.WriteTimeout)
 	defer cancel()
-	if err := c.srv.router.Route(ctx, st); err != nil {
-		c.bounce(st, err)
+	err := cl.srv.router.Route(ctx, st)
+	switch {
+	case errors.Is(err, ErrNotReading):
+		cl.bounce(st, stanza.Error{Type: stanza.Wait, Condition: stanza.RecipientUnavailable})
+	case errors.Is(err, ErrRemoteDomain):
+		cl.bounce(st, stanza.Error{Type: stanza.Cancel, Condition: stanza.RemoteServerNotFound})
+	case errors.Is(err, ErrUnavailable):
+		cl.bounce(st, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
+	case err != nil:
+		cl.srv.log.Debug("delivery failed", "from", cl.jid, "to", st.To, "err", err)
 	}
 	return nil
 }
 
-// bounce answers a stanza that could not be delivered with a stanza error:
-// the one place where routing errors become protocol errors. Presence and
-// error stanzas are never answered (RFC 6120 §8.3.1); delivery failures to
-// a session that went away are only logged.
-func (c *client) bounce(st *stanzaBuf, err error) {
-	if st == nil || st.kind == "presence" || st.typ == "error" || (st.kind == "iq" && st.typ == "result") {
-		return
+// bounce answers a stanza that could not be delivered (if it is one that
+// gets an answer).
+func (cl *client) bounce(st *xmppauth.Stanza, se stanza.Error) {
+	if r := st.Bounce(se); r != nil {
+		_ = cl.sender().Send(context.Background(), r)
 	}
-	if st.kind == "message" && st.typ == "headline" {
-		return
-	}
-	var se stanza.Error
-	switch {
-	case errors.Is(err, ErrUnavailable):
-		se = stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable}
-	case errors.Is(err, ErrRemoteDomain):
-		se = stanza.Error{Type: stanza.Cancel, Condition: stanza.RemoteServerNotFound}
-	case errors.Is(err, ErrBadAddress):
-		se = stanza.Error{Type: stanza.Modify, Condition: stanza.JIDMalformed}
-	default:
-		c.srv.log.Debug("delivery failed", "from", c.jid, "to", st.to, "err", err)
-		return
-	}
-	errStart := xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: st.kind}, Attr: []xml.Attr{
-		{Name: xml.Name{Local: "type"}, Value: "error"},
-		{Name: xml.Name{Local: "to"}, Value: c.jid.String()},
-	}}
-	if st.id != "" {
-		errStart.Attr = append(errStart.Attr, xml.Attr{Name: xml.Name{Local: "id"}, Value: st.id})
-	}
-	if !st.to.Equal(jid.JID{}) {
-		errStart.Attr = append(errStart.Attr, xml.Attr{Name: xml.Name{Local: "from"}, Value: st.to.String()})
-	}
-	_ = c.sender().Send(context.Background(), xmlstream.Wrap(se.TokenReader(), errStart))
 }
 
-// selfPresence handles presence without a to attribute (RFC 6121 §4.2,
-// §4.4, reduced to one account): it records availability and broadcasts
-// the presence to the account's other sessions; initial presence also
-// gets the presence of the other available sessions.
-func (c *client) selfPresence(st *stanzaBuf) {
-	var p *stanzaBuf
-	switch st.typ {
+// presence handles presence without a to (RFC 6121 §4.2, §4.4): it records
+// availability and broadcasts it to the domain's other sessions; an initial
+// presence also gets theirs.
+func (cl *client) presence(st *xmppauth.Stanza) {
+	var p *xmppauth.Stanza
+	switch st.Type {
 	case "":
-		p = st
+		p = st.Clone()
 	case "unavailable":
 	default:
-		return // probes and subscription requests need rosters
+		return // probes and subscriptions: the demo's contacts are fixed
 	}
-	others, _, theirs := c.srv.router.SetPresence(c.route, p)
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.WriteTimeout)
+	others, theirs := cl.srv.router.SetPresence(cl.route, p)
+	ctx, cancel := context.WithTimeout(context.Background(), cl.srv.opts.WriteTimeout)
 	defer cancel()
 	for _, o := range others {
-		st.setTo(o.jid)
-		if err := c.srv.router.DeliverTo(ctx, o, st); err != nil {
-			c.srv.log.Debug("presence broadcast failed", "to", o.jid, "err", err)
-		}
+		q := st.Clone()
+		q.SetTo(o.jid)
+		_ = cl.srv.router.deliver(ctx, o, q)
 	}
-	for _, op := range theirs {
-		q := op.clone()
-		q.setTo(c.jid)
-		_ = c.sender().Send(ctx, q.reader())
-	}
-}
-
-// broadcastUnavailable tells the account's other sessions that this one is
-// gone.
-func (c *client) broadcastUnavailable() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.WriteTimeout)
-	defer cancel()
-	for _, other := range c.srv.router.Online(c.jid) {
-		start := xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: "presence"}, Attr: []xml.Attr{
-			{Name: xml.Name{Local: "type"}, Value: "unavailable"},
-			{Name: xml.Name{Local: "from"}, Value: c.jid.String()},
-			{Name: xml.Name{Local: "to"}, Value: other.String()},
-		}}
-		st, err := bufferStanza(start, xmlstream.ReaderFunc(func() (xml.Token, error) { return nil, io.EOF }), stanzaLimit)
-		if err == nil {
-			_ = c.srv.router.Route(ctx, st)
-		}
+	for _, their := range theirs {
+		q := their.Clone()
+		q.SetTo(cl.jid)
+		_ = cl.sender().Send(ctx, q.Reader())
 	}
 }
 
-// local hands a stanza to a mux, writing its answers on this session, and
-// answers an IQ get or set the mux left unanswered with
-// <service-unavailable/>.
-func (c *client) local(m *mux.ServeMux, st *stanzaBuf) error {
-	w := &sessionWriter{c: c}
-	rc := &responseChecker{w: w, id: st.id}
-	start := st.start()
-	err := m.HandleXMPP(struct {
-		xml.TokenReader
-		xmlstream.Encoder
-	}{st.inner(), rc}, &start)
-	if err == nil && st.kind == "iq" && (st.typ == "get" || st.typ == "set") && !rc.answered {
-		iq := stanza.IQ{ID: st.id, Type: stanza.ErrorIQ, To: c.jid, From: st.to}
-		_, err = xmlstream.Copy(rc, iq.Wrap(stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable}.TokenReader()))
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// sessionWriter writes to the client's session, taking the session's writer
-// (and a write deadline) only when the handler writes something.
-type sessionWriter struct {
-	c *client
-	w xmlstream.TokenWriteFlushCloser
-}
-
-func (sw *sessionWriter) EncodeToken(t xml.Token) error {
-	if sw.w == nil {
-		sw.w = sw.c.session.TokenWriter()
-		_ = sw.c.session.Conn().SetWriteDeadline(time.Now().Add(sw.c.srv.opts.WriteTimeout))
-	}
-	return sw.w.EncodeToken(t)
-}
-
-func (sw *sessionWriter) Close() error {
-	if sw.w == nil {
-		return nil
-	}
-	err := sw.w.Close()
-	_ = sw.c.session.Conn().SetWriteDeadline(time.Time{})
-	return err
-}
-
-// responseChecker notes whether a handler answered the IQ being handled.
-type responseChecker struct {
-	w        xmlstream.TokenWriter
-	id       string
-	depth    int
-	answered bool
-}
-
-func (rc *responseChecker) EncodeToken(t xml.Token) error {
-	switch tok := t.(type) {
-	case xml.StartElement:
-		if rc.depth == 0 && tok.Name.Local == "iq" {
-			var id, typ string
-			for _, a := range tok.Attr {
-				switch a.Name.Local {
-				case "id":
-					id = a.Value
-				case "type":
-					typ = a.Value
-				}
-			}
-			if id == rc.id && (typ == "result" || typ == "error") {
-				rc.answered = true
-			}
-		}
-		rc.depth++
-	case xml.EndElement:
-		rc.depth--
-	}
-	return rc.w.EncodeToken(t)
-}
-
-func (rc *responseChecker) Encode(v any) error {
-	return rc.EncodeElement(v, xml.StartElement{})
-}
-
-func (rc *responseChecker) EncodeElement(v any, start xml.StartElement) error {
-	var buf bytes.Buffer
-	e := xml.NewEncoder(&buf)
-	var err error
-	if start.Name.Local == "" {
-		err = e.Encode(v)
-	} else {
-		err = e.EncodeElement(v, start)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = xmlstream.Copy(rc, xml.NewDecoder(&buf))
-	return err
-}
-
-// limitReader counts the bytes read from a connection against a limit that
-// the server resets at each stanza.
-type limitReader struct {
-	remaining atomic.Int64
-}
-
-func (l *limitReader) reset(n int64) { l.remaining.Store(n) }
-
-// limitedConn enforces a limitReader on reads.
-type limitedConn struct {
-	net.Conn
-	r *limitReader
-}
-
-func (c *limitedConn) Read(p []byte) (int, error) {
-	if c.r.remaining.Load() <= 0 {
-		return 0, errReadLimit
-	}
-	n, err := c.Conn.Read(p)
-	c.r.remaining.Add(-int64(n))
-	return n, err
-}
-
-// httpHandler serves the demo's web pages, every one of them guarded by
-// XEP-0070: the browser names a JID (Basic or Digest, user = the JID,
-// password = a transaction identifier of its choosing) and the page is
-// served once that user confirms the request from an XMPP client.
-func (s *server) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		who, _ := httpauth.FromContext(r.Context())
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, "<!doctype html><title>xmppauthd</title><h1>xmppauthd</h1>"+
-			"<p>Hello %s: you confirmed this request over XMPP (XEP-0070).</p>"+
-			"<p>XMPP domain <code>%s</code>.</p>",
-			html.EscapeString(who.String()), html.EscapeString(s.domain.String()))
-	})
-	return s.plugin.HTTPMiddleware(mux)
+// broadcastUnavailable tells the domain's other sessions this one is gone.
+func (cl *client) broadcastUnavailable() {
+	st, _ := xmppauth.NewStanza(xml.StartElement{Name: xml.Name{Local: "presence"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "type"}, Value: "unavailable"}}}, xmlstream.MultiReader())
+	st.SetFrom(cl.jid)
+	cl.presence(st)
 }

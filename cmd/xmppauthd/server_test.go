@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -58,7 +59,6 @@ func (b *syncBuffer) String() string {
 type testServer struct {
 	addrs  Addrs
 	log    *syncBuffer
-	stdout *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
 	// handler, when set, serves the clients logged in from then on
@@ -70,10 +70,10 @@ type testServer struct {
 // users) and stops it when the test ends.
 func startServer(t *testing.T, edit func(*options)) *testServer {
 	t.Helper()
-	ts := &testServer{log: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	ts := &testServer{log: &syncBuffer{}, done: make(chan error, 1)}
 	opts := defaultOptions()
-	opts.Addr = "127.0.0.1:0"
-	opts.HTTPAddr = "127.0.0.1:0"
+	opts.Addr, opts.TLSAddr, opts.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	opts.StateDir = t.TempDir()
 	opts.Users = userList{{"alice", "alice-secret"}, {"bob", "bob-secret"}}
 	opts.Logger = slog.New(slog.NewTextHandler(ts.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	listening := make(chan Addrs, 1)
@@ -83,7 +83,7 @@ func startServer(t *testing.T, edit func(*options)) *testServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.cancel = cancel
-	go func() { ts.done <- run(ctx, opts, ts.stdout) }()
+	go func() { ts.done <- run(ctx, opts) }()
 	select {
 	case ts.addrs = <-listening:
 	case err := <-ts.done:
@@ -358,14 +358,11 @@ func TestIQs(t *testing.T) {
 		for _, f := range got.Features {
 			features = append(features, f.Var)
 		}
-		// XEP-0070 is on by default in the demo, XEP-0235 off.
-		for _, want := range []string{disco.NSInfo, "urn:xmpp:ping", xdisco.NSHTTPAuth} {
+		// XEP-0070 and XEP-0235 are on by default in the demo.
+		for _, want := range []string{disco.NSInfo, "urn:xmpp:ping", xdisco.NSHTTPAuth, xdisco.NSOAuth} {
 			if !contains(features, want) {
 				t.Errorf("features %v lack %s", features, want)
 			}
-		}
-		if contains(features, xdisco.NSOAuth) {
-			t.Errorf("features %v advertise the disabled XEP-0235", features)
 		}
 		if len(got.Identity) != 1 || got.Identity[0].Category != "server" || got.Identity[0].Type != "im" {
 			t.Errorf("identities %+v, want one server/im", got.Identity)
@@ -450,8 +447,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// TestPresence checks that presence goes to the account's other sessions
-// only, and that a new session gets the presence of the others.
+// TestPresence checks that presence goes to every other session of the
+// domain (the demo's users are each other's contacts), that a new session
+// gets the presence of the others, and that bare-JID messages reach every
+// available session.
 func TestPresence(t *testing.T) {
 	ts := startServer(t, nil)
 	a1 := ts.mustLogin(t, "alice", "alice-secret")
@@ -459,34 +458,34 @@ func TestPresence(t *testing.T) {
 	bob := ts.mustLogin(t, "bob", "bob-secret")
 
 	a1.send(t, stanza.Presence{}.Wrap(nil))
-	got := a2.next(t)
-	if got.XMLName.Local != "presence" || got.From != a1.jid.String() || got.Type != "" {
-		t.Fatalf("a2 got %+v, want available presence from %s", got, a1.jid)
+	for _, c := range []*testClient{a2, bob} {
+		if got := c.next(t); got.XMLName.Local != "presence" || got.From != a1.jid.String() || got.Type != "" {
+			t.Fatalf("%s got %+v, want available presence from %s", c.jid, got, a1.jid)
+		}
 	}
 	a2.send(t, stanza.Presence{}.Wrap(nil))
-	if got := a1.next(t); got.From != a2.jid.String() {
-		t.Fatalf("a1 got %+v, want presence from %s", got, a2.jid)
+	for _, c := range []*testClient{a1, bob} {
+		if got := c.next(t); got.From != a2.jid.String() {
+			t.Fatalf("%s got %+v, want presence from %s", c.jid, got, a2.jid)
+		}
 	}
 	// a2's initial presence brought it a1's presence.
 	if got := a2.next(t); got.From != a1.jid.String() || got.To != a2.jid.String() {
 		t.Fatalf("a2 got %+v, want a1's presence addressed to it", got)
 	}
-	// Bob got nothing: a message from alice is the next thing he sees.
-	a1.send(t, chat(jid.JID{}, bob.jid, "after presence"))
-	if got := bob.next(t); got.XMLName.Local != "message" || got.Body != "after presence" {
-		t.Fatalf("bob got %+v, want only the message", got)
-	}
-	// Bare-JID messages now go to both available sessions.
+	// Bare-JID messages go to both available sessions.
 	bob.send(t, chat(jid.JID{}, a1.jid.Bare(), "to both"))
 	for _, c := range []*testClient{a1, a2} {
 		if got := c.next(t); got.Body != "to both" || got.From != bob.jid.String() {
 			t.Errorf("%s got %+v", c.jid, got)
 		}
 	}
-	// When a2 goes away, a1 gets its unavailable presence.
+	// When a2 goes away, the others get its unavailable presence.
 	_ = a2.session.Close()
-	if got := a1.next(t); got.From != a2.jid.String() || got.Type != "unavailable" {
-		t.Fatalf("a1 got %+v, want unavailable from %s", got, a2.jid)
+	for _, c := range []*testClient{a1, bob} {
+		if got := c.next(t); got.From != a2.jid.String() || got.Type != "unavailable" {
+			t.Fatalf("%s got %+v, want unavailable from %s", c.jid, got, a2.jid)
+		}
 	}
 }
 
@@ -517,21 +516,16 @@ func TestTLS12(t *testing.T) {
 	}
 }
 
-// TestDefaultUser checks that with no users one is created and its
-// password printed, and that it can log in.
+// TestDefaultUser checks that with no users one is created, its password
+// logged (the only password ever logged), and that it can log in.
 func TestDefaultUser(t *testing.T) {
 	ts := startServer(t, func(o *options) { o.Users = nil })
-	var name, password string
-	line := strings.TrimSpace(ts.stdout.String())
-	if _, err := fmt.Sscanf(line, "created user %s with password %s", &name, &password); err != nil {
-		t.Fatalf("stdout %q: %v", line, err)
+	m := regexp.MustCompile(`msg=user name=(\S+) domains=localhost password=(\S+)`).FindStringSubmatch(ts.log.String())
+	if m == nil {
+		t.Fatalf("no user line in the log:\n%s", ts.log)
 	}
-	user, _, _ := strings.Cut(name, "@")
-	if _, err := ts.login(t, user, password, tls.VersionTLS13); err != nil {
-		t.Fatalf("login as the printed user: %v", err)
-	}
-	if strings.Contains(ts.log.String(), password) {
-		t.Error("log contains the generated password")
+	if _, err := ts.login(t, m[1], m[2], tls.VersionTLS13); err != nil {
+		t.Fatalf("login as the logged user: %v", err)
 	}
 }
 
@@ -666,7 +660,7 @@ func TestHostileStanzas(t *testing.T) {
 		{name: "malformed from is replaced", xml: `<message xmlns='jabber:client' from='@@' to='alice@localhost' id='m2' type='chat'><body>x</body></message>`, wantType: "chat"},
 		{name: "unknown top-level element", xml: `<foo xmlns='jabber:client'/>`, wantStream: stream.UnsupportedStanzaType},
 		{name: "other namespace", xml: `<message xmlns='jabber:server' to='alice@localhost'/>`, wantStream: stream.UnsupportedStanzaType},
-		{name: "oversized stanza", xml: `<message xmlns='jabber:client' to='alice@localhost'><body>` + strings.Repeat("x", stanzaLimit+1) + `</body></message>`, wantStream: stream.PolicyViolation},
+		{name: "oversized stanza", xml: `<message xmlns='jabber:client' to='alice@localhost'><body>` + strings.Repeat("x", 256<<10) + `</body></message>`, wantStream: stream.PolicyViolation},
 		{name: "not well-formed", xml: `<message xmlns='jabber:client'><body></message>`, wantStream: stream.NotWellFormed},
 	}
 	for _, tc := range tests {
@@ -709,7 +703,7 @@ func TestNegotiationLimits(t *testing.T) {
 		send string
 	}{
 		{"silent", ""},
-		{"flood before authentication", `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'><foo>` + strings.Repeat("a", negotiationLimit+1)},
+		{"flood before authentication", `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'><foo>` + strings.Repeat("a", 64<<10)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
