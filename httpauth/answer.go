@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"mellium.im/xmlstream"
@@ -42,6 +43,11 @@ func readAnswer(start xml.StartElement, r xml.TokenReader) (answer, error) {
 	case "message":
 	default:
 		return a, fmt.Errorf("%w: not an iq or message", ErrMalformed)
+	}
+	if duplicateAttr(start.Attr) {
+		// A router that stamps only the first from, and a parser that
+		// takes the last one, would disagree on who sent it.
+		return a, fmt.Errorf("%w: duplicate attribute on the stanza", ErrMalformed)
 	}
 	for _, at := range start.Attr {
 		if at.Name.Space != "" {
@@ -158,10 +164,28 @@ func (a *answer) child(t xml.StartElement) error {
 func (v *Verifier) HandleAnswer(start xml.StartElement, r xml.TokenReader) error {
 	a, err := readAnswer(start, r)
 	if err != nil {
-		v.log.Info("httpauth: ignoring malformed answer", "err", err)
+		v.malformed(start, err)
 		return err
 	}
 	return v.deliver(a)
+}
+
+// malformed logs (rate-limited) a stanza that was ignored as malformed.
+func (v *Verifier) malformed(start xml.StartElement, err error) {
+	v.flood.logAttrs(slog.LevelInfo, "httpauth: ignoring malformed answer", slog.String("stanza", start.Name.Local), slog.String("err", err.Error()))
+}
+
+// duplicateAttr reports whether two attributes have the same name
+// (namespace and local name). encoding/xml accepts them; XML does not.
+func duplicateAttr(attrs []xml.Attr) bool {
+	for i := 1; i < len(attrs); i++ {
+		for j := range i {
+			if attrs[i].Name == attrs[j].Name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // deliver validates an answer against the pending transaction it names and
@@ -261,14 +285,14 @@ func (v *Verifier) lookupRef(a answer) (Transaction, bool) {
 // ignore logs (at Info) an answer-like stanza that names a transaction it
 // cannot answer: wrong sender, wrong id, mismatching confirm.
 func (v *Verifier) ignore(a answer, why string) error {
-	v.log.Info("httpauth: ignoring stanza", "reason", why, "from", a.from.String(), "iq", a.iq, "type", a.typ)
+	v.flood.logAttrs(slog.LevelInfo, "httpauth: ignoring stanza", slog.String("reason", why), slog.String("from", a.from.String()), slog.Bool("iq", a.iq), slog.String("type", a.typ))
 	return fmt.Errorf("%w: %s", ErrNotPending, why)
 }
 
 // ignoreQuietly logs (at Debug) stanzas that are simply not answers, such as
 // chat messages or responses to other IQs, which are routine.
 func (v *Verifier) ignoreQuietly(a answer, why string) error {
-	v.log.Debug("httpauth: ignoring stanza", "reason", why, "from", a.from.String(), "iq", a.iq, "type", a.typ)
+	v.flood.logAttrs(slog.LevelDebug, "httpauth: ignoring stanza", slog.String("reason", why), slog.String("from", a.from.String()), slog.Bool("iq", a.iq), slog.String("type", a.typ))
 	return fmt.Errorf("%w: %s", ErrNotPending, why)
 }
 
@@ -320,11 +344,11 @@ func (v *Verifier) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *x
 	a := answer{iq: true, typ: string(iq.Type), id: iq.ID, from: iq.From, isError: iq.Type == stanza.ErrorIQ}
 	if start != nil && start.Name.Local != "" {
 		if err := a.child(*start); err != nil {
-			v.log.Info("httpauth: ignoring malformed answer", "err", err)
+			v.malformed(*start, err)
 			return nil
 		}
 		if err := a.readChildren(t, 2, start.Name.Local == "error"); err != nil {
-			v.log.Info("httpauth: ignoring malformed answer", "err", err)
+			v.malformed(*start, err)
 			return nil
 		}
 	}
@@ -345,7 +369,7 @@ func (v *Verifier) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncode
 	}
 	a, err := readAnswer(start, t)
 	if err != nil {
-		v.log.Info("httpauth: ignoring malformed answer", "err", err)
+		v.malformed(start, err)
 		return nil
 	}
 	a.from = msg.From

@@ -64,27 +64,22 @@ func ParseConfirm(start xml.StartElement) (Confirm, error) {
 	if start.Name.Space != NS || start.Name.Local != "confirm" {
 		return Confirm{}, fmt.Errorf("%w: not a confirm element", ErrMalformed)
 	}
+	if duplicateAttr(start.Attr) {
+		return Confirm{}, fmt.Errorf("%w: duplicate attribute", ErrMalformed)
+	}
 	c := Confirm{XMLName: xml.Name{Space: NS, Local: "confirm"}}
-	var seen [3]bool
 	for _, a := range start.Attr {
 		if a.Name.Space != "" {
 			continue
 		}
-		var i int
 		switch a.Name.Local {
 		case "id":
-			c.ID, i = a.Value, 0
+			c.ID = a.Value
 		case "method":
-			c.Method, i = a.Value, 1
+			c.Method = a.Value
 		case "url":
-			c.URL, i = a.Value, 2
-		default:
-			continue
+			c.URL = a.Value
 		}
-		if seen[i] {
-			return Confirm{}, fmt.Errorf("%w: duplicate attribute", ErrMalformed)
-		}
-		seen[i] = true
 	}
 	if err := c.Validate(); err != nil {
 		return Confirm{}, err

@@ -50,6 +50,39 @@
 // transaction's id, method and URL (and thread) and the transaction is still
 // pending. Everything else is ignored and logged.
 //
+// # Hostile clients
+//
+// The HTTP side is open to anybody, so what an unauthenticated client can
+// make the service do is bounded:
+//
+//   - prompts: [Config.JIDRate] (default 5 a minute, 5 at once, per bare
+//     JID) and [Config.ClientRate] (default 30 a minute, 10 at once, per
+//     client address; an IPv6 address counts by its /64) are token buckets
+//     in maps of at most MaxKeys entries (least recently used forgotten
+//     first); over either, 429 with Retry-After before anybody is
+//     contacted. The store's per-JID cap bounds the prompts pending at once;
+//   - the URL the user is shown: it comes from [Config.BaseURL] (or
+//     RequestURL), or from the Host header only when that names one of
+//     [Config.Hosts]; with none of them configured, every request gets 400
+//     and the log says what to set;
+//   - memory: a used transaction identifier is remembered as a 16-byte
+//     keyed digest (about 70 bytes with its bookkeeping), never as the
+//     credentials it came in;
+//   - connections: [Verifier.ServerDefaults] gives the http.Server the
+//     timeouts a confirmation needs, and closes idle keep-alive
+//     connections;
+//   - logs: one Info line per outcome that matters (a confirmation request
+//     sent, a request granted, a request refused and why), with the JID,
+//     method, URL and remote address; never a transaction identifier,
+//     password or Digest response. A refused request is logged exactly once
+//     (one without credentials, the protocol's first step, at Debug only).
+//     Refusals and ignored answers, which a flood can cause, are logged at
+//     most 10 a second (20 at once); a "suppressed" line counts the rest;
+//   - answers: a stanza or <confirm/> element with an attribute twice (which
+//     encoding/xml accepts) is ignored and logged, since a router stamping
+//     the first from and a parser reading the last would disagree on who
+//     sent it.
+//
 // Left out: the XEP's optional use of message for full JIDs (full JIDs always
 // get an IQ), Digest "-sess" algorithms, userhash and auth-int, and any
 // authentication scheme other than Basic and Digest. JIDs whose string form

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -106,7 +105,8 @@ func TestEndToEnd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, server := pipeSessions(t, user, service)
-			v, err := New(Config{Sender: server})
+			srv, set := lateServer(t)
+			v, err := New(Config{Sender: server, Hosts: []string{srvHost(srv)}, Logger: discardLog})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,11 +117,10 @@ func TestEndToEnd(t *testing.T) {
 			})))
 			go server.Serve(stampFrom(user, mux.New("jabber:client", v.Handle())))
 
-			srv := httptest.NewServer(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			set(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				j, _ := FromContext(r.Context())
 				io.WriteString(w, j.String())
 			})))
-			defer srv.Close()
 
 			req, _ := http.NewRequest("GET", srv.URL+"/doc", nil)
 			if tc.digest {

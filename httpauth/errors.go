@@ -31,6 +31,14 @@ var (
 	// ErrOverloaded means the store holds the maximum number of pending
 	// transactions in total (HTTP 503).
 	ErrOverloaded = errors.New("httpauth: too many pending requests")
+	// ErrRateLimited means too many confirmation prompts were sent to the
+	// JID or caused by the client address lately (HTTP 429 with
+	// Retry-After); the user was not contacted.
+	ErrRateLimited = errors.New("httpauth: too many confirmation requests, try again later")
+	// ErrUnknownHost means the request's Host header names no configured
+	// host (Config.Hosts), or no way to build the URL shown to the user is
+	// configured at all (HTTP 400); the user was not contacted.
+	ErrUnknownHost = errors.New("httpauth: host not configured")
 	// ErrDelivery means the confirmation request could not be sent (HTTP 503).
 	ErrDelivery = errors.New("httpauth: confirmation request could not be sent")
 	// ErrCanceled means the HTTP client went away before an answer arrived.

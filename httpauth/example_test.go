@@ -32,7 +32,7 @@ func (printSender) Send(ctx context.Context, r xml.TokenReader) error {
 
 // A request without credentials gets the XEP-0070 challenges.
 func ExampleVerifier_Handler() {
-	v, err := httpauth.New(httpauth.Config{Sender: printSender{}})
+	v, err := httpauth.New(httpauth.Config{Sender: printSender{}, BaseURL: "https://files.shakespeare.lit"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func Example_component() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	v, err := httpauth.New(httpauth.Config{Sender: s, From: domain})
+	v, err := httpauth.New(httpauth.Config{Sender: s, From: domain, BaseURL: "https://files.example.net"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +37,8 @@ func TestProsodyComponent(t *testing.T) {
 	// The component.
 	comp := p.Component(t, ctx, domain, secret)
 	var logBuf syncBuffer
-	v, err := New(Config{Sender: comp, From: jid.MustParse(domain), Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	srv, set := lateServer(t)
+	v, err := New(Config{Sender: comp, From: jid.MustParse(domain), Hosts: []string{srvHost(srv)}, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +78,10 @@ func TestProsodyComponent(t *testing.T) {
 		return d.yes, nil
 	})))
 
-	srv := httptest.NewServer(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	set(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		j, _ := FromContext(r.Context())
 		io.WriteString(w, j.String())
 	})))
-	defer srv.Close()
 
 	for _, tc := range []struct {
 		name   string

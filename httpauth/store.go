@@ -1,8 +1,15 @@
 package httpauth
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"hash"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
 // Transaction is one request waiting for the user's answer.
@@ -66,17 +73,27 @@ type Store interface {
 // MemStoreConfig sets the limits of a [MemStore]. Zero values take the
 // defaults noted on each field.
 type MemStoreConfig struct {
-	MaxPending       int           `json:"max_pending,omitempty"`         // default 100000
-	MaxPendingPerJID int           `json:"max_pending_per_jid,omitempty"` // default 5
-	MaxUsed          int           `json:"max_used,omitempty"`            // remembered used ids, default 200000
-	UsedTTL          time.Duration `json:"used_ttl,omitempty"`            // default 24h
-	MaxGrants        int           `json:"max_grants,omitempty"`          // default 100000
-	MaxNonces        int           `json:"max_nonces,omitempty"`          // default 200000
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time `json:"-"`
+	MaxPending       int             `json:"max_pending,omitempty"`         // default 100000
+	MaxPendingPerJID int             `json:"max_pending_per_jid,omitempty"` // default 5
+	MaxUsed          int             `json:"max_used,omitempty"`            // remembered used ids, default 200000
+	UsedTTL          config.Duration `json:"used_ttl,omitempty"`            // default 24h
+	MaxGrants        int             `json:"max_grants,omitempty"`          // default 100000
+	MaxNonces        int             `json:"max_nonces,omitempty"`          // default 200000
+	// UsedKey keys the digests by which used transaction identifiers are
+	// remembered (see MemStore); nil means 32 random bytes, which is right
+	// for one process.
+	UsedKey []byte `json:"-"`
+	// Clock is the time source; nil means the system clock.
+	Clock config.Clock `json:"-"`
 }
 
 type idKey struct{ bare, id string }
+
+// usedKey is how a used transaction identifier is remembered: the first 16
+// bytes of HMAC-SHA-256(UsedKey, bare JID ‖ 0 ‖ id). It is of fixed size
+// whatever the client sent, and without the key it cannot be tested
+// against a list of likely identifiers.
+type usedKey [16]byte
 
 type memEntry struct {
 	tx      Transaction
@@ -86,22 +103,26 @@ type memEntry struct {
 
 type expiring[K comparable] struct {
 	key K
-	exp time.Time
+	exp int64 // Unix nanoseconds
 }
 
 // MemStore is the in-memory [Store]. Used identifiers, grants and nonce
 // counts are kept in first-in first-out order and forgotten when they expire
-// or, beyond their cap, oldest first.
+// or, beyond their cap, oldest first. A used identifier takes about 70 bytes
+// however long the JID and identifier were (see usedKey): 200000 of them,
+// the default cap, about 14 MB.
 type MemStore struct {
-	cfg MemStoreConfig
+	cfg   MemStoreConfig
+	clock config.Clock
 
 	mu      sync.Mutex
 	pending map[string]*memEntry
 	byID    map[idKey]*memEntry
 	perJID  map[string]int
 
-	used  map[idKey]time.Time
-	usedQ []expiring[idKey]
+	mac   hash.Hash         // HMAC-SHA-256 under UsedKey; guarded by mu
+	used  map[usedKey]int64 // → expiry, Unix nanoseconds
+	usedQ []expiring[usedKey]
 
 	grants  map[idKey]Grant
 	grantsQ []expiring[idKey]
@@ -124,7 +145,7 @@ func NewMemStore(cfg MemStoreConfig) *MemStore {
 		cfg.MaxUsed = 200000
 	}
 	if cfg.UsedTTL <= 0 {
-		cfg.UsedTTL = 24 * time.Hour
+		cfg.UsedTTL = config.Duration(24 * time.Hour)
 	}
 	if cfg.MaxGrants <= 0 {
 		cfg.MaxGrants = 100000
@@ -132,15 +153,19 @@ func NewMemStore(cfg MemStoreConfig) *MemStore {
 	if cfg.MaxNonces <= 0 {
 		cfg.MaxNonces = 200000
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	key := cfg.UsedKey
+	if key == nil {
+		key = make([]byte, 32)
+		rand.Read(key) // never fails (crypto/rand)
 	}
 	return &MemStore{
 		cfg:     cfg,
+		clock:   config.ClockOr(cfg.Clock),
 		pending: make(map[string]*memEntry),
 		byID:    make(map[idKey]*memEntry),
 		perJID:  make(map[string]int),
-		used:    make(map[idKey]time.Time),
+		mac:     hmac.New(sha256.New, key),
+		used:    make(map[usedKey]int64),
 		grants:  make(map[idKey]Grant),
 		nonces:  make(map[string]uint32),
 	}
@@ -150,13 +175,14 @@ func NewMemStore(cfg MemStoreConfig) *MemStore {
 func (s *MemStore) Begin(tx Transaction) (<-chan bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.cfg.Now()
+	now := s.clock.Now()
 	s.pruneLocked(now)
+	tx = cloneTransaction(tx)
 	k := idKey{tx.Bare, tx.Confirm.ID}
 	if _, ok := s.byID[k]; ok {
 		return nil, ErrReplay
 	}
-	if _, ok := s.used[k]; ok {
+	if _, ok := s.used[s.usedKeyLocked(k)]; ok {
 		return nil, ErrReplay
 	}
 	if _, ok := s.pending[tx.Ref]; ok {
@@ -226,13 +252,14 @@ func (s *MemStore) End(ref string) {
 	} else {
 		s.perJID[e.tx.Bare] = n - 1
 	}
-	now := s.cfg.Now()
+	now := s.clock.Now()
 	s.pruneLocked(now)
-	exp := now.Add(s.cfg.UsedTTL)
-	if _, ok := s.used[k]; !ok {
-		s.usedQ = append(s.usedQ, expiring[idKey]{k, exp})
+	exp := now.Add(s.cfg.UsedTTL.D()).UnixNano()
+	uk := s.usedKeyLocked(k)
+	if _, ok := s.used[uk]; !ok {
+		s.usedQ = append(s.usedQ, expiring[usedKey]{uk, exp})
 	}
-	s.used[k] = exp
+	s.used[uk] = exp
 	for len(s.used) > s.cfg.MaxUsed && len(s.usedQ) > 0 {
 		s.usedQ = popOldest(s.usedQ, s.used)
 	}
@@ -242,10 +269,11 @@ func (s *MemStore) End(ref string) {
 func (s *MemStore) AddGrant(g Grant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pruneLocked(s.cfg.Now())
+	s.pruneLocked(s.clock.Now())
+	g.Bare, g.ID, g.Entity, g.URL = strings.Clone(g.Bare), strings.Clone(g.ID), strings.Clone(g.Entity), strings.Clone(g.URL)
 	k := idKey{g.Bare, g.ID}
 	if _, ok := s.grants[k]; !ok {
-		s.grantsQ = append(s.grantsQ, expiring[idKey]{k, g.Expires})
+		s.grantsQ = append(s.grantsQ, expiring[idKey]{k, g.Expires.UnixNano()})
 	}
 	s.grants[k] = g
 	for len(s.grants) > s.cfg.MaxGrants && len(s.grantsQ) > 0 {
@@ -258,7 +286,7 @@ func (s *MemStore) Grant(bare, id string) (Grant, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.grants[idKey{bare, id}]
-	if !ok || !s.cfg.Now().Before(g.Expires) {
+	if !ok || !s.clock.Now().Before(g.Expires) {
 		return Grant{}, false
 	}
 	return g, true
@@ -268,13 +296,14 @@ func (s *MemStore) Grant(bare, id string) (Grant, bool) {
 func (s *MemStore) UseNonce(nonce string, nc uint32, expires time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pruneLocked(s.cfg.Now())
+	s.pruneLocked(s.clock.Now())
 	last, ok := s.nonces[nonce]
 	if ok && nc <= last {
 		return ErrReplay
 	}
 	if !ok {
-		s.noncesQ = append(s.noncesQ, expiring[string]{nonce, expires})
+		nonce = strings.Clone(nonce)
+		s.noncesQ = append(s.noncesQ, expiring[string]{nonce, expires.UnixNano()})
 	}
 	s.nonces[nonce] = nc
 	for len(s.nonces) > s.cfg.MaxNonces && len(s.noncesQ) > 0 {
@@ -293,16 +322,39 @@ func (s *MemStore) Pending() int {
 // pruneLocked forgets expired used identifiers, grants and nonces. Queues
 // are in insertion order, which is expiry order for used identifiers and
 // close to it for the others; an entry behind a longer-lived one waits.
-func (s *MemStore) pruneLocked(now time.Time) {
-	for len(s.usedQ) > 0 && !now.Before(s.usedQ[0].exp) {
+func (s *MemStore) pruneLocked(t time.Time) {
+	now := t.UnixNano()
+	for len(s.usedQ) > 0 && now >= s.usedQ[0].exp {
 		s.usedQ = popOldest(s.usedQ, s.used)
 	}
-	for len(s.grantsQ) > 0 && !now.Before(s.grantsQ[0].exp) {
+	for len(s.grantsQ) > 0 && now >= s.grantsQ[0].exp {
 		s.grantsQ = popOldest(s.grantsQ, s.grants)
 	}
-	for len(s.noncesQ) > 0 && !now.Before(s.noncesQ[0].exp) {
+	for len(s.noncesQ) > 0 && now >= s.noncesQ[0].exp {
 		s.noncesQ = popOldest(s.noncesQ, s.nonces)
 	}
+}
+
+// usedKeyLocked returns the digest by which a used identifier is
+// remembered.
+func (s *MemStore) usedKeyLocked(k idKey) usedKey {
+	s.mac.Reset()
+	s.mac.Write([]byte(k.bare))
+	s.mac.Write([]byte{0})
+	s.mac.Write([]byte(k.id))
+	var sum [sha256.Size]byte
+	var uk usedKey
+	copy(uk[:], s.mac.Sum(sum[:0]))
+	return uk
+}
+
+// cloneTransaction copies the strings of tx, so that a pending transaction
+// does not keep alive the decoded Authorization header (up to 8 KiB) its
+// identifier and JID were cut from.
+func cloneTransaction(tx Transaction) Transaction {
+	tx.Ref, tx.To, tx.Bare = strings.Clone(tx.Ref), strings.Clone(tx.To), strings.Clone(tx.Bare)
+	tx.Confirm.ID, tx.Confirm.Method, tx.Confirm.URL = strings.Clone(tx.Confirm.ID), strings.Clone(tx.Confirm.Method), strings.Clone(tx.Confirm.URL)
+	return tx
 }
 
 func popOldest[K comparable, V any](q []expiring[K], m map[K]V) []expiring[K] {

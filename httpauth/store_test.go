@@ -1,6 +1,8 @@
 package httpauth
 
 import (
+	"github.com/xmppauth/xmppauth/config"
+
 	"errors"
 	"fmt"
 	"testing"
@@ -9,7 +11,7 @@ import (
 
 func TestMemStore(t *testing.T) {
 	clock := newFakeClock()
-	s := NewMemStore(MemStoreConfig{Now: clock.Now, MaxPending: 3, MaxPendingPerJID: 2, MaxUsed: 2, UsedTTL: time.Hour, MaxGrants: 1, MaxNonces: 2})
+	s := NewMemStore(MemStoreConfig{Clock: clock, MaxPending: 3, MaxPendingPerJID: 2, MaxUsed: 2, UsedTTL: config.Duration(time.Hour), MaxGrants: 1, MaxNonces: 2})
 	tx := func(ref, bare, id string) Transaction {
 		return Transaction{Ref: ref, To: bare, Bare: bare, Confirm: Confirm{ID: id, Method: "GET", URL: "https://a.example/"}}
 	}

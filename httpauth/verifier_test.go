@@ -1,6 +1,8 @@
 package httpauth
 
 import (
+	"github.com/xmppauth/xmppauth/config"
+
 	"context"
 	"encoding/xml"
 	"errors"
@@ -366,7 +368,7 @@ func TestReplayAndReuse(t *testing.T) {
 	})
 	for _, m := range []string{"HEAD", "OPTIONS"} {
 		t.Run(m+" is reusable", func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.ReuseWindow = time.Minute })
+			e := newEnv(t, func(c *Config) { c.ReuseWindow = config.Duration(time.Minute) })
 			if c := confirm(e, basicReq(m, pageURL, fullJID, txID)); c != 200 {
 				t.Fatal(c)
 			}
@@ -564,13 +566,13 @@ func TestBaseURL(t *testing.T) {
 // user is being asked: net/http cancels the request context and the pending
 // entry goes away.
 func TestClientDisconnectsOverNetwork(t *testing.T) {
-	e := newEnv(t, nil)
+	srv, set := lateServer(t)
+	e := newEnv(t, func(c *Config) { c.Hosts = []string{srvHost(srv)} })
 	returned := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer close(returned)
 		e.h.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/doc", nil)
 	req.Header.Set("Authorization", BasicAuthorization(jid.MustParse(fullJID), txID))
