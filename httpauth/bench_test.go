@@ -1,7 +1,9 @@
 package httpauth
 
 import (
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 )
 
@@ -21,7 +24,7 @@ func BenchmarkPendingMemory(b *testing.B) {
 	var perTx float64
 	for b.Loop() {
 		s := NewMemStore(MemStoreConfig{MaxPending: n, MaxPendingPerJID: n})
-		chans := make([]<-chan bool, 0, n)
+		chans := make([]<-chan Answer, 0, n)
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -80,8 +83,11 @@ func BenchmarkReusedCredential(b *testing.B) {
 		done <- rec.Code
 	}()
 	s := <-sender.ch
-	if err := v.deliver(answer{iq: true, typ: "result", id: s.answer.id, from: jid.MustParse(fullJID)}); err != nil {
-		b.Fatal(err)
+	if _, ok := v.HandleStanza(xml.StartElement{Name: xml.Name{Local: "iq"}, Attr: []xml.Attr{
+		{Name: xml.Name{Local: "type"}, Value: "result"}, {Name: xml.Name{Local: "id"}, Value: s.answer.id},
+		{Name: xml.Name{Local: "from"}, Value: fullJID},
+	}}, xmlstream.ReaderFunc(func() (xml.Token, error) { return nil, io.EOF })); !ok {
+		b.Fatal("answer not handled")
 	}
 	if code := <-done; code != 200 {
 		b.Fatalf("HEAD: %d", code)

@@ -34,6 +34,22 @@ func stampFrom(from jid.JID, h xmpp.Handler) xmpp.Handler {
 	})
 }
 
+// hostRouter plays the part of a server's router: each stanza from the
+// user goes to HandleStanza first and, when it is not an answer, to the
+// host's own mux.
+func hostRouter(v *Verifier, m *mux.ServeMux) xmpp.Handler {
+	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		rest, handled := v.HandleStanza(*start, t)
+		if handled {
+			return nil
+		}
+		return m.HandleXMPP(struct {
+			xml.TokenReader
+			xmlstream.Encoder
+		}{rest, t}, start)
+	})
+}
+
 // nopNegotiator reads the stream header from the prefix pipeSessions puts
 // in front of the connection and declares the session ready, like mellium's
 // internal xmpptest package: nothing is negotiated.
@@ -115,7 +131,7 @@ func TestEndToEnd(t *testing.T) {
 				asked <- r
 				return tc.answer, nil
 			})))
-			go server.Serve(stampFrom(user, mux.New("jabber:client", v.Handle())))
+			go server.Serve(stampFrom(user, hostRouter(v, mux.New("jabber:client"))))
 
 			set(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				j, _ := FromContext(r.Context())

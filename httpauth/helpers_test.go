@@ -264,7 +264,8 @@ func (e *env) feed(raw string) error {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return e.v.HandleAnswer(tok.(xml.StartElement), d)
+	_, _, err = e.v.handleStanza(tok.(xml.StartElement), d)
+	return err
 }
 
 func basicReq(method, url, user, id string) *http.Request {

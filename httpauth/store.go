@@ -5,11 +5,40 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"hash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/xmppauth/xmppauth/config"
+)
+
+// Answer is how the XMPP side ended a pending transaction.
+type Answer struct {
+	// Result says what happened.
+	Result AnswerResult
+	// Condition is the stanza error condition of an error answer, such as
+	// "not-authorized" or "feature-not-implemented"; empty otherwise.
+	Condition string
+}
+
+// AnswerResult is what an Answer says.
+type AnswerResult uint8
+
+// The results of an Answer.
+const (
+	// AnswerConfirmed: the user confirmed the request.
+	AnswerConfirmed AnswerResult = iota + 1
+	// AnswerDenied: the user refused it (an error not-authorized, forbidden or
+	// not-allowed, or an error without a condition).
+	AnswerDenied
+	// AnswerCouldNotAnswer: the client answered with any other error, such as
+	// feature-not-implemented or service-unavailable (clients without
+	// XEP-0070), or the server bounced the request.
+	AnswerCouldNotAnswer
+	// AnswerSessionEnded: the session the request was sent to ended first (see
+	// Verifier.SessionEnded).
+	AnswerSessionEnded
 )
 
 // Transaction is one request waiting for the user's answer.
@@ -45,16 +74,24 @@ type Store interface {
 	// Begin records a pending transaction. It returns ErrReplay when the
 	// transaction identifier is pending or was used for the same bare JID,
 	// ErrTooManyPending or ErrOverloaded when a limit is reached. The
-	// channel receives the user's decision once (true = confirmed).
-	Begin(tx Transaction) (<-chan bool, error)
+	// channel receives the answer, once per Resolve.
+	Begin(tx Transaction) (<-chan Answer, error)
 	// Lookup returns the pending transaction with the given Ref.
 	Lookup(ref string) (Transaction, bool)
 	// LookupID returns the pending transaction of a bare JID and transaction
 	// identifier.
 	LookupID(bare, id string) (Transaction, bool)
-	// Resolve delivers the decision for a pending transaction. It returns
+	// PendingFor returns the undecided pending transactions of a bare JID;
+	// nil (without allocating) when there are none.
+	PendingFor(bare string) []Transaction
+	// Resolve delivers the answer for a pending transaction. It returns
 	// ErrNotPending when the transaction is unknown or already decided.
-	Resolve(ref string, confirmed bool) error
+	Resolve(ref string, a Answer) error
+	// Reopen makes a decided transaction undecided again, replaced by tx
+	// (same Ref, Bare and Confirm; e.g. now sent as a message), so that
+	// the next Resolve delivers on the channel Begin returned. It returns
+	// ErrNotPending when the transaction is unknown.
+	Reopen(tx Transaction) error
 	// End removes a transaction (decided or not) and remembers its identifier
 	// as used. It is safe to call for an unknown ref.
 	End(ref string)
@@ -97,7 +134,7 @@ type usedKey [16]byte
 
 type memEntry struct {
 	tx      Transaction
-	ch      chan bool
+	ch      chan Answer
 	decided bool
 }
 
@@ -118,7 +155,7 @@ type MemStore struct {
 	mu      sync.Mutex
 	pending map[string]*memEntry
 	byID    map[idKey]*memEntry
-	perJID  map[string]int
+	perJID  map[string][]*memEntry
 
 	mac   hash.Hash         // HMAC-SHA-256 under UsedKey; guarded by mu
 	used  map[usedKey]int64 // → expiry, Unix nanoseconds
@@ -163,7 +200,7 @@ func NewMemStore(cfg MemStoreConfig) *MemStore {
 		clock:   config.ClockOr(cfg.Clock),
 		pending: make(map[string]*memEntry),
 		byID:    make(map[idKey]*memEntry),
-		perJID:  make(map[string]int),
+		perJID:  make(map[string][]*memEntry),
 		mac:     hmac.New(sha256.New, key),
 		used:    make(map[usedKey]int64),
 		grants:  make(map[idKey]Grant),
@@ -172,7 +209,7 @@ func NewMemStore(cfg MemStoreConfig) *MemStore {
 }
 
 // Begin implements Store.
-func (s *MemStore) Begin(tx Transaction) (<-chan bool, error) {
+func (s *MemStore) Begin(tx Transaction) (<-chan Answer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
@@ -191,13 +228,13 @@ func (s *MemStore) Begin(tx Transaction) (<-chan bool, error) {
 	if len(s.pending) >= s.cfg.MaxPending {
 		return nil, ErrOverloaded
 	}
-	if s.perJID[tx.Bare] >= s.cfg.MaxPendingPerJID {
+	if len(s.perJID[tx.Bare]) >= s.cfg.MaxPendingPerJID {
 		return nil, ErrTooManyPending
 	}
-	e := &memEntry{tx: tx, ch: make(chan bool, 1)}
+	e := &memEntry{tx: tx, ch: make(chan Answer, 1)}
 	s.pending[tx.Ref] = e
 	s.byID[k] = e
-	s.perJID[tx.Bare]++
+	s.perJID[tx.Bare] = append(s.perJID[tx.Bare], e)
 	return e.ch, nil
 }
 
@@ -223,8 +260,21 @@ func (s *MemStore) LookupID(bare, id string) (Transaction, bool) {
 	return e.tx, true
 }
 
+// PendingFor implements Store.
+func (s *MemStore) PendingFor(bare string) []Transaction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var txs []Transaction
+	for _, e := range s.perJID[bare] {
+		if !e.decided {
+			txs = append(txs, e.tx)
+		}
+	}
+	return txs
+}
+
 // Resolve implements Store.
-func (s *MemStore) Resolve(ref string, confirmed bool) error {
+func (s *MemStore) Resolve(ref string, a Answer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.pending[ref]
@@ -232,7 +282,23 @@ func (s *MemStore) Resolve(ref string, confirmed bool) error {
 		return ErrNotPending
 	}
 	e.decided = true
-	e.ch <- confirmed
+	select {
+	case e.ch <- a:
+	default: // Reopened and resolved again before the first was read.
+	}
+	return nil
+}
+
+// Reopen implements Store.
+func (s *MemStore) Reopen(tx Transaction) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.pending[tx.Ref]
+	if !ok || tx.Bare != e.tx.Bare || tx.Confirm != e.tx.Confirm {
+		return ErrNotPending
+	}
+	e.tx = cloneTransaction(tx)
+	e.decided = false
 	return nil
 }
 
@@ -247,10 +313,10 @@ func (s *MemStore) End(ref string) {
 	delete(s.pending, ref)
 	k := idKey{e.tx.Bare, e.tx.Confirm.ID}
 	delete(s.byID, k)
-	if n := s.perJID[e.tx.Bare]; n <= 1 {
+	if rest := slices.DeleteFunc(s.perJID[e.tx.Bare], func(o *memEntry) bool { return o == e }); len(rest) == 0 {
 		delete(s.perJID, e.tx.Bare)
 	} else {
-		s.perJID[e.tx.Bare] = n - 1
+		s.perJID[e.tx.Bare] = rest
 	}
 	now := s.clock.Now()
 	s.pruneLocked(now)

@@ -119,6 +119,11 @@ type Config struct {
 	Clock config.Clock `json:"-"`
 	// Rand defaults to crypto/rand.
 	Rand io.Reader `json:"-"`
+	// ErrorHandler writes the response for a refused request (see
+	// Outcome); nil means DefaultErrorHandler. The headers the protocol
+	// needs are set before it runs: WWW-Authenticate challenges with 401,
+	// Retry-After with 429. It should write o.Status.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, o Outcome) `json:"-"`
 	// Logger receives one line per security-relevant outcome; nil means
 	// slog.Default(). Transaction identifiers, passwords and Digest
 	// responses are never logged.
@@ -227,6 +232,9 @@ func New(cfg Config) (*Verifier, error) {
 	}
 	if cfg.EntityKey == nil {
 		cfg.EntityKey = remoteIP
+	}
+	if cfg.ErrorHandler == nil {
+		cfg.ErrorHandler = DefaultErrorHandler
 	}
 	cfg.JIDRate = cfg.JIDRate.withDefaults(DefaultJIDRate)
 	cfg.ClientRate = cfg.ClientRate.withDefaults(DefaultClientRate)
@@ -342,9 +350,10 @@ func (v *Verifier) Handler(next http.Handler) http.Handler {
 // Check verifies r: it parses the credentials, asks the Authorizer, reuses a
 // HEAD or OPTIONS confirmation when allowed, and otherwise asks the user and
 // waits for the answer, the timeout or the end of r's context. It returns the
-// verified JID or one of the package's errors, which WriteError turns into
-// the HTTP response. Every refusal is logged once (at Info; a request
-// without credentials, the first step of the protocol, at Debug).
+// verified JID, or an *Outcome saying why not (wrapping one of the package's
+// errors), which WriteError turns into the HTTP response. Every refusal is
+// logged once (at Info; a request without credentials, the first step of
+// the protocol, at Debug).
 func (v *Verifier) Check(r *http.Request) (jid.JID, error) {
 	j, err := v.check(r)
 	if err != nil {
@@ -359,43 +368,37 @@ func NewContext(ctx context.Context, j jid.JID) context.Context {
 	return context.WithValue(ctx, ctxKey{}, &j)
 }
 
-// refusal is the error check returns for a request it does not serve: one
-// of the package's errors and what the log line says about the request.
-type refusal struct {
-	err         error
-	jid         jid.JID // zero when the credentials named none
-	method, url string  // url is empty until it is known
-	digest      bool
-	retryAfter  time.Duration // for ErrRateLimited
-}
-
-func (e *refusal) Error() string { return e.err.Error() }
-func (e *refusal) Unwrap() error { return e.err }
-
 // check is Check returning a pointer that may be shared (never modified), so
 // that the fast path does not allocate.
 func (v *Verifier) check(r *http.Request) (*jid.JID, error) {
-	h := r.Header.Get("Authorization")
+	var h string
+	// "Authorization" is in canonical form: a direct lookup is what Get
+	// does, without canonicalising the key again on the fast path.
+	if vals := r.Header["Authorization"]; len(vals) > 0 {
+		h = vals[0]
+	}
 	safe := !hasBody(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions)
 	if h != "" && safe && !v.cfg.DisableReuse {
 		if j := v.reused(h, r); j != nil {
 			return j, nil
 		}
 	}
-	j, rf := v.verify(r, h, safe)
-	if rf != nil {
-		v.logRefusal(r, rf)
-		return nil, rf
+	j, o := v.verify(r, h, safe)
+	if o != nil {
+		v.logRefusal(r, o)
+		return nil, o
 	}
 	return j, nil
 }
 
 // verify is the slow path of check.
-func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *refusal) {
-	rf := &refusal{method: r.Method}
-	fail := func(err error) (*jid.JID, *refusal) {
-		rf.err = err
-		return nil, rf
+func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outcome) {
+	o := &Outcome{Method: r.Method}
+	fail := func(err error) (*jid.JID, *Outcome) {
+		o.Err = err
+		o.Reason = reasonOf(err)
+		o.Status = v.status(o.Reason)
+		return nil, o
 	}
 	if !v.knownHost(r) {
 		return fail(ErrUnknownHost)
@@ -407,7 +410,7 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *refu
 	if err != nil {
 		return fail(err)
 	}
-	rf.jid, rf.digest = c.jid, c.scheme == schemeDigest
+	o.JID, o.Digest = c.jid, c.scheme == schemeDigest
 	now := v.cfg.Clock.Now()
 	switch c.scheme {
 	case schemeBasic:
@@ -429,7 +432,7 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *refu
 	if len(u) > MaxURLLen {
 		return fail(fmt.Errorf("%w: URL too long", ErrMalformed))
 	}
-	rf.url = u
+	o.URL = u
 	if v.cfg.Authorizer != nil {
 		if err := v.cfg.Authorizer.Authorize(r.Context(), c.jid, r); err != nil {
 			return fail(fmt.Errorf("%w: %w", ErrForbidden, err))
@@ -461,7 +464,7 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *refu
 	}
 	release, wait := v.takePrompt(bare, entity, now)
 	if release == nil {
-		rf.retryAfter = wait
+		o.RetryAfter = wait
 		return fail(ErrRateLimited)
 	}
 	decision, err := v.store.Begin(tx)
@@ -477,22 +480,40 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *refu
 	if err := v.cfg.Sender.Send(ctx, v.request(tx, c.jid)); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrDelivery, err))
 	}
-	form := "iq"
-	if tx.ViaMessage {
-		form = "message"
-	}
-	v.log.Info("httpauth: confirmation request sent", "jid", tx.To, "method", r.Method, "url", u, "remote", r.RemoteAddr, "form", form)
+	v.logSent(r, tx, "")
 	expired, stop := v.after(timeout)
 	defer stop()
-	select {
-	case ok := <-decision:
-		if !ok {
-			return fail(ErrDenied)
+	for ans := (Answer{}); ans.Result != AnswerConfirmed; {
+		select {
+		case ans = <-decision:
+		case <-expired:
+			return fail(ErrTimeout)
+		case <-r.Context().Done():
+			return fail(ErrCanceled)
 		}
-	case <-expired:
-		return fail(ErrTimeout)
-	case <-r.Context().Done():
-		return fail(ErrCanceled)
+		o.Condition = ans.Condition
+		switch ans.Result {
+		case AnswerConfirmed:
+		case AnswerDenied:
+			return fail(ErrDenied)
+		case AnswerSessionEnded:
+			return fail(ErrSessionEnded)
+		default:
+			// XEP-0070 §4.2: a full JID may get the message form too. A
+			// client without XEP-0070 (Profanity, mcabber) says so with
+			// one of these; ask once more, in words.
+			if tx.ViaMessage || (ans.Condition != string(stanza.FeatureNotImplemented) && ans.Condition != string(stanza.ServiceUnavailable)) {
+				return fail(fmt.Errorf("%w: %s", ErrCouldNotAnswer, ans.Condition))
+			}
+			tx.ViaMessage = true
+			if err := v.store.Reopen(tx); err != nil {
+				return fail(fmt.Errorf("%w: %s", ErrCouldNotAnswer, ans.Condition))
+			}
+			if err := v.cfg.Sender.Send(ctx, v.request(tx, c.jid)); err != nil {
+				return fail(fmt.Errorf("%w: %s (and the message form could not be sent: %w)", ErrCouldNotAnswer, ans.Condition, err))
+			}
+			v.logSent(r, tx, ans.Condition)
+		}
 	}
 	v.log.Info("httpauth: request granted", "jid", tx.To, "method", r.Method, "url", u, "remote", r.RemoteAddr)
 	if safe && (r.Method == http.MethodHead || r.Method == http.MethodOptions) && !v.cfg.DisableReuse {
@@ -550,67 +571,88 @@ func (v *Verifier) addGrant(h string, c credentials, bare, entity, u string) {
 	}
 }
 
+// logSent writes the line of a confirmation request sent; fallback is the
+// error condition that made an IQ request be sent again as a message.
+func (v *Verifier) logSent(r *http.Request, tx Transaction, fallback string) {
+	attrs := []slog.Attr{
+		slog.String("jid", tx.To), slog.String("method", tx.Confirm.Method), slog.String("url", tx.Confirm.URL),
+		slog.String("remote", r.RemoteAddr), slog.String("form", "iq"),
+	}
+	if tx.ViaMessage {
+		attrs[4] = slog.String("form", "message")
+	}
+	if fallback != "" {
+		attrs = append(attrs, slog.String("after_iq_error", fallback))
+	}
+	v.log.LogAttrs(context.Background(), slog.LevelInfo, "httpauth: confirmation request sent", attrs...)
+}
+
 // logRefusal writes the one log line of a refused request.
-func (v *Verifier) logRefusal(r *http.Request, rf *refusal) {
+func (v *Verifier) logRefusal(r *http.Request, o *Outcome) {
 	level := slog.LevelInfo
-	if errors.Is(rf.err, ErrNoCredentials) {
+	if o.Reason == NoCredentials {
 		level = slog.LevelDebug
 	}
 	attrs := []slog.Attr{
-		slog.String("reason", reason(rf.err)),
-		slog.Int("status", v.status(rf.err)),
+		slog.String("reason", o.logReason()),
+		slog.Int("status", o.Status),
 		slog.String("remote", r.RemoteAddr),
-		slog.String("method", rf.method),
+		slog.String("method", o.Method),
 	}
-	if rf.jid.Domainpart() != "" {
-		attrs = append(attrs, slog.String("jid", rf.jid.String()))
+	if o.JID.Domainpart() != "" {
+		attrs = append(attrs, slog.String("jid", o.JID.String()))
 	}
-	if rf.url != "" {
-		attrs = append(attrs, slog.String("url", rf.url))
+	if o.URL != "" {
+		attrs = append(attrs, slog.String("url", o.URL))
 	}
-	switch {
-	case errors.Is(rf.err, ErrUnknownHost):
+	switch o.Reason {
+	case UnknownHost:
 		attrs = append(attrs, slog.String("host", r.Host))
 		if len(v.hosts) == 0 {
 			attrs = append(attrs, slog.String("fix", "set base_url (or hosts) in the http_auth configuration"))
 		}
-	case errors.Is(rf.err, ErrRateLimited):
-		attrs = append(attrs, slog.Duration("retry_after", rf.retryAfter))
-	case errors.Is(rf.err, ErrForbidden), errors.Is(rf.err, ErrDelivery),
-		errors.Is(rf.err, ErrBadCredentials), errors.Is(rf.err, ErrMalformed):
+	case RateLimited:
+		attrs = append(attrs, slog.Duration("retry_after", o.RetryAfter))
+	case Denied:
+		if o.Condition != "" {
+			attrs = append(attrs, slog.String("condition", o.Condition))
+		}
+	case Forbidden, Offline, BadCredentials, BadRequest, Internal:
 		// The detail: which check failed, or the Authorizer's or the
 		// Sender's error. None of them contains the credentials.
-		attrs = append(attrs, slog.String("err", rf.err.Error()))
+		attrs = append(attrs, slog.String("err", o.Err.Error()))
 	}
 	v.flood.logAttrs(level, "httpauth: request refused", attrs...)
 }
 
-// reason is the log wording of a refusal.
-func reason(err error) string {
+// reasonOf returns the Reason for one of the package's errors.
+func reasonOf(err error) Reason {
 	for _, r := range []struct {
-		err error
-		why string
+		err    error
+		reason Reason
 	}{
-		{ErrNoCredentials, "no credentials"},
-		{ErrUnknownHost, "host not configured"},
-		{ErrStaleNonce, "stale nonce"},
-		{ErrReplay, "transaction id already used"},
-		{ErrBadCredentials, "invalid credentials"},
-		{ErrMalformed, "bad request"},
-		{ErrForbidden, "refused by the authorizer"},
-		{ErrRateLimited, "rate limited"},
-		{ErrTooManyPending, "too many pending requests for this JID"},
-		{ErrOverloaded, "too many pending requests"},
-		{ErrDelivery, "confirmation request could not be sent"},
-		{ErrDenied, "denied by the user"},
-		{ErrTimeout, "timed out"},
-		{ErrCanceled, "HTTP client went away"},
+		{ErrNoCredentials, NoCredentials},
+		{ErrUnknownHost, UnknownHost},
+		{ErrStaleNonce, BadCredentials},
+		{ErrReplay, UsedTransaction},
+		{ErrBadCredentials, BadCredentials},
+		{ErrMalformed, BadRequest},
+		{ErrForbidden, Forbidden},
+		{ErrRateLimited, RateLimited},
+		{ErrTooManyPending, TooManyPending},
+		{ErrOverloaded, Overloaded},
+		{ErrDelivery, Offline},
+		{ErrDenied, Denied},
+		{ErrTimeout, TimedOut},
+		{ErrCouldNotAnswer, CouldNotAnswer},
+		{ErrSessionEnded, SessionEnded},
+		{ErrCanceled, Canceled},
 	} {
 		if errors.Is(err, r.err) {
-			return r.why
+			return r.reason
 		}
 	}
-	return "error"
+	return Internal
 }
 
 // reused is the fast path for a Basic header that obtained a HEAD or OPTIONS
@@ -659,7 +701,33 @@ func (v *Verifier) sameURL(u string, r *http.Request) bool {
 		return false
 	}
 	rest, ok = strings.CutPrefix(rest, r.Host)
-	return ok && rest == requestTarget(r)
+	return ok && isTarget(rest, r)
+}
+
+// isTarget reports whether s is requestTarget(r), without allocating for
+// the usual request targets.
+func isTarget(s string, r *http.Request) bool {
+	if r.RequestURI != "" && r.RequestURI[0] == '/' || r.RequestURI == "*" {
+		return s == r.RequestURI
+	}
+	u := r.URL
+	if u.Opaque != "" || u.Scheme == "" {
+		return s == u.RequestURI()
+	}
+	// What URL.RequestURI returns for an absolute URL: the escaped path
+	// ("/" when empty), then "?" and the query when there is one.
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	rest, ok := strings.CutPrefix(s, p)
+	if !ok {
+		return false
+	}
+	if u.ForceQuery || u.RawQuery != "" {
+		return len(rest) == 1+len(u.RawQuery) && rest[0] == '?' && rest[1:] == u.RawQuery
+	}
+	return rest == ""
 }
 
 func hasBody(r *http.Request) bool {
@@ -724,51 +792,43 @@ func Instructions(c Confirm) string {
 		"\n\nIf you wish to confirm the request, reply with \"" + c.ID + " OK\". If not, reply with \"" + c.ID + " No\"."
 }
 
-// status is the HTTP status for an error returned by Check.
-func (v *Verifier) status(err error) int {
-	switch {
-	case errors.Is(err, ErrCanceled):
-		// Usually nobody is listening any more; if somebody is (the
-		// context ended for another reason), they must not get a 200.
-		return http.StatusServiceUnavailable
-	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknownHost):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrForbidden), errors.Is(err, ErrDenied):
-		return http.StatusForbidden
-	case errors.Is(err, ErrTimeout):
+// status is the HTTP status of a Reason under this configuration.
+func (v *Verifier) status(r Reason) int {
+	if r == TimedOut {
 		return v.cfg.TimeoutStatus
-	case errors.Is(err, ErrTooManyPending), errors.Is(err, ErrRateLimited):
-		return http.StatusTooManyRequests
-	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrDelivery):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrBadCredentials),
-		errors.Is(err, ErrStaleNonce), errors.Is(err, ErrReplay):
-		return http.StatusUnauthorized
 	}
-	return http.StatusInternalServerError
+	return r.status()
 }
 
-// WriteError writes the HTTP response for an error returned by Check:
-// 401 with fresh Basic and Digest challenges for missing or invalid
-// credentials (stale=true for an expired nonce), 400 when the request does
-// not make a valid confirm element (e.g. its URL) or names a host that is
-// not configured, 403 when denied or not authorized, the configured status
-// on timeout, 429 (with Retry-After when rate-limited) and 503 when limits
-// are reached, 503 when the request's context ended first. It does not log:
+// WriteError writes the HTTP response for an error returned by Check,
+// through Config.ErrorHandler: 401 with fresh Basic and Digest challenges
+// for missing or invalid credentials or a used transaction id (stale=true
+// for an expired nonce); 400 when the request does not make a valid confirm
+// element or names a host that is not configured; 403 when denied by the
+// user or refused by the Authorizer; Config.TimeoutStatus (default 403) when
+// nobody answered; 429 when rate-limited (with Retry-After) or too many
+// requests wait for the JID; 502 when the XMPP client could not answer
+// (e.g. it lacks XEP-0070); 503 when the request could not be delivered
+// (the user is offline), the user's session ended, the service is
+// overloaded or the HTTP request's context ended first. It does not log:
 // Check has logged the refusal.
 func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	status := v.status(err)
-	if status == http.StatusUnauthorized {
+	var op *Outcome
+	if !errors.As(err, &op) {
+		reason := reasonOf(err)
+		op = &Outcome{Reason: reason, Status: v.status(reason), Method: r.Method, Err: err}
+	}
+	o := *op
+	if o.Status == http.StatusUnauthorized {
 		if cerr := v.challenge(w.Header(), errors.Is(err, ErrStaleNonce)); cerr != nil {
 			v.log.Error("httpauth: issuing nonce failed", "err", cerr)
-			status = http.StatusInternalServerError
+			o.Reason, o.Status = Internal, http.StatusInternalServerError
 		}
 	}
-	var rf *refusal
-	if errors.As(err, &rf) && rf.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(rf.retryAfter), 10))
+	if o.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(o.RetryAfter), 10))
 	}
-	http.Error(w, http.StatusText(status), status)
+	v.cfg.ErrorHandler(w, r, o)
 }
 
 // challenge adds the WWW-Authenticate headers: Basic, then Digest with

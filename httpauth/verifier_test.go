@@ -153,7 +153,7 @@ func TestAnswerForms(t *testing.T) {
 			f := e.start(basicReq("GET", pageURL, tc.user, txID))
 			s := e.nextSent()
 			want := Confirm{ID: txID, Method: "GET", URL: pageURL}
-			if !sameConfirm(s.confirm, want) {
+			if s.confirm.ID != want.ID || s.confirm.Method != want.Method || s.confirm.URL != want.URL {
 				t.Fatalf("sent confirm %+v, want %+v", s.confirm, want)
 			}
 			if s.to != tc.user {
@@ -611,6 +611,31 @@ func TestIQErrorCondition(t *testing.T) {
 		a, err := readAnswer(tok.(xml.StartElement), d)
 		if err != nil || !a.isError || a.cond != "not-authorized" {
 			t.Errorf("%s: %+v %v", raw, a, err)
+		}
+	}
+}
+
+// TestIsTarget: the allocation-free comparison of the fast path agrees with
+// requestTarget.
+func TestIsTarget(t *testing.T) {
+	for _, target := range []string{
+		"https://files.shakespeare.lit/missive.html",
+		"https://files.shakespeare.lit/a%20b?x=1&y=%2F",
+		"https://files.shakespeare.lit",
+		"https://files.shakespeare.lit/?",
+		"https://files.shakespeare.lit/caf%C3%A9",
+		"/origin/form?q",
+		"*",
+	} {
+		r := httptest.NewRequest("OPTIONS", target, nil)
+		want := requestTarget(r)
+		if !isTarget(want, r) {
+			t.Errorf("%s: isTarget(%q) false", target, want)
+		}
+		for _, other := range []string{want + "x", want + "?", strings.TrimSuffix(want, "1"), "/", ""} {
+			if other != want && isTarget(other, r) {
+				t.Errorf("%s: isTarget(%q) true, target is %q", target, other, want)
+			}
 		}
 	}
 }
