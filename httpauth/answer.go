@@ -2,8 +2,10 @@ package httpauth
 
 import (
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"mellium.im/xmlstream"
@@ -24,24 +26,35 @@ type answer struct {
 	typ     string
 	id      string // stanza id
 	from    jid.JID
-	confirm *Confirm
-	thread  string
-	body    string
-	isError bool   // type error or an <error/> child
-	cond    string // the stanza error condition, if any
+	confirm *Confirm // the <confirm/> child's attributes as given
+	// confirmHas says which of id, method and url the <confirm/> has;
+	// confirmErr why it is not a valid request (nil when it is).
+	confirmHas [3]bool
+	confirmErr error
+	sawConfirm bool // a <confirm/> child started, even if it was malformed
+	depth      int  // where readAnswer stopped: 0 after the stanza's end, else inside it
+	thread     string
+	body       string
+	isError    bool   // type error or an <error/> child
+	cond       string // the stanza error condition, if any
 }
 
 // readAnswer collects the parts of a stanza that matter for an answer from
 // the tokens following its start element, up to its end. Unknown children
 // are skipped; text is bounded.
 func readAnswer(start xml.StartElement, r xml.TokenReader) (answer, error) {
-	var a answer
+	a := answer{depth: 1}
 	switch start.Name.Local {
 	case "iq":
 		a.iq = true
 	case "message":
 	default:
 		return a, fmt.Errorf("%w: not an iq or message", ErrMalformed)
+	}
+	if duplicateAttr(start.Attr) {
+		// A router that stamps only the first from, and a parser that
+		// takes the last one, would disagree on who sent it.
+		return a, fmt.Errorf("%w: duplicate attribute on the stanza", ErrMalformed)
 	}
 	for _, at := range start.Attr {
 		if at.Name.Space != "" {
@@ -67,15 +80,17 @@ func readAnswer(start xml.StartElement, r xml.TokenReader) (answer, error) {
 // readChildren reads tokens from the given depth (1 = between children of
 // the stanza, 2 = inside a child, inError if that child is <error/>) until
 // the stanza's end element or io.EOF.
-func (a *answer) readChildren(r xml.TokenReader, depth int, inError bool) error {
+func (a *answer) readChildren(r xml.TokenReader, depth int, inError bool) (err error) {
+	defer func() { a.depth = depth }()
 	var text *strings.Builder
 	var limit int
 	for n := 0; ; n++ {
 		if n > maxAnswerTokens {
-			return fmt.Errorf("%w: too many tokens", ErrMalformed)
+			return errTooLong
 		}
 		tok, err := r.Token()
 		if err == io.EOF {
+			depth = 0
 			return nil
 		}
 		if err != nil {
@@ -84,7 +99,7 @@ func (a *answer) readChildren(r xml.TokenReader, depth int, inError bool) error 
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
-			if depth == 3 && inError && a.cond == "" && t.Name.Space == "urn:ietf:params:xml:ns:xmpp-stanzas" && t.Name.Local != "text" {
+			if depth == 3 && inError && a.cond == "" && t.Name.Space == nsStanzas && t.Name.Local != "text" {
 				a.cond = t.Name.Local
 			}
 			if depth != 2 {
@@ -105,7 +120,7 @@ func (a *answer) readChildren(r xml.TokenReader, depth int, inError bool) error 
 		case xml.CharData:
 			if text != nil && depth == 2 {
 				if text.Len()+len(t) > limit {
-					return fmt.Errorf("%w: text too long", ErrMalformed)
+					return errTooLong
 				}
 				text.Write(t)
 			}
@@ -126,122 +141,321 @@ func (a *answer) readChildren(r xml.TokenReader, depth int, inError bool) error 
 	}
 }
 
+const nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+// errTooLong: more tokens or text than an answer has. Such a stanza is not
+// an answer (but may be a valid stanza for somebody else).
+var errTooLong = fmt.Errorf("%w: too long for an answer", ErrMalformed)
+
 // child records a direct child element of the stanza.
 func (a *answer) child(t xml.StartElement) error {
 	switch {
 	case t.Name.Space == NS && t.Name.Local == "confirm":
+		a.sawConfirm = true
 		if a.confirm != nil {
 			return fmt.Errorf("%w: two confirm elements", ErrMalformed)
 		}
-		c, err := ParseConfirm(t)
+		c, has, err := confirmAttrs(t)
 		if err != nil {
 			return err
 		}
-		a.confirm = &c
+		a.confirm, a.confirmHas, a.confirmErr = &c, has, c.Validate()
 	case t.Name.Local == "error":
 		a.isError = true
 	}
 	return nil
 }
 
-// HandleAnswer reads one incoming stanza (its start element and the tokens
-// up to its end element) and, when it is a valid answer to a pending
-// transaction, delivers the decision. It is for hosts with their own router:
-// a server calls it for the IQ results and errors and the messages its
-// router delivers to the service's address (Config.From). The stanza's from
-// attribute must be the sender's authenticated address as stamped by the
-// server, never a value the client chose: the check that answers come from
-// the JID that was asked relies on it. Anything that is not an answer is
-// ignored. It returns ErrNotPending for stanzas that answer nothing and
-// ErrMalformed for invalid ones; both are informational and must not close
-// the stream.
-func (v *Verifier) HandleAnswer(start xml.StartElement, r xml.TokenReader) error {
-	a, err := readAnswer(start, r)
-	if err != nil {
-		v.log.Info("httpauth: ignoring malformed answer", "err", err)
-		return err
-	}
-	return v.deliver(a)
+// confirmMatches reports whether the attributes the answer's <confirm/> has
+// are those of c. An answer may leave them out: Gajim answers an IQ with an
+// empty <confirm/>.
+func (a *answer) confirmMatches(c Confirm) bool {
+	return (!a.confirmHas[0] || a.confirm.ID == c.ID) &&
+		(!a.confirmHas[1] || a.confirm.Method == c.Method) &&
+		(!a.confirmHas[2] || a.confirm.URL == c.URL)
 }
 
-// deliver validates an answer against the pending transaction it names and
-// resolves it.
-func (v *Verifier) deliver(a answer) error {
-	if a.from.Domainpart() == "" {
-		return v.ignoreQuietly(a, "no sender")
+// duplicateAttr reports whether two attributes have the same name
+// (namespace and local name). encoding/xml accepts them; XML does not.
+func duplicateAttr(attrs []xml.Attr) bool {
+	for i := 1; i < len(attrs); i++ {
+		for j := range i {
+			if attrs[i].Name == attrs[j].Name {
+				return true
+			}
+		}
 	}
+	return false
+}
+
+// HandleStanza is the one call a server's router makes for each stanza it
+// receives from a user's session, before routing it: it consumes the
+// stanza (and returns handled true) only when it is an answer to a pending
+// confirmation request; otherwise it returns false and rest, which yields
+// exactly the tokens r would have yielded (HandleStanza may have read some
+// of them), for the router to route as usual.
+//
+// start is the stanza's start element with the from attribute the server
+// stamped (the session's full JID, never a value the client chose: the
+// check that answers come from the JID that was asked relies on it); r
+// yields the tokens after it, up to its end element or io.EOF. Stanzas with
+// a to attribute other than Config.From (when From is set) are not
+// answers.
+//
+// It is cheap for stanzas that are not answers: an IQ result or error is
+// looked up by its id (one Store.Lookup), a message only when its sender
+// has a confirmation request pending by message (one Store.PendingFor);
+// nothing else is read. Answers that name a pending request but do not
+// count (wrong sender, mismatching <confirm/>, duplicate attributes) are
+// consumed, ignored and logged.
+func (v *Verifier) HandleStanza(start xml.StartElement, r xml.TokenReader) (rest xml.TokenReader, handled bool) {
+	rest, handled, _ = v.handleStanza(start, r)
+	return rest, handled
+}
+
+// handleStanza is HandleStanza with the reason an answer was ignored.
+func (v *Verifier) handleStanza(start xml.StartElement, r xml.TokenReader) (xml.TokenReader, bool, error) {
+	iq := start.Name.Local == "iq"
+	if !iq && start.Name.Local != "message" {
+		return r, false, errNotAnswer
+	}
+	var typ, id, from, to string
+	for _, at := range start.Attr {
+		if at.Name.Space != "" {
+			continue
+		}
+		switch at.Name.Local {
+		case "type":
+			typ = at.Value
+		case "id":
+			id = at.Value
+		case "from":
+			from = at.Value
+		case "to":
+			to = at.Value
+		}
+	}
+	switch {
+	case iq && typ != "result" && typ != "error":
+		return r, false, errNotAnswer
+	case !iq && typ != "" && typ != "normal" && typ != "chat" && typ != "error":
+		return r, false, errNotAnswer
+	case duplicateAttr(start.Attr):
+		// Which from, id or to counts is ambiguous: whatever it is, it is
+		// no answer.
+		err := fmt.Errorf("%w: duplicate attribute on the stanza", ErrMalformed)
+		v.malformed(start, err)
+		return r, false, err
+	case !v.addressedToUs(to):
+		return r, false, errNotAnswer
+	}
+	sender, err := jid.Parse(from)
+	if from == "" || err != nil {
+		return r, false, errNotAnswer // the host stamps from; without it, nobody answers
+	}
+	if iq {
+		tx, ok := v.store.Lookup(id)
+		if !ok || tx.ViaMessage {
+			return r, false, errNotAnswer
+		}
+		a, err := readAnswer(start, r)
+		if err != nil {
+			drain(r, a.depth)
+			v.malformed(start, err)
+			return nil, true, err
+		}
+		return nil, true, v.deliverIQ(a, tx)
+	}
+	if !pendingByMessage(v.store.PendingFor(sender.Bare().String())) {
+		return r, false, errNotAnswer
+	}
+	rec := &recorder{r: r}
+	a, err := readAnswer(start, rec)
+	switch {
+	case err != nil && a.sawConfirm:
+		drain(r, a.depth)
+		v.malformed(start, err)
+		return nil, true, err
+	case err != nil:
+		return rec.replay(), false, err
+	}
+	if err := v.deliverMessage(a); errors.Is(err, errNotAnswer) {
+		return rec.replay(), false, err
+	} else {
+		return nil, true, err
+	}
+}
+
+func pendingByMessage(txs []Transaction) bool {
+	for _, tx := range txs {
+		if tx.ViaMessage {
+			return true
+		}
+	}
+	return false
+}
+
+// addressedToUs reports whether a stanza's to attribute is empty or names
+// Config.From (any resource of it); without From, every to counts.
+func (v *Verifier) addressedToUs(to string) bool {
+	if to == "" || v.cfg.From.Domainpart() == "" {
+		return true
+	}
+	j, err := jid.Parse(to)
+	return err == nil && j.Bare().Equal(v.cfg.From.Bare())
+}
+
+// recorder copies the tokens read through it, so that they can be given
+// back.
+type recorder struct {
+	r    xml.TokenReader
+	toks []xml.Token
+}
+
+func (rec *recorder) Token() (xml.Token, error) {
+	tok, err := rec.r.Token()
+	if tok != nil {
+		rec.toks = append(rec.toks, xml.CopyToken(tok))
+	}
+	return tok, err
+}
+
+// replay returns a reader of the recorded tokens followed by the rest.
+func (rec *recorder) replay() xml.TokenReader {
+	toks := rec.toks
+	return xmlstream.MultiReader(xmlstream.ReaderFunc(func() (xml.Token, error) {
+		if len(toks) == 0 {
+			return nil, io.EOF
+		}
+		tok := toks[0]
+		toks = toks[1:]
+		return tok, nil
+	}), rec.r)
+}
+
+// drain reads r from depth (1: inside the stanza) to the end of the stanza
+// (its end element or io.EOF), so that a consumed stanza is consumed
+// entirely. The host bounds its size.
+func drain(r xml.TokenReader, depth int) {
+	for depth > 0 {
+		tok, err := r.Token()
+		if err != nil {
+			return
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+// malformed logs (rate-limited) a stanza that was ignored as malformed.
+func (v *Verifier) malformed(start xml.StartElement, err error) {
+	v.flood.logAttrs(slog.LevelInfo, "httpauth: ignoring malformed answer", slog.String("stanza", start.Name.Local), slog.String("err", err.Error()))
+}
+
+// errNotAnswer: a stanza that is not an answer at all. HandleStanza gives
+// it back to the host.
+var errNotAnswer = fmt.Errorf("%w: not an answer", ErrNotPending)
+
+// errorAnswer classifies an error answer by its condition: a refusal, or a
+// client that could not answer.
+func errorAnswer(cond string) Answer {
+	switch cond {
+	case "", string(stanza.NotAuthorized), string(stanza.Forbidden), string(stanza.NotAllowed):
+		return Answer{Result: AnswerDenied, Condition: cond}
+	}
+	return Answer{Result: AnswerCouldNotAnswer, Condition: cond}
+}
+
+// deliverIQ validates an IQ response to the pending IQ transaction tx,
+// which its id named, and resolves it. The IQ id and the sender correlate
+// it; a <confirm/> child is not needed, and when present its attributes
+// must match (an empty one, as Gajim sends, matches).
+func (v *Verifier) deliverIQ(a answer, tx Transaction) error {
+	if a.from.String() != tx.To {
+		return v.ignore(a, "IQ response from the wrong JID")
+	}
+	if a.confirm != nil && !a.confirmMatches(tx.Confirm) {
+		return v.ignore(a, "confirm does not match")
+	}
+	ans := Answer{Result: AnswerConfirmed}
+	if a.typ == "error" {
+		ans = errorAnswer(a.cond)
+	}
+	return v.resolve(a, tx, ans)
+}
+
+// deliverMessage validates a message answer and resolves the transaction
+// it names. It returns errNotAnswer for messages that are not answers.
+func (v *Verifier) deliverMessage(a answer) error {
+	bare := a.from.Bare().String()
 	var tx Transaction
 	var ok bool
-	var decision bool
-	if a.iq {
-		if a.typ != "result" && a.typ != "error" {
-			return v.ignoreQuietly(a, "not an IQ response")
+	var ans Answer
+	switch {
+	case a.confirm != nil:
+		if a.confirmHas[0] {
+			tx, ok = v.store.LookupID(bare, a.confirm.ID)
+		} else {
+			tx, ok = v.lookupRef(a)
 		}
-		tx, ok = v.store.Lookup(a.id)
-		if !ok || tx.ViaMessage {
-			return v.ignoreQuietly(a, "no pending IQ with this id")
+		if !ok || !tx.ViaMessage {
+			return v.ignore(a, "no pending message transaction")
 		}
-		if a.from.String() != tx.To {
-			return v.ignore(a, "IQ response from the wrong JID")
-		}
-		if a.confirm != nil && !sameConfirm(*a.confirm, tx.Confirm) {
+		if !a.confirmMatches(tx.Confirm) {
 			return v.ignore(a, "confirm does not match")
 		}
-		decision = a.typ == "result"
-	} else {
-		if a.typ == "groupchat" || a.typ == "headline" {
-			return v.ignoreQuietly(a, "message type")
+		if a.thread != tx.Ref {
+			return v.ignore(a, "thread does not match")
 		}
-		bare := a.from.Bare().String()
-		switch {
-		case a.confirm != nil:
-			tx, ok = v.store.LookupID(bare, a.confirm.ID)
-			if !ok || !tx.ViaMessage {
-				return v.ignore(a, "no pending message transaction")
-			}
-			if !sameConfirm(*a.confirm, tx.Confirm) {
-				return v.ignore(a, "confirm does not match")
-			}
-			if a.thread != tx.Ref {
-				return v.ignore(a, "thread does not match")
-			}
-			decision = !a.isError
-		case a.isError:
-			// A bounced request without the <confirm/>: only the thread
-			// or stanza id identifies it.
+		ans = Answer{Result: AnswerConfirmed}
+		if a.isError {
+			ans = errorAnswer(a.cond)
+		}
+	case a.isError:
+		// A bounced request without the <confirm/>: only the thread or
+		// stanza id identifies it.
+		if tx, ok = v.lookupRef(a); !ok {
+			return v.ignoreQuietly(a, "error without a pending transaction")
+		}
+		ans = errorAnswer(a.cond)
+	case a.body != "":
+		id, yes, okParse := parsePlaintext(a.body)
+		if !okParse {
+			return v.ignoreQuietly(a, "body is not an answer")
+		}
+		if id == "" {
 			tx, ok = v.lookupRef(a)
-			if !ok {
-				return v.ignoreQuietly(a, "error without a pending transaction")
+		} else {
+			tx, ok = v.store.LookupID(bare, id)
+			if ok && a.thread != "" && a.thread != tx.Ref {
+				ok = false
 			}
-			decision = false
-		case a.body != "":
-			id, yes, okParse := parsePlaintext(a.body)
-			if !okParse {
-				return v.ignoreQuietly(a, "body is not an answer")
-			}
-			if id == "" {
-				tx, ok = v.lookupRef(a)
-			} else {
-				tx, ok = v.store.LookupID(bare, id)
-				if ok && a.thread != "" && a.thread != tx.Ref {
-					ok = false
-				}
-			}
-			if !ok || !tx.ViaMessage {
-				return v.ignore(a, "plaintext answer matches no pending transaction")
-			}
-			decision = yes
-		default:
-			return v.ignoreQuietly(a, "not an answer")
 		}
-		if tx.Bare != bare {
-			return v.ignore(a, "message from the wrong JID")
+		if !ok || !tx.ViaMessage {
+			return v.ignoreQuietly(a, "plaintext answer matches no pending transaction")
 		}
+		ans = Answer{Result: AnswerDenied}
+		if yes {
+			ans = Answer{Result: AnswerConfirmed}
+		}
+	default:
+		return v.ignoreQuietly(a, "not an answer")
 	}
-	if err := v.store.Resolve(tx.Ref, decision); err != nil {
-		return v.ignoreQuietly(a, "already answered")
+	if tx.Bare != bare {
+		return v.ignore(a, "message from the wrong JID")
 	}
-	v.log.Debug("httpauth: answer accepted", "ref", tx.Ref, "confirmed", decision, "condition", a.cond)
+	return v.resolve(a, tx, ans)
+}
+
+func (v *Verifier) resolve(a answer, tx Transaction, ans Answer) error {
+	if err := v.store.Resolve(tx.Ref, ans); err != nil {
+		return v.ignore(a, "already answered")
+	}
+	v.log.Debug("httpauth: answer accepted", "jid", a.from.String(), "result", int(ans.Result), "condition", ans.Condition)
 	return nil
 }
 
@@ -258,22 +472,18 @@ func (v *Verifier) lookupRef(a answer) (Transaction, bool) {
 	return tx, ok && tx.ViaMessage
 }
 
-// ignore logs (at Info) an answer-like stanza that names a transaction it
+// ignore logs (at Info, rate-limited) an answer that names a transaction it
 // cannot answer: wrong sender, wrong id, mismatching confirm.
 func (v *Verifier) ignore(a answer, why string) error {
-	v.log.Info("httpauth: ignoring stanza", "reason", why, "from", a.from.String(), "iq", a.iq, "type", a.typ)
+	v.flood.logAttrs(slog.LevelInfo, "httpauth: ignoring stanza", slog.String("reason", why), slog.String("from", a.from.String()), slog.Bool("iq", a.iq), slog.String("type", a.typ))
 	return fmt.Errorf("%w: %s", ErrNotPending, why)
 }
 
-// ignoreQuietly logs (at Debug) stanzas that are simply not answers, such as
-// chat messages or responses to other IQs, which are routine.
+// ignoreQuietly logs (at Debug) messages that are simply not answers, such
+// as a chat message from a user who also has a request pending.
 func (v *Verifier) ignoreQuietly(a answer, why string) error {
-	v.log.Debug("httpauth: ignoring stanza", "reason", why, "from", a.from.String(), "iq", a.iq, "type", a.typ)
-	return fmt.Errorf("%w: %s", ErrNotPending, why)
-}
-
-func sameConfirm(a, b Confirm) bool {
-	return a.ID == b.ID && a.Method == b.Method && a.URL == b.URL
+	v.flood.logAttrs(slog.LevelDebug, "httpauth: not an answer", slog.String("reason", why), slog.String("from", a.from.String()), slog.String("type", a.typ))
+	return fmt.Errorf("%w: %s", errNotAnswer, why)
 }
 
 // parsePlaintext reads a plaintext answer: "<id> OK", "OK <id>", "<id> No",
@@ -313,80 +523,84 @@ func parsePlaintext(body string) (id string, yes bool, ok bool) {
 	return "", false, false
 }
 
-// HandleIQ implements mux.IQHandler for IQ results and errors. Stanzas that
-// are not answers are ignored; it never returns an error for them, so a
-// stray IQ never closes the stream.
-func (v *Verifier) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	a := answer{iq: true, typ: string(iq.Type), id: iq.ID, from: iq.From, isError: iq.Type == stanza.ErrorIQ}
-	if start != nil && start.Name.Local != "" {
-		if err := a.child(*start); err != nil {
-			v.log.Info("httpauth: ignoring malformed answer", "err", err)
-			return nil
-		}
-		if err := a.readChildren(t, 2, start.Name.Local == "error"); err != nil {
-			v.log.Info("httpauth: ignoring malformed answer", "err", err)
-			return nil
+// SessionEnded tells the Verifier that a user's session ended, so that the
+// requests waiting for it end at once (Outcome SessionEnded, HTTP 503)
+// instead of at the timeout. With a full JID it ends the requests sent to
+// that full JID (IQ, or a message sent to it after an IQ fallback); with a
+// bare JID, when the account's last session ended, all of the account's
+// requests, including those sent by message to the bare JID. A server host
+// calls it when a session's stream closes; a component does not learn of
+// sessions and does not call it.
+func (v *Verifier) SessionEnded(j jid.JID) {
+	all := j.Resourcepart() == ""
+	to := j.String()
+	for _, tx := range v.store.PendingFor(j.Bare().String()) {
+		if all || tx.To == to {
+			_ = v.store.Resolve(tx.Ref, Answer{Result: AnswerSessionEnded})
 		}
 	}
-	_ = v.deliver(a)
+}
+
+// HandleComponent returns the mux option for an XEP-0114 component session
+// (component.NewSession), whose incoming stanzas are all addressed to the
+// component and whose mux the component owns: it handles every IQ result
+// and error without a more specific handler (the session's own SendIQ calls
+// are answered before the mux sees them), messages carrying <confirm/>
+// (types normal, chat and error), messages with a <body/> (types normal and
+// chat, for the plaintext fallback) and messages of type error. A component
+// that handles such messages itself calls HandleStanza from its handlers
+// instead (mellium's mux refuses two registrations for one pattern).
+//
+// A server registers nothing: its router calls HandleStanza. (mellium's mux
+// gives IQ handlers the parsed IQ, not its start element, so a duplicate
+// attribute on an IQ's start element cannot be seen here; the XMPP server,
+// which serialised the stanza, cannot send one.)
+func (v *Verifier) HandleComponent() mux.Option {
+	h := componentHandler{v}
+	confirm := xml.Name{Space: NS, Local: "confirm"}
+	body := xml.Name{Local: "body"}
+	return func(m *mux.ServeMux) {
+		mux.IQ(stanza.ResultIQ, xml.Name{}, h)(m)
+		mux.IQ(stanza.ErrorIQ, xml.Name{}, h)(m)
+		for _, typ := range []stanza.MessageType{stanza.NormalMessage, stanza.ChatMessage, stanza.ErrorMessage} {
+			mux.Message(typ, confirm, h)(m)
+		}
+		mux.Message(stanza.NormalMessage, body, h)(m)
+		mux.Message(stanza.ChatMessage, body, h)(m)
+		mux.Message(stanza.ErrorMessage, xml.Name{Local: "error"}, h)(m)
+	}
+}
+
+// componentHandler feeds what a component's mux hands it to handleStanza.
+type componentHandler struct{ v *Verifier }
+
+var (
+	_ mux.IQHandler      = componentHandler{}
+	_ mux.MessageHandler = componentHandler{}
+)
+
+// HandleIQ rebuilds the IQ (start element, payload) for handleStanza. It
+// never returns an error for stanzas that are not answers, so that a stray
+// IQ never closes the stream.
+func (h componentHandler) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, payload *xml.StartElement) error {
+	start := iq.StartElement()
+	var r xml.TokenReader = t
+	if payload != nil && payload.Name.Local != "" {
+		r = xmlstream.MultiReader(xmlstream.Token(payload.Copy()), t)
+	}
+	_, _, _ = h.v.handleStanza(start, r)
 	return nil
 }
 
-// HandleMessage implements mux.MessageHandler. t must yield the whole
-// message, as mux does.
-func (v *Verifier) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+// HandleMessage reads the message from t (the mux gives the whole message)
+// and hands it to handleStanza.
+func (h componentHandler) HandleMessage(_ stanza.Message, t xmlstream.TokenReadEncoder) error {
 	tok, err := t.Token()
 	if err != nil {
 		return nil
 	}
-	start, ok := tok.(xml.StartElement)
-	if !ok {
-		return nil
+	if start, ok := tok.(xml.StartElement); ok {
+		_, _, _ = h.v.handleStanza(start.Copy(), t)
 	}
-	a, err := readAnswer(start, t)
-	if err != nil {
-		v.log.Info("httpauth: ignoring malformed answer", "err", err)
-		return nil
-	}
-	a.from = msg.From
-	_ = v.deliver(a)
 	return nil
 }
-
-// Handle returns a mux option that feeds answers to v: every IQ result and
-// error without a more specific handler (the session's own SendIQ calls are
-// answered before the mux sees them), messages carrying <confirm/> (types
-// normal, chat and error), messages of type error and messages with a
-// <body/> (types normal and chat, for the plaintext fallback).
-//
-// Register it on a session whose incoming stanzas are all addressed to the
-// service: an XEP-0114 component session, or a client session the service
-// uses as its own account. A server must not register it on its users'
-// sessions (it would swallow IQ results meant for other entities); its
-// router calls HandleAnswer instead. Hosts whose mux already handles message
-// bodies should call HandleMessage from their handler instead.
-func (v *Verifier) Handle() mux.Option {
-	confirm := xml.Name{Space: NS, Local: "confirm"}
-	body := xml.Name{Local: "body"}
-	return func(m *mux.ServeMux) {
-		mux.IQ(stanza.ResultIQ, xml.Name{}, v)(m)
-		mux.IQ(stanza.ErrorIQ, xml.Name{}, v)(m)
-		for _, typ := range []stanza.MessageType{stanza.NormalMessage, stanza.ChatMessage, stanza.ErrorMessage} {
-			mux.Message(typ, confirm, v)(m)
-		}
-		mux.Message(stanza.NormalMessage, body, v)(m)
-		mux.Message(stanza.ChatMessage, body, v)(m)
-		mux.Message(stanza.ErrorMessage, xml.Name{Local: "error"}, v)(m)
-	}
-}
-
-var (
-	_ mux.IQHandler      = (*Verifier)(nil)
-	_ mux.MessageHandler = (*Verifier)(nil)
-)
-
-// Interface guards: the Verifier is registered directly as a mux handler.
-var (
-	_ mux.IQHandler      = (*Verifier)(nil)
-	_ mux.MessageHandler = (*Verifier)(nil)
-)

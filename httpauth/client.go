@@ -113,6 +113,9 @@ func (h *clientHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadE
 		return nil
 	}
 	a, err := readAnswer(start, t)
+	if err == nil && a.confirm != nil {
+		err = a.confirmErr
+	}
 	replyTo := stanza.Message{ID: msg.ID, To: msg.From, Type: stanza.ErrorMessage}
 	if err != nil || a.confirm == nil {
 		if errors.Is(err, ErrMalformed) && msg.From.Domainpart() != "" {

@@ -3,70 +3,115 @@ package httpauth
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"time"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
-// configJSON is Config's JSON form: the JID as a string and durations as Go
-// duration strings ("2m").
+// configJSON is Config's JSON form. The fields whose decoding can fail in
+// a way encoding/json would not attribute to a key are read as raw JSON
+// and decoded one by one, so that the error names the key.
 type configJSON struct {
 	*configAlias
-	From          string `json:"from,omitempty"`
-	Timeout       string `json:"timeout,omitempty"`
-	ReuseWindow   string `json:"reuse_window,omitempty"`
-	NonceLifetime string `json:"nonce_lifetime,omitempty"`
+	From          string          `json:"from,omitempty"`
+	Timeout       json.RawMessage `json:"timeout,omitempty"`
+	ReuseWindow   json.RawMessage `json:"reuse_window,omitempty"`
+	NonceLifetime json.RawMessage `json:"nonce_lifetime,omitempty"`
+	JIDRate       json.RawMessage `json:"jid_rate,omitempty"`
+	ClientRate    json.RawMessage `json:"client_rate,omitempty"`
 }
 
 type configAlias Config
 
 // MarshalJSON encodes From as a JID string and the durations as duration
-// strings.
+// strings ("2m0s").
 func (c Config) MarshalJSON() ([]byte, error) {
 	j := configJSON{configAlias: (*configAlias)(&c), From: c.From.String()}
-	for _, d := range []struct {
-		dst *string
-		v   time.Duration
-	}{{&j.Timeout, c.Timeout}, {&j.ReuseWindow, c.ReuseWindow}, {&j.NonceLifetime, c.NonceLifetime}} {
-		if d.v != 0 {
-			*d.dst = d.v.String()
+	for _, f := range []struct {
+		dst *json.RawMessage
+		v   any
+		set bool
+	}{
+		{&j.Timeout, c.Timeout, c.Timeout != 0},
+		{&j.ReuseWindow, c.ReuseWindow, c.ReuseWindow != 0},
+		{&j.NonceLifetime, c.NonceLifetime, c.NonceLifetime != 0},
+		{&j.JIDRate, c.JIDRate, c.JIDRate != RateLimit{}},
+		{&j.ClientRate, c.ClientRate, c.ClientRate != RateLimit{}},
+	} {
+		if !f.set {
+			continue
 		}
+		b, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		*f.dst = b
 	}
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON decodes "from" as a JID and "timeout", "reuse_window" and
-// "nonce_lifetime" as duration strings such as "2m".
+// UnmarshalJSON decodes "from" as a JID and the durations as duration
+// strings such as "2m". Unknown keys are refused, like the file they come
+// from: a misspelt key must not silently drop a restriction. Errors name
+// the key (see config.FieldError).
 func (c *Config) UnmarshalJSON(b []byte) error {
 	j := configJSON{configAlias: (*configAlias)(c)}
-	// Strict, like the file it comes from: a misspelt key must not
-	// silently drop a restriction.
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&j); err != nil {
-		return fmt.Errorf("httpauth: %w", err)
+	if err := strictDecode(b, &j); err != nil {
+		return err
 	}
 	if j.From != "" {
 		from, err := jid.Parse(j.From)
 		if err != nil {
-			return fmt.Errorf("httpauth: from: %w", err)
+			return config.Errorf("from", "%q is not a JID: %v", j.From, err)
 		}
 		c.From = from
 	}
-	for _, d := range []struct {
-		name string
-		src  string
-		dst  *time.Duration
-	}{{"timeout", j.Timeout, &c.Timeout}, {"reuse_window", j.ReuseWindow, &c.ReuseWindow}, {"nonce_lifetime", j.NonceLifetime, &c.NonceLifetime}} {
-		if d.src == "" {
+	for _, f := range []struct {
+		key string
+		raw json.RawMessage
+		dst any
+	}{
+		{"timeout", j.Timeout, &c.Timeout},
+		{"reuse_window", j.ReuseWindow, &c.ReuseWindow},
+		{"nonce_lifetime", j.NonceLifetime, &c.NonceLifetime},
+		{"jid_rate", j.JIDRate, &c.JIDRate},
+		{"client_rate", j.ClientRate, &c.ClientRate},
+	} {
+		if f.raw == nil {
 			continue
 		}
-		v, err := time.ParseDuration(d.src)
-		if err != nil {
-			return fmt.Errorf("httpauth: %s: %w", d.name, err)
+		if err := json.Unmarshal(f.raw, f.dst); err != nil {
+			return config.In(f.key, err)
 		}
-		*d.dst = v
 	}
 	return nil
+}
+
+type rateLimitAlias RateLimit
+
+type rateLimitJSON struct {
+	*rateLimitAlias
+	Per json.RawMessage `json:"per,omitempty"`
+}
+
+// UnmarshalJSON decodes "per" as a duration string and refuses unknown
+// keys; errors name the key.
+func (l *RateLimit) UnmarshalJSON(b []byte) error {
+	j := rateLimitJSON{rateLimitAlias: (*rateLimitAlias)(l)}
+	if err := strictDecode(b, &j); err != nil {
+		return err
+	}
+	if j.Per != nil {
+		if err := json.Unmarshal(j.Per, &l.Per); err != nil {
+			return config.In("per", err)
+		}
+	}
+	return nil
+}
+
+func strictDecode(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }

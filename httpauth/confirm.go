@@ -61,35 +61,41 @@ func (c Confirm) Validate() error {
 // ParseConfirm reads a <confirm/> element from its start element. Only the
 // attributes are used (the element is empty); the result is validated.
 func ParseConfirm(start xml.StartElement) (Confirm, error) {
-	if start.Name.Space != NS || start.Name.Local != "confirm" {
-		return Confirm{}, fmt.Errorf("%w: not a confirm element", ErrMalformed)
-	}
-	c := Confirm{XMLName: xml.Name{Space: NS, Local: "confirm"}}
-	var seen [3]bool
-	for _, a := range start.Attr {
-		if a.Name.Space != "" {
-			continue
-		}
-		var i int
-		switch a.Name.Local {
-		case "id":
-			c.ID, i = a.Value, 0
-		case "method":
-			c.Method, i = a.Value, 1
-		case "url":
-			c.URL, i = a.Value, 2
-		default:
-			continue
-		}
-		if seen[i] {
-			return Confirm{}, fmt.Errorf("%w: duplicate attribute", ErrMalformed)
-		}
-		seen[i] = true
+	c, _, err := confirmAttrs(start)
+	if err != nil {
+		return Confirm{}, err
 	}
 	if err := c.Validate(); err != nil {
 		return Confirm{}, err
 	}
 	return c, nil
+}
+
+// confirmAttrs reads the attributes of a <confirm/> element without
+// validating them, and says which of id, method and url it has.
+func confirmAttrs(start xml.StartElement) (Confirm, [3]bool, error) {
+	var has [3]bool
+	if start.Name.Space != NS || start.Name.Local != "confirm" {
+		return Confirm{}, has, fmt.Errorf("%w: not a confirm element", ErrMalformed)
+	}
+	if duplicateAttr(start.Attr) {
+		return Confirm{}, has, fmt.Errorf("%w: duplicate attribute", ErrMalformed)
+	}
+	c := Confirm{XMLName: xml.Name{Space: NS, Local: "confirm"}}
+	for _, a := range start.Attr {
+		if a.Name.Space != "" {
+			continue
+		}
+		switch a.Name.Local {
+		case "id":
+			c.ID, has[0] = a.Value, true
+		case "method":
+			c.Method, has[1] = a.Value, true
+		case "url":
+			c.URL, has[2] = a.Value, true
+		}
+	}
+	return c, has, nil
 }
 
 // UnmarshalXML implements xml.Unmarshaler; it validates the element.

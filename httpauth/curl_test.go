@@ -1,7 +1,6 @@
 package httpauth
 
 import (
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -32,9 +31,7 @@ func TestCurl(t *testing.T) {
 		{"get twice", [][]string{{"-u", fullJID + ":" + txID}, {"-u", fullJID + ":" + txID}}, fullJID, []bool{true}, []string{"200 hello " + fullJID, "401 "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, nil)
-			srv := httptest.NewServer(e.h)
-			defer srv.Close()
+			e, srv := serveEnv(t, nil)
 			answered := make(chan sent, len(tc.confirm))
 			go func() {
 				for _, yes := range tc.confirm {

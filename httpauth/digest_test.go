@@ -1,6 +1,8 @@
 package httpauth
 
 import (
+	"github.com/xmppauth/xmppauth/config"
+
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -256,7 +258,7 @@ func TestDigestRefusals(t *testing.T) {
 }
 
 func TestDigestStale(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.NonceLifetime = time.Minute })
+	e := newEnv(t, func(c *Config) { c.NonceLifetime = config.Duration(time.Minute) })
 	r := digestReq(t, e, "SHA-256", "GET", "/missive.html", fullJID, "tx", 1)
 	e.clock.Advance(time.Minute)
 	rec := e.serve(r)

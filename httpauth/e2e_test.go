@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -32,6 +31,22 @@ func stampFrom(from jid.JID, h xmpp.Handler) xmpp.Handler {
 		}
 		s.Attr = append(attrs, xml.Attr{Name: xml.Name{Local: "from"}, Value: from.String()})
 		return h.HandleXMPP(t, &s)
+	})
+}
+
+// hostRouter plays the part of a server's router: each stanza from the
+// user goes to HandleStanza first and, when it is not an answer, to the
+// host's own mux.
+func hostRouter(v *Verifier, m *mux.ServeMux) xmpp.Handler {
+	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		rest, handled := v.HandleStanza(*start, t)
+		if handled {
+			return nil
+		}
+		return m.HandleXMPP(struct {
+			xml.TokenReader
+			xmlstream.Encoder
+		}{rest, t}, start)
 	})
 }
 
@@ -106,7 +121,8 @@ func TestEndToEnd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, server := pipeSessions(t, user, service)
-			v, err := New(Config{Sender: server})
+			srv, set := lateServer(t)
+			v, err := New(Config{Sender: server, Hosts: []string{srvHost(srv)}, Logger: discardLog})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,13 +131,12 @@ func TestEndToEnd(t *testing.T) {
 				asked <- r
 				return tc.answer, nil
 			})))
-			go server.Serve(stampFrom(user, mux.New("jabber:client", v.Handle())))
+			go server.Serve(stampFrom(user, hostRouter(v, mux.New("jabber:client"))))
 
-			srv := httptest.NewServer(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			set(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				j, _ := FromContext(r.Context())
 				io.WriteString(w, j.String())
 			})))
-			defer srv.Close()
 
 			req, _ := http.NewRequest("GET", srv.URL+"/doc", nil)
 			if tc.digest {

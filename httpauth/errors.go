@@ -2,8 +2,9 @@ package httpauth
 
 import "errors"
 
-// Errors returned by the package. [Verifier.WriteError] converts them to HTTP
-// responses; it is the only place where that happens.
+// Errors returned by the package. Check returns them inside an [Outcome];
+// [Verifier.WriteError] converts them to HTTP responses, the only place where
+// that happens.
 var (
 	// ErrNoCredentials means the request carried no Authorization header for
 	// a scheme this Verifier accepts (HTTP 401 with challenges).
@@ -22,6 +23,13 @@ var (
 	ErrForbidden = errors.New("httpauth: not authorized for this resource")
 	// ErrDenied means the user denied the request over XMPP (HTTP 403).
 	ErrDenied = errors.New("httpauth: request denied by the user")
+	// ErrCouldNotAnswer means the user's XMPP client answered the
+	// confirmation request with an error other than a refusal, e.g.
+	// feature-not-implemented from a client without XEP-0070 (HTTP 502).
+	ErrCouldNotAnswer = errors.New("httpauth: the client could not answer")
+	// ErrSessionEnded means the session the confirmation request was sent
+	// to ended before answering (HTTP 503).
+	ErrSessionEnded = errors.New("httpauth: the user's session ended")
 	// ErrTimeout means the user did not answer in time (Config.TimeoutStatus,
 	// default HTTP 403).
 	ErrTimeout = errors.New("httpauth: no answer in time")
@@ -31,6 +39,14 @@ var (
 	// ErrOverloaded means the store holds the maximum number of pending
 	// transactions in total (HTTP 503).
 	ErrOverloaded = errors.New("httpauth: too many pending requests")
+	// ErrRateLimited means too many confirmation prompts were sent to the
+	// JID or caused by the client address lately (HTTP 429 with
+	// Retry-After); the user was not contacted.
+	ErrRateLimited = errors.New("httpauth: too many confirmation requests, try again later")
+	// ErrUnknownHost means the request's Host header names no configured
+	// host (Config.Hosts), or no way to build the URL shown to the user is
+	// configured at all (HTTP 400); the user was not contacted.
+	ErrUnknownHost = errors.New("httpauth: host not configured")
 	// ErrDelivery means the confirmation request could not be sent (HTTP 503).
 	ErrDelivery = errors.New("httpauth: confirmation request could not be sent")
 	// ErrCanceled means the HTTP client went away before an answer arrived.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"html"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/component"
 	"mellium.im/xmpp/jid"
@@ -32,7 +35,7 @@ func (printSender) Send(ctx context.Context, r xml.TokenReader) error {
 
 // A request without credentials gets the XEP-0070 challenges.
 func ExampleVerifier_Handler() {
-	v, err := httpauth.New(httpauth.Config{Sender: printSender{}})
+	v, err := httpauth.New(httpauth.Config{Sender: printSender{}, BaseURL: "https://files.shakespeare.lit"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -83,15 +86,73 @@ func Example_component() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	v, err := httpauth.New(httpauth.Config{Sender: s, From: domain})
+	v, err := httpauth.New(httpauth.Config{Sender: s, From: domain, BaseURL: "https://files.example.net"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	// Answers (IQ results and errors, messages) reach v through the mux.
-	go s.Serve(mux.New(component.NSAccept, v.Handle()))
+	go s.Serve(mux.New(component.NSAccept, v.HandleComponent()))
 
 	http.Handle("/private/", v.Handler(http.FileServer(http.Dir("/srv/private"))))
 	log.Fatal(http.ListenAndServe(":8080", nil))
+}
+
+// A server's router hands every stanza a user's session sends to
+// HandleStanza first, with the from it stamped; what is not an answer comes
+// back for the host's own handlers, so nothing is registered twice.
+func ExampleVerifier_HandleStanza() {
+	v, err := httpauth.New(httpauth.Config{Sender: printSender{}, BaseURL: "https://files.example.net"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	hostMux := mux.New(stanza.NSClient /* the host's own handlers */)
+	route := func(session jid.JID, t xmlstream.TokenReadEncoder, start xml.StartElement) error {
+		start = stampFrom(start, session)
+		rest, handled := v.HandleStanza(start, t)
+		if handled {
+			return nil
+		}
+		return hostMux.HandleXMPP(struct {
+			xml.TokenReader
+			xmlstream.Encoder
+		}{rest, t}, &start)
+	}
+	_ = route
+	// When a session ends, what waited for it ends too:
+	v.SessionEnded(jid.MustParse("juliet@example.net/balcony"))
+}
+
+// stampFrom sets the from attribute to the session's address.
+func stampFrom(start xml.StartElement, from jid.JID) xml.StartElement {
+	start = start.Copy()
+	attrs := start.Attr[:0]
+	for _, a := range start.Attr {
+		if a.Name.Local != "from" {
+			attrs = append(attrs, a)
+		}
+	}
+	start.Attr = append(attrs, xml.Attr{Name: xml.Name{Local: "from"}, Value: from.String()})
+	return start
+}
+
+// A host's page learns why a request was refused.
+func ExampleConfig_errorHandler() {
+	v, err := httpauth.New(httpauth.Config{
+		Sender:  printSender{},
+		BaseURL: "https://files.example.net",
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, o httpauth.Outcome) {
+			w.WriteHeader(o.Status) // the challenges are already set
+			fmt.Fprintf(w, "<p>%s</p>", html.EscapeString(o.Message()))
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	v.Handler(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "https://files.example.net/doc", nil))
+	fmt.Println(rec.Code, strings.HasPrefix(rec.Body.String(), "<p>This page needs confirmation over XMPP"))
+	// Output:
+	// 401 true
 }
 
 // A mellium client answers confirmation requests after asking its user.

@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"encoding/xml"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -42,6 +43,14 @@ func FuzzConfirm(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, s := range []string{
+		`<iq type='result' id='ha000'><confirm xmlns='http://jabber.org/protocol/http-auth'/></iq>`,
+		`<message from='juliet@capulet.com/x' type='chat'><body>see you at nine</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`,
+		`<message from='juliet@capulet.com/x' from='bob@capulet.com/x'><body>tx2 OK</body></message>`,
+		`<message from='juliet@capulet.com/x' type='error' id='e0ffe42b28561960c6b12b944a092794b9683a38'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`,
+	} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		d := xml.NewDecoder(strings.NewReader(s))
 		tok, err := d.Token()
@@ -61,19 +70,43 @@ func FuzzConfirm(f *testing.F) {
 			return
 		}
 		a, err := readAnswer(start, d)
-		if err != nil {
-			return
+		if err == nil {
+			if a.confirm != nil && (a.confirmErr == nil) != (a.confirm.Validate() == nil) {
+				t.Fatalf("confirm %+v: confirmErr %v", a.confirm, a.confirmErr)
+			}
+			if len(a.body) > MaxBodyLen || len(a.thread) > maxThreadLen {
+				t.Fatalf("text limits exceeded")
+			}
 		}
-		if a.confirm != nil && a.confirm.Validate() != nil {
-			t.Fatalf("invalid confirm accepted: %+v", a.confirm)
-		}
-		if len(a.body) > MaxBodyLen || len(a.thread) > maxThreadLen {
-			t.Fatalf("text limits exceeded")
-		}
-		// Feeding it to a Verifier with nothing pending must not panic.
+		// HandleStanza, with requests pending for juliet in both forms,
+		// must not panic, and what it does not handle it gives back token
+		// for token.
 		e := newEnv(t, nil)
+		for _, tx := range []Transaction{
+			{Ref: "ha000", To: "juliet@capulet.com/balcony", Bare: "juliet@capulet.com", Confirm: Confirm{ID: "a7374jnjlalasdf82", Method: "GET", URL: pageURL}},
+			{Ref: "e0ffe42b28561960c6b12b944a092794b9683a38", To: "juliet@capulet.com", Bare: "juliet@capulet.com", ViaMessage: true, Confirm: Confirm{ID: "tx2", Method: "GET", URL: pageURL}},
+		} {
+			if _, err := e.store.Begin(tx); err != nil {
+				t.Fatal(err)
+			}
+		}
 		d = xml.NewDecoder(strings.NewReader(s))
 		tok, _ = d.Token()
-		_ = e.v.HandleAnswer(tok.(xml.StartElement), d)
+		rest, handled := e.v.HandleStanza(tok.(xml.StartElement).Copy(), d)
+		if handled {
+			return
+		}
+		want := xml.NewDecoder(strings.NewReader(s))
+		want.Token()
+		for {
+			got, gerr := rest.Token()
+			w, werr := want.Token()
+			if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(xml.CopyToken(got), xml.CopyToken(w)) {
+				t.Fatalf("given back %#v (%v), want %#v (%v)", got, gerr, w, werr)
+			}
+			if gerr != nil {
+				return
+			}
+		}
 	})
 }

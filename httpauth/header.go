@@ -106,12 +106,15 @@ func percentDecode(s string, max int) (string, error) {
 	return s, nil
 }
 
+// parseUserJID and parseTransactionID copy what they return, so that
+// nothing kept for later (pending transactions, grants) keeps the whole
+// header it was cut from alive.
 func parseUserJID(s string) (jid.JID, error) {
 	s, err := percentDecode(s, MaxJIDLen)
 	if err != nil {
 		return jid.JID{}, err
 	}
-	j, err := jid.Parse(s)
+	j, err := jid.Parse(strings.Clone(s))
 	if err != nil || j.Localpart() == "" {
 		return jid.JID{}, fmt.Errorf("%w: not a user JID", ErrBadCredentials)
 	}
@@ -119,7 +122,8 @@ func parseUserJID(s string) (jid.JID, error) {
 }
 
 func parseTransactionID(s string) (string, error) {
-	return percentDecode(s, MaxTransactionIDLen)
+	s, err := percentDecode(s, MaxTransactionIDLen)
+	return strings.Clone(s), err
 }
 
 // parseAuthParams parses a comma-separated RFC 9110 auth-param list.

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,6 +107,50 @@ func (c *fakeClock) After(time.Duration) <-chan time.Time {
 	return ch
 }
 
+// logRecorder is a slog.Handler that keeps the records at Info and above,
+// as a production logger would write them.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *logRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r.Clone())
+	return nil
+}
+
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+// lines returns the records as "message key=value …" lines and forgets
+// them.
+func (h *logRecorder) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, r := range h.records {
+		var b strings.Builder
+		b.WriteString(r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			fmt.Fprintf(&b, " %s=%q", a.Key, a.Value.String())
+			return true
+		})
+		out = append(out, b.String())
+	}
+	h.records = nil
+	return out
+}
+
+// discardLog is the logger of tests that do not look at the log.
+var discardLog = slog.New(slog.DiscardHandler)
+
+// testHost is the host of pageURL, which newEnv configures in Config.Hosts.
+const testHost = "files.shakespeare.lit:9345"
+
 // env is a Verifier wired to fakes.
 type env struct {
 	t      *testing.T
@@ -111,19 +158,25 @@ type env struct {
 	sender *fakeSender
 	clock  *fakeClock
 	store  *MemStore
+	logs   *logRecorder
 	h      http.Handler
 }
 
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, sender: newFakeSender(), clock: newFakeClock()}
-	e.store = NewMemStore(MemStoreConfig{Now: e.clock.Now, MaxPendingPerJID: 2, MaxPending: 4})
+	e := &env{t: t, sender: newFakeSender(), clock: newFakeClock(), logs: &logRecorder{}}
+	e.store = NewMemStore(MemStoreConfig{Clock: e.clock, MaxPendingPerJID: 2, MaxPending: 4})
 	cfg := Config{
 		Sender:   e.sender,
 		From:     jid.MustParse("files.shakespeare.lit"),
 		Store:    e.store,
 		Clock:    e.clock,
 		NonceKey: []byte("0123456789abcdef0123456789abcdef"),
+		Hosts:    []string{testHost},
+		Logger:   slog.New(e.logs),
+		// Most tests are not about rate limits; TestRateLimits is.
+		JIDRate:    RateLimit{Disable: true},
+		ClientRate: RateLimit{Disable: true},
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -143,6 +196,33 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	}))
 	return e
 }
+
+// serveEnv is newEnv behind a real HTTP server on loopback, whose host is
+// the one configured host.
+func serveEnv(t *testing.T, mod func(*Config)) (*env, *httptest.Server) {
+	t.Helper()
+	srv, set := lateServer(t)
+	e := newEnv(t, func(c *Config) {
+		c.Hosts = []string{srvHost(srv)}
+		if mod != nil {
+			mod(c)
+		}
+	})
+	set(e.h)
+	return e, srv
+}
+
+// lateServer starts an HTTP server on loopback whose handler is set later,
+// so that its host can go into Config.Hosts first.
+func lateServer(t *testing.T) (*httptest.Server, func(http.Handler)) {
+	var h atomic.Pointer[http.Handler]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	return srv, func(next http.Handler) { h.Store(&next) }
+}
+
+// srvHost is the host:port of a test server.
+func srvHost(srv *httptest.Server) string { return strings.TrimPrefix(srv.URL, "http://") }
 
 // inflight is an HTTP request being served in the background.
 type inflight struct {
@@ -184,7 +264,8 @@ func (e *env) feed(raw string) error {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return e.v.HandleAnswer(tok.(xml.StartElement), d)
+	_, _, err = e.v.handleStanza(tok.(xml.StartElement), d)
+	return err
 }
 
 func basicReq(method, url, user, id string) *http.Request {

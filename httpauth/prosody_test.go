@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -38,12 +37,13 @@ func TestProsodyComponent(t *testing.T) {
 	// The component.
 	comp := p.Component(t, ctx, domain, secret)
 	var logBuf syncBuffer
-	v, err := New(Config{Sender: comp, From: jid.MustParse(domain), Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	srv, set := lateServer(t)
+	v, err := New(Config{Sender: comp, From: jid.MustParse(domain), Hosts: []string{srvHost(srv)}, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fromRomeo := make(chan struct{}, 8)
-	compMux := mux.New(component.NSAccept, v.Handle())
+	compMux := mux.New(component.NSAccept, v.HandleComponent())
 	go comp.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		err := compMux.HandleXMPP(t, start)
 		for _, a := range start.Attr {
@@ -78,11 +78,10 @@ func TestProsodyComponent(t *testing.T) {
 		return d.yes, nil
 	})))
 
-	srv := httptest.NewServer(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	set(v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		j, _ := FromContext(r.Context())
 		io.WriteString(w, j.String())
 	})))
-	defer srv.Close()
 
 	for _, tc := range []struct {
 		name   string
@@ -118,9 +117,6 @@ func TestProsodyComponent(t *testing.T) {
 			}
 			if n := v.Store().Pending(); n != 0 {
 				t.Fatalf("%d pending", n)
-			}
-			if tc.d.forge && !strings.Contains(logBuf.String(), "plaintext answer matches no pending transaction\" from=romeo@") {
-				t.Fatalf("romeo's forged answer was not seen and ignored; log:\n%s", logBuf.String())
 			}
 		})
 	}

@@ -1,8 +1,44 @@
 package httpauth
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"hash"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
+)
+
+// Answer is how the XMPP side ended a pending transaction.
+type Answer struct {
+	// Result says what happened.
+	Result AnswerResult
+	// Condition is the stanza error condition of an error answer, such as
+	// "not-authorized" or "feature-not-implemented"; empty otherwise.
+	Condition string
+}
+
+// AnswerResult is what an Answer says.
+type AnswerResult uint8
+
+// The results of an Answer.
+const (
+	// AnswerConfirmed: the user confirmed the request.
+	AnswerConfirmed AnswerResult = iota + 1
+	// AnswerDenied: the user refused it (an error not-authorized, forbidden or
+	// not-allowed, or an error without a condition).
+	AnswerDenied
+	// AnswerCouldNotAnswer: the client answered with any other error, such as
+	// feature-not-implemented or service-unavailable (clients without
+	// XEP-0070), or the server bounced the request.
+	AnswerCouldNotAnswer
+	// AnswerSessionEnded: the session the request was sent to ended first (see
+	// Verifier.SessionEnded).
+	AnswerSessionEnded
 )
 
 // Transaction is one request waiting for the user's answer.
@@ -38,16 +74,24 @@ type Store interface {
 	// Begin records a pending transaction. It returns ErrReplay when the
 	// transaction identifier is pending or was used for the same bare JID,
 	// ErrTooManyPending or ErrOverloaded when a limit is reached. The
-	// channel receives the user's decision once (true = confirmed).
-	Begin(tx Transaction) (<-chan bool, error)
+	// channel receives the answer, once per Resolve.
+	Begin(tx Transaction) (<-chan Answer, error)
 	// Lookup returns the pending transaction with the given Ref.
 	Lookup(ref string) (Transaction, bool)
 	// LookupID returns the pending transaction of a bare JID and transaction
 	// identifier.
 	LookupID(bare, id string) (Transaction, bool)
-	// Resolve delivers the decision for a pending transaction. It returns
+	// PendingFor returns the undecided pending transactions of a bare JID;
+	// nil (without allocating) when there are none.
+	PendingFor(bare string) []Transaction
+	// Resolve delivers the answer for a pending transaction. It returns
 	// ErrNotPending when the transaction is unknown or already decided.
-	Resolve(ref string, confirmed bool) error
+	Resolve(ref string, a Answer) error
+	// Reopen makes a decided transaction undecided again, replaced by tx
+	// (same Ref, Bare and Confirm; e.g. now sent as a message), so that
+	// the next Resolve delivers on the channel Begin returned. It returns
+	// ErrNotPending when the transaction is unknown.
+	Reopen(tx Transaction) error
 	// End removes a transaction (decided or not) and remembers its identifier
 	// as used. It is safe to call for an unknown ref.
 	End(ref string)
@@ -66,42 +110,56 @@ type Store interface {
 // MemStoreConfig sets the limits of a [MemStore]. Zero values take the
 // defaults noted on each field.
 type MemStoreConfig struct {
-	MaxPending       int           `json:"max_pending,omitempty"`         // default 100000
-	MaxPendingPerJID int           `json:"max_pending_per_jid,omitempty"` // default 5
-	MaxUsed          int           `json:"max_used,omitempty"`            // remembered used ids, default 200000
-	UsedTTL          time.Duration `json:"used_ttl,omitempty"`            // default 24h
-	MaxGrants        int           `json:"max_grants,omitempty"`          // default 100000
-	MaxNonces        int           `json:"max_nonces,omitempty"`          // default 200000
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time `json:"-"`
+	MaxPending       int             `json:"max_pending,omitempty"`         // default 100000
+	MaxPendingPerJID int             `json:"max_pending_per_jid,omitempty"` // default 5
+	MaxUsed          int             `json:"max_used,omitempty"`            // remembered used ids, default 200000
+	UsedTTL          config.Duration `json:"used_ttl,omitempty"`            // default 24h
+	MaxGrants        int             `json:"max_grants,omitempty"`          // default 100000
+	MaxNonces        int             `json:"max_nonces,omitempty"`          // default 200000
+	// UsedKey keys the digests by which used transaction identifiers are
+	// remembered (see MemStore); nil means 32 random bytes, which is right
+	// for one process.
+	UsedKey []byte `json:"-"`
+	// Clock is the time source; nil means the system clock.
+	Clock config.Clock `json:"-"`
 }
 
 type idKey struct{ bare, id string }
 
+// usedKey is how a used transaction identifier is remembered: the first 16
+// bytes of HMAC-SHA-256(UsedKey, bare JID ‖ 0 ‖ id). It is of fixed size
+// whatever the client sent, and without the key it cannot be tested
+// against a list of likely identifiers.
+type usedKey [16]byte
+
 type memEntry struct {
 	tx      Transaction
-	ch      chan bool
+	ch      chan Answer
 	decided bool
 }
 
 type expiring[K comparable] struct {
 	key K
-	exp time.Time
+	exp int64 // Unix nanoseconds
 }
 
 // MemStore is the in-memory [Store]. Used identifiers, grants and nonce
 // counts are kept in first-in first-out order and forgotten when they expire
-// or, beyond their cap, oldest first.
+// or, beyond their cap, oldest first. A used identifier takes about 70 bytes
+// however long the JID and identifier were (see usedKey): 200000 of them,
+// the default cap, about 14 MB.
 type MemStore struct {
-	cfg MemStoreConfig
+	cfg   MemStoreConfig
+	clock config.Clock
 
 	mu      sync.Mutex
 	pending map[string]*memEntry
 	byID    map[idKey]*memEntry
-	perJID  map[string]int
+	perJID  map[string][]*memEntry
 
-	used  map[idKey]time.Time
-	usedQ []expiring[idKey]
+	mac   hash.Hash         // HMAC-SHA-256 under UsedKey; guarded by mu
+	used  map[usedKey]int64 // → expiry, Unix nanoseconds
+	usedQ []expiring[usedKey]
 
 	grants  map[idKey]Grant
 	grantsQ []expiring[idKey]
@@ -124,7 +182,7 @@ func NewMemStore(cfg MemStoreConfig) *MemStore {
 		cfg.MaxUsed = 200000
 	}
 	if cfg.UsedTTL <= 0 {
-		cfg.UsedTTL = 24 * time.Hour
+		cfg.UsedTTL = config.Duration(24 * time.Hour)
 	}
 	if cfg.MaxGrants <= 0 {
 		cfg.MaxGrants = 100000
@@ -132,31 +190,36 @@ func NewMemStore(cfg MemStoreConfig) *MemStore {
 	if cfg.MaxNonces <= 0 {
 		cfg.MaxNonces = 200000
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	key := cfg.UsedKey
+	if key == nil {
+		key = make([]byte, 32)
+		rand.Read(key) // never fails (crypto/rand)
 	}
 	return &MemStore{
 		cfg:     cfg,
+		clock:   config.ClockOr(cfg.Clock),
 		pending: make(map[string]*memEntry),
 		byID:    make(map[idKey]*memEntry),
-		perJID:  make(map[string]int),
-		used:    make(map[idKey]time.Time),
+		perJID:  make(map[string][]*memEntry),
+		mac:     hmac.New(sha256.New, key),
+		used:    make(map[usedKey]int64),
 		grants:  make(map[idKey]Grant),
 		nonces:  make(map[string]uint32),
 	}
 }
 
 // Begin implements Store.
-func (s *MemStore) Begin(tx Transaction) (<-chan bool, error) {
+func (s *MemStore) Begin(tx Transaction) (<-chan Answer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.cfg.Now()
+	now := s.clock.Now()
 	s.pruneLocked(now)
+	tx = cloneTransaction(tx)
 	k := idKey{tx.Bare, tx.Confirm.ID}
 	if _, ok := s.byID[k]; ok {
 		return nil, ErrReplay
 	}
-	if _, ok := s.used[k]; ok {
+	if _, ok := s.used[s.usedKeyLocked(k)]; ok {
 		return nil, ErrReplay
 	}
 	if _, ok := s.pending[tx.Ref]; ok {
@@ -165,13 +228,13 @@ func (s *MemStore) Begin(tx Transaction) (<-chan bool, error) {
 	if len(s.pending) >= s.cfg.MaxPending {
 		return nil, ErrOverloaded
 	}
-	if s.perJID[tx.Bare] >= s.cfg.MaxPendingPerJID {
+	if len(s.perJID[tx.Bare]) >= s.cfg.MaxPendingPerJID {
 		return nil, ErrTooManyPending
 	}
-	e := &memEntry{tx: tx, ch: make(chan bool, 1)}
+	e := &memEntry{tx: tx, ch: make(chan Answer, 1)}
 	s.pending[tx.Ref] = e
 	s.byID[k] = e
-	s.perJID[tx.Bare]++
+	s.perJID[tx.Bare] = append(s.perJID[tx.Bare], e)
 	return e.ch, nil
 }
 
@@ -197,8 +260,21 @@ func (s *MemStore) LookupID(bare, id string) (Transaction, bool) {
 	return e.tx, true
 }
 
+// PendingFor implements Store.
+func (s *MemStore) PendingFor(bare string) []Transaction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var txs []Transaction
+	for _, e := range s.perJID[bare] {
+		if !e.decided {
+			txs = append(txs, e.tx)
+		}
+	}
+	return txs
+}
+
 // Resolve implements Store.
-func (s *MemStore) Resolve(ref string, confirmed bool) error {
+func (s *MemStore) Resolve(ref string, a Answer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.pending[ref]
@@ -206,7 +282,23 @@ func (s *MemStore) Resolve(ref string, confirmed bool) error {
 		return ErrNotPending
 	}
 	e.decided = true
-	e.ch <- confirmed
+	select {
+	case e.ch <- a:
+	default: // Reopened and resolved again before the first was read.
+	}
+	return nil
+}
+
+// Reopen implements Store.
+func (s *MemStore) Reopen(tx Transaction) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.pending[tx.Ref]
+	if !ok || tx.Bare != e.tx.Bare || tx.Confirm != e.tx.Confirm {
+		return ErrNotPending
+	}
+	e.tx = cloneTransaction(tx)
+	e.decided = false
 	return nil
 }
 
@@ -221,18 +313,19 @@ func (s *MemStore) End(ref string) {
 	delete(s.pending, ref)
 	k := idKey{e.tx.Bare, e.tx.Confirm.ID}
 	delete(s.byID, k)
-	if n := s.perJID[e.tx.Bare]; n <= 1 {
+	if rest := slices.DeleteFunc(s.perJID[e.tx.Bare], func(o *memEntry) bool { return o == e }); len(rest) == 0 {
 		delete(s.perJID, e.tx.Bare)
 	} else {
-		s.perJID[e.tx.Bare] = n - 1
+		s.perJID[e.tx.Bare] = rest
 	}
-	now := s.cfg.Now()
+	now := s.clock.Now()
 	s.pruneLocked(now)
-	exp := now.Add(s.cfg.UsedTTL)
-	if _, ok := s.used[k]; !ok {
-		s.usedQ = append(s.usedQ, expiring[idKey]{k, exp})
+	exp := now.Add(s.cfg.UsedTTL.D()).UnixNano()
+	uk := s.usedKeyLocked(k)
+	if _, ok := s.used[uk]; !ok {
+		s.usedQ = append(s.usedQ, expiring[usedKey]{uk, exp})
 	}
-	s.used[k] = exp
+	s.used[uk] = exp
 	for len(s.used) > s.cfg.MaxUsed && len(s.usedQ) > 0 {
 		s.usedQ = popOldest(s.usedQ, s.used)
 	}
@@ -242,10 +335,11 @@ func (s *MemStore) End(ref string) {
 func (s *MemStore) AddGrant(g Grant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pruneLocked(s.cfg.Now())
+	s.pruneLocked(s.clock.Now())
+	g.Bare, g.ID, g.Entity, g.URL = strings.Clone(g.Bare), strings.Clone(g.ID), strings.Clone(g.Entity), strings.Clone(g.URL)
 	k := idKey{g.Bare, g.ID}
 	if _, ok := s.grants[k]; !ok {
-		s.grantsQ = append(s.grantsQ, expiring[idKey]{k, g.Expires})
+		s.grantsQ = append(s.grantsQ, expiring[idKey]{k, g.Expires.UnixNano()})
 	}
 	s.grants[k] = g
 	for len(s.grants) > s.cfg.MaxGrants && len(s.grantsQ) > 0 {
@@ -258,7 +352,7 @@ func (s *MemStore) Grant(bare, id string) (Grant, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.grants[idKey{bare, id}]
-	if !ok || !s.cfg.Now().Before(g.Expires) {
+	if !ok || !s.clock.Now().Before(g.Expires) {
 		return Grant{}, false
 	}
 	return g, true
@@ -268,13 +362,14 @@ func (s *MemStore) Grant(bare, id string) (Grant, bool) {
 func (s *MemStore) UseNonce(nonce string, nc uint32, expires time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pruneLocked(s.cfg.Now())
+	s.pruneLocked(s.clock.Now())
 	last, ok := s.nonces[nonce]
 	if ok && nc <= last {
 		return ErrReplay
 	}
 	if !ok {
-		s.noncesQ = append(s.noncesQ, expiring[string]{nonce, expires})
+		nonce = strings.Clone(nonce)
+		s.noncesQ = append(s.noncesQ, expiring[string]{nonce, expires.UnixNano()})
 	}
 	s.nonces[nonce] = nc
 	for len(s.nonces) > s.cfg.MaxNonces && len(s.noncesQ) > 0 {
@@ -293,16 +388,39 @@ func (s *MemStore) Pending() int {
 // pruneLocked forgets expired used identifiers, grants and nonces. Queues
 // are in insertion order, which is expiry order for used identifiers and
 // close to it for the others; an entry behind a longer-lived one waits.
-func (s *MemStore) pruneLocked(now time.Time) {
-	for len(s.usedQ) > 0 && !now.Before(s.usedQ[0].exp) {
+func (s *MemStore) pruneLocked(t time.Time) {
+	now := t.UnixNano()
+	for len(s.usedQ) > 0 && now >= s.usedQ[0].exp {
 		s.usedQ = popOldest(s.usedQ, s.used)
 	}
-	for len(s.grantsQ) > 0 && !now.Before(s.grantsQ[0].exp) {
+	for len(s.grantsQ) > 0 && now >= s.grantsQ[0].exp {
 		s.grantsQ = popOldest(s.grantsQ, s.grants)
 	}
-	for len(s.noncesQ) > 0 && !now.Before(s.noncesQ[0].exp) {
+	for len(s.noncesQ) > 0 && now >= s.noncesQ[0].exp {
 		s.noncesQ = popOldest(s.noncesQ, s.nonces)
 	}
+}
+
+// usedKeyLocked returns the digest by which a used identifier is
+// remembered.
+func (s *MemStore) usedKeyLocked(k idKey) usedKey {
+	s.mac.Reset()
+	s.mac.Write([]byte(k.bare))
+	s.mac.Write([]byte{0})
+	s.mac.Write([]byte(k.id))
+	var sum [sha256.Size]byte
+	var uk usedKey
+	copy(uk[:], s.mac.Sum(sum[:0]))
+	return uk
+}
+
+// cloneTransaction copies the strings of tx, so that a pending transaction
+// does not keep alive the decoded Authorization header (up to 8 KiB) its
+// identifier and JID were cut from.
+func cloneTransaction(tx Transaction) Transaction {
+	tx.Ref, tx.To, tx.Bare = strings.Clone(tx.Ref), strings.Clone(tx.To), strings.Clone(tx.Bare)
+	tx.Confirm.ID, tx.Confirm.Method, tx.Confirm.URL = strings.Clone(tx.Confirm.ID), strings.Clone(tx.Confirm.Method), strings.Clone(tx.Confirm.URL)
+	return tx
 }
 
 func popOldest[K comparable, V any](q []expiring[K], m map[K]V) []expiring[K] {

@@ -1,6 +1,8 @@
 package httpauth
 
 import (
+	"github.com/xmppauth/xmppauth/config"
+
 	"errors"
 	"fmt"
 	"testing"
@@ -9,7 +11,7 @@ import (
 
 func TestMemStore(t *testing.T) {
 	clock := newFakeClock()
-	s := NewMemStore(MemStoreConfig{Now: clock.Now, MaxPending: 3, MaxPendingPerJID: 2, MaxUsed: 2, UsedTTL: time.Hour, MaxGrants: 1, MaxNonces: 2})
+	s := NewMemStore(MemStoreConfig{Clock: clock, MaxPending: 3, MaxPendingPerJID: 2, MaxUsed: 2, UsedTTL: config.Duration(time.Hour), MaxGrants: 1, MaxNonces: 2})
 	tx := func(ref, bare, id string) Transaction {
 		return Transaction{Ref: ref, To: bare, Bare: bare, Confirm: Confirm{ID: id, Method: "GET", URL: "https://a.example/"}}
 	}
@@ -35,13 +37,13 @@ func TestMemStore(t *testing.T) {
 	if got, ok := s.LookupID("a@x", "i1"); !ok || got.Ref != "r1" {
 		t.Fatalf("LookupID: %+v %v", got, ok)
 	}
-	if err := s.Resolve("r1", true); err != nil {
+	if err := s.Resolve("r1", Answer{Result: AnswerConfirmed}); err != nil {
 		t.Fatal(err)
 	}
-	if !<-ch {
-		t.Fatal("decision lost")
+	if a := <-ch; a.Result != AnswerConfirmed {
+		t.Fatalf("answer %+v, want confirmed", a)
 	}
-	if err := s.Resolve("r1", false); !errors.Is(err, ErrNotPending) {
+	if err := s.Resolve("r1", Answer{Result: AnswerDenied}); !errors.Is(err, ErrNotPending) {
 		t.Fatalf("second Resolve: %v", err)
 	}
 	if _, ok := s.Lookup("r1"); ok {
@@ -118,5 +120,59 @@ func TestMemStoreDefaults(t *testing.T) {
 	}
 	if _, err := s.Begin(Transaction{Ref: "x", Bare: "a@x", Confirm: Confirm{ID: "x"}}); !errors.Is(err, ErrTooManyPending) {
 		t.Fatalf("default per-JID limit: %v", err)
+	}
+}
+
+func TestMemStorePendingForAndReopen(t *testing.T) {
+	s := NewMemStore(MemStoreConfig{})
+	if txs := s.PendingFor("a@x"); txs != nil {
+		t.Fatalf("PendingFor with nothing pending: %v", txs)
+	}
+	iq := Transaction{Ref: "r1", To: "a@x/phone", Bare: "a@x", Confirm: Confirm{ID: "i1", Method: "GET", URL: "https://a.example/"}}
+	ch, err := s.Begin(iq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := Transaction{Ref: "r2", To: "a@x", Bare: "a@x", ViaMessage: true, Confirm: Confirm{ID: "i2", Method: "GET", URL: "https://a.example/"}}
+	if _, err := s.Begin(msg); err != nil {
+		t.Fatal(err)
+	}
+	if txs := s.PendingFor("a@x"); len(txs) != 2 {
+		t.Fatalf("PendingFor: %v", txs)
+	}
+	if err := s.Resolve("r1", Answer{Result: AnswerCouldNotAnswer, Condition: "feature-not-implemented"}); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-ch; a.Result != AnswerCouldNotAnswer || a.Condition != "feature-not-implemented" {
+		t.Fatalf("answer %+v", a)
+	}
+	if txs := s.PendingFor("a@x"); len(txs) != 1 || txs[0].Ref != "r2" {
+		t.Fatalf("decided transaction still listed: %v", txs)
+	}
+	// Reopened as a message: pending again, answered on the same channel.
+	iq.ViaMessage = true
+	if err := s.Reopen(iq); err != nil {
+		t.Fatal(err)
+	}
+	if tx, ok := s.LookupID("a@x", "i1"); !ok || !tx.ViaMessage {
+		t.Fatalf("reopened transaction %+v %v", tx, ok)
+	}
+	if err := s.Resolve("r1", Answer{Result: AnswerConfirmed}); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-ch; a.Result != AnswerConfirmed {
+		t.Fatalf("answer %+v", a)
+	}
+	other := iq
+	other.Confirm.URL = "https://evil.example/"
+	for _, tx := range []Transaction{other, {Ref: "nope", Bare: "a@x"}} {
+		if err := s.Reopen(tx); !errors.Is(err, ErrNotPending) {
+			t.Fatalf("Reopen(%+v) = %v, want ErrNotPending", tx, err)
+		}
+	}
+	s.End("r1")
+	s.End("r2")
+	if txs := s.PendingFor("a@x"); txs != nil || len(s.perJID) != 0 {
+		t.Fatalf("left after End: %v %v", txs, s.perJID)
 	}
 }

@@ -12,14 +12,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
 // Sender delivers a stanza to the XMPP network. *xmpp.Session (a client,
@@ -43,38 +47,31 @@ func (f AuthorizerFunc) Authorize(ctx context.Context, j jid.JID, r *http.Reques
 	return f(ctx, j, r)
 }
 
-// Clock is the time source of a Verifier.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
-// Config configures a [Verifier]. Only Sender is required; every other zero
-// value is safe and takes the default noted on the field.
+// Config configures a [Verifier]. Every zero value is safe and takes the
+// default noted on the field; Sender is required by New. Fields tagged
+// json:"-" are the host's run-time dependencies; the others can come from a
+// configuration file.
 type Config struct {
-	// Sender delivers confirmation requests. Required.
+	// Sender delivers confirmation requests. Required by New.
 	Sender Sender `json:"-"`
 	// From is the address confirmation requests are sent from, e.g. the
-	// component's domain. Empty leaves the attribute out (the server fills
-	// it in on c2s streams).
-	From jid.JID `json:"-"` // JSON: see Config.UnmarshalJSON
+	// component's domain (JSON "from"). Empty leaves the attribute out (the
+	// server fills it in on c2s streams).
+	From jid.JID `json:"-"`
 	// Authorizer, when set, is asked before the user is contacted.
 	Authorizer Authorizer `json:"-"`
 	// Store keeps transactions; nil means NewMemStore(MemStoreConfig{}).
 	Store Store `json:"-"`
-	// Timeout is how long the user has to answer; default 2 minutes.
-	Timeout time.Duration `json:"-"` // JSON: see Config.UnmarshalJSON
+	// Timeout is how long the user has to answer; default 2 minutes. The
+	// HTTP server's ReadTimeout and WriteTimeout must be longer (see
+	// Verifier.ServerDefaults).
+	Timeout config.Duration `json:"timeout,omitempty"`
 	// TimeoutStatus is the HTTP status sent when the user does not answer
 	// in time; default 403.
 	TimeoutStatus int `json:"timeout_status,omitempty"`
 	// ReuseWindow is how long a HEAD or OPTIONS confirmation may be reused;
 	// default 5 minutes.
-	ReuseWindow time.Duration `json:"-"` // JSON: see Config.UnmarshalJSON
+	ReuseWindow config.Duration `json:"reuse_window,omitempty"`
 	// DisableReuse turns off reuse of HEAD and OPTIONS confirmations.
 	DisableReuse bool `json:"disable_reuse,omitempty"`
 	// DisableBasic and DisableDigest turn off a scheme: it is neither
@@ -82,52 +79,91 @@ type Config struct {
 	DisableBasic  bool `json:"disable_basic,omitempty"`
 	DisableDigest bool `json:"disable_digest,omitempty"`
 	// NonceLifetime is how long a Digest nonce is valid; default 5 minutes.
-	NonceLifetime time.Duration `json:"-"` // JSON: see Config.UnmarshalJSON
+	NonceLifetime config.Duration `json:"nonce_lifetime,omitempty"`
 	// NonceKey authenticates Digest nonces; front ends sharing a Store must
 	// share it. Nil means 32 random bytes. At least 16 bytes when set.
 	NonceKey []byte `json:"-"`
 	// EntityKey identifies "the same entity" for reuse of HEAD and OPTIONS
-	// confirmations; default: the client's IP address from RemoteAddr.
+	// confirmations and is the client address ClientRate counts; default:
+	// the client's IP address from RemoteAddr. Behind a reverse proxy, set
+	// it to read the proxy's header.
 	EntityKey func(r *http.Request) string `json:"-"`
 	// BaseURL, when set, is the scheme and authority (and optional path
 	// prefix) of the URL shown to the user, followed by the request target;
-	// e.g. "https://files.example.net". Set it in production: without it the
-	// URL is built from r.TLS and the client-supplied Host header.
+	// e.g. "https://files.example.net". The Host header is then ignored.
 	BaseURL string `json:"base_url,omitempty"`
+	// Hosts, when BaseURL and RequestURL are not set, are the values of the
+	// Host header (host or host:port, compared case-insensitively) this
+	// service answers to; the URL shown to the user is built from r.TLS and
+	// the Host header. A request for any other host gets 400 before anybody
+	// is asked: the Host header is the client's choice, and the user must
+	// not be shown a URL an attacker picked. When none of BaseURL, Hosts
+	// and RequestURL is set, every request gets 400 and the log says what
+	// to configure.
+	Hosts []string `json:"hosts,omitempty"`
 	// RequestURL, when set, returns the full URL of a request as shown to
-	// the user; it overrides BaseURL.
+	// the user; it overrides BaseURL and Hosts.
 	RequestURL func(r *http.Request) string `json:"-"`
-	// Clock and Rand default to the system clock and crypto/rand.
-	Clock Clock     `json:"-"`
-	Rand  io.Reader `json:"-"`
-	// Logger receives ignored answers and failures; nil discards them.
-	// Transaction identifiers are never logged.
+	// JIDRate limits the confirmation prompts sent to one bare JID; default
+	// DefaultJIDRate (5 a minute, 5 at once). It bounds how often a
+	// stranger can make a user's phone ring.
+	JIDRate RateLimit `json:"jid_rate,omitzero"`
+	// ClientRate limits the prompts one client address (EntityKey; an IPv6
+	// address by its /64) can cause, whatever JIDs it names; default
+	// DefaultClientRate (30 a minute, 10 at once). Over either limit the
+	// request gets 429 with Retry-After before anybody is contacted.
+	ClientRate RateLimit `json:"client_rate,omitzero"`
+	// Clock is the time source; nil means the system clock. A clock that
+	// also has a method After(time.Duration) <-chan time.Time (as tests
+	// use) times the wait for the user's answer too.
+	Clock config.Clock `json:"-"`
+	// Rand defaults to crypto/rand.
+	Rand io.Reader `json:"-"`
+	// ErrorHandler writes the response for a refused request (see
+	// Outcome); nil means DefaultErrorHandler. The headers the protocol
+	// needs are set before it runs: WWW-Authenticate challenges with 401,
+	// Retry-After with 429. It should write o.Status.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, o Outcome) `json:"-"`
+	// Logger receives one line per security-relevant outcome; nil means
+	// slog.Default(). Transaction identifiers, passwords and Digest
+	// responses are never logged.
 	Logger *slog.Logger `json:"-"`
 }
 
-// Validate reports configuration errors, naming the field.
+// Validate checks the settings, naming the JSON key of the first invalid
+// one ("timeout: -1s is negative"). It does not check the run-time
+// dependencies (Sender), which New requires.
 func (c Config) Validate() error {
 	switch {
-	case c.Sender == nil:
-		return errors.New("httpauth: Config.Sender is required")
 	case c.Timeout < 0:
-		return errors.New("httpauth: Config.Timeout is negative")
+		return config.Errorf("timeout", "%s is negative", c.Timeout)
 	case c.ReuseWindow < 0:
-		return errors.New("httpauth: Config.ReuseWindow is negative")
+		return config.Errorf("reuse_window", "%s is negative", c.ReuseWindow)
 	case c.NonceLifetime < 0:
-		return errors.New("httpauth: Config.NonceLifetime is negative")
+		return config.Errorf("nonce_lifetime", "%s is negative", c.NonceLifetime)
 	case c.NonceKey != nil && len(c.NonceKey) < 16:
-		return errors.New("httpauth: Config.NonceKey is shorter than 16 bytes")
+		return config.Errorf("NonceKey", "%d bytes is shorter than 16", len(c.NonceKey))
 	case c.TimeoutStatus != 0 && (c.TimeoutStatus < 400 || c.TimeoutStatus > 599):
-		return errors.New("httpauth: Config.TimeoutStatus is not a 4xx or 5xx status")
+		return config.Errorf("timeout_status", "%d is not a 4xx or 5xx status", c.TimeoutStatus)
 	case c.DisableBasic && c.DisableDigest:
-		return errors.New("httpauth: Config.DisableBasic and DisableDigest are both set")
+		return config.Errorf("disable_digest", "disable_basic and disable_digest are both set")
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return errors.New("httpauth: Config.BaseURL is not an absolute http(s) URL without query")
+			return config.Errorf("base_url", "%q is not an absolute http(s) URL without query", c.BaseURL)
 		}
+	}
+	for i, h := range c.Hosts {
+		if u, err := url.Parse("//" + h); h == "" || err != nil || u.Host != h || u.User != nil {
+			return config.In("hosts", config.Errorf(fmt.Sprintf("[%d]", i), "%q is not a host or host:port", h))
+		}
+	}
+	if err := c.JIDRate.validate(); err != nil {
+		return config.In("jid_rate", err)
+	}
+	if err := c.ClientRate.validate(); err != nil {
+		return config.In("client_rate", err)
 	}
 	return nil
 }
@@ -138,8 +174,14 @@ type Verifier struct {
 	store  Store
 	nonces *nonces
 	log    *slog.Logger
+	flood  *floodLog
+	after  func(time.Duration) (<-chan time.Time, func() bool)
 
-	defaultURL bool // cfg.RequestURL is requestURL
+	defaultURL bool // cfg.RequestURL builds the URL from the Host header
+	hosts      []string
+	realClock  bool
+
+	jidLimit, clientLimit *keyedLimiter // nil when disabled
 
 	// reuse maps the exact Basic Authorization header of a HEAD or OPTIONS
 	// confirmation to its parsed form so that reusing it skips parsing; the
@@ -160,42 +202,75 @@ type reuseEntry struct {
 	expired atomic.Bool
 }
 
-// New returns a Verifier for cfg.
+// New returns a Verifier for cfg. It checks the settings (Validate) and
+// that Sender is set.
 func New(cfg Config) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Sender == nil {
+		return nil, errors.New("httpauth: Config.Sender is required")
+	}
 	if cfg.Store == nil {
-		cfg.Store = NewMemStore(MemStoreConfig{})
+		cfg.Store = NewMemStore(MemStoreConfig{Clock: cfg.Clock})
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Minute
+		cfg.Timeout = config.Duration(2 * time.Minute)
 	}
 	if cfg.TimeoutStatus == 0 {
 		cfg.TimeoutStatus = http.StatusForbidden
 	}
 	if cfg.ReuseWindow == 0 {
-		cfg.ReuseWindow = 5 * time.Minute
+		cfg.ReuseWindow = config.Duration(5 * time.Minute)
 	}
 	if cfg.NonceLifetime == 0 {
-		cfg.NonceLifetime = 5 * time.Minute
+		cfg.NonceLifetime = config.Duration(5 * time.Minute)
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
-	}
+	cfg.Clock = config.ClockOr(cfg.Clock)
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
 	if cfg.EntityKey == nil {
 		cfg.EntityKey = remoteIP
 	}
-	defaultURL := cfg.RequestURL == nil && cfg.BaseURL == ""
+	if cfg.ErrorHandler == nil {
+		cfg.ErrorHandler = DefaultErrorHandler
+	}
+	cfg.JIDRate = cfg.JIDRate.withDefaults(DefaultJIDRate)
+	cfg.ClientRate = cfg.ClientRate.withDefaults(DefaultClientRate)
+	log := config.LoggerOr(cfg.Logger)
+	v := &Verifier{
+		store:       cfg.Store,
+		log:         log,
+		flood:       newFloodLog(log, cfg.Clock),
+		jidLimit:    newKeyedLimiter(cfg.JIDRate),
+		clientLimit: newKeyedLimiter(cfg.ClientRate),
+	}
+	_, v.realClock = cfg.Clock.(config.SystemClock)
 	switch {
-	case defaultURL:
-		cfg.RequestURL = requestURL
-	case cfg.RequestURL == nil:
+	case cfg.RequestURL != nil:
+	case cfg.BaseURL != "":
 		base := strings.TrimRight(cfg.BaseURL, "/")
 		cfg.RequestURL = func(r *http.Request) string { return base + requestTarget(r) }
+	default:
+		v.defaultURL = true
+		cfg.RequestURL = requestURL
+		for _, h := range cfg.Hosts {
+			v.hosts = append(v.hosts, strings.ToLower(h))
+		}
+		if len(v.hosts) == 0 {
+			log.Warn("httpauth: none of base_url, hosts and RequestURL is configured: every request will be refused with 400")
+		}
+	}
+	if a, ok := cfg.Clock.(interface {
+		After(time.Duration) <-chan time.Time
+	}); ok {
+		v.after = func(d time.Duration) (<-chan time.Time, func() bool) { return a.After(d), func() bool { return true } }
+	} else {
+		v.after = func(d time.Duration) (<-chan time.Time, func() bool) {
+			t := time.NewTimer(d)
+			return t.C, t.Stop
+		}
 	}
 	if cfg.NonceKey == nil {
 		cfg.NonceKey = make([]byte, 32)
@@ -203,17 +278,9 @@ func New(cfg Config) (*Verifier, error) {
 			return nil, fmt.Errorf("httpauth: generating nonce key: %w", err)
 		}
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Verifier{
-		cfg:        cfg,
-		store:      cfg.Store,
-		nonces:     newNonces(cfg.NonceKey, cfg.NonceLifetime),
-		log:        log,
-		defaultURL: defaultURL,
-	}, nil
+	v.nonces = newNonces(cfg.NonceKey, cfg.NonceLifetime.D())
+	v.cfg = cfg
+	return v, nil
 }
 
 // Store returns the Verifier's store.
@@ -240,6 +307,20 @@ func requestTarget(r *http.Request) string {
 		return r.RequestURI
 	}
 	return r.URL.RequestURI()
+}
+
+// knownHost reports whether the Host header names a configured host, when
+// the URL is built from it.
+func (v *Verifier) knownHost(r *http.Request) bool {
+	if !v.defaultURL {
+		return true
+	}
+	for _, h := range v.hosts {
+		if len(h) == len(r.Host) && strings.EqualFold(h, r.Host) {
+			return true
+		}
+	}
+	return false
 }
 
 type ctxKey struct{}
@@ -269,8 +350,10 @@ func (v *Verifier) Handler(next http.Handler) http.Handler {
 // Check verifies r: it parses the credentials, asks the Authorizer, reuses a
 // HEAD or OPTIONS confirmation when allowed, and otherwise asks the user and
 // waits for the answer, the timeout or the end of r's context. It returns the
-// verified JID or one of the package's errors, which WriteError turns into
-// the HTTP response.
+// verified JID, or an *Outcome saying why not (wrapping one of the package's
+// errors), which WriteError turns into the HTTP response. Every refusal is
+// logged once (at Info; a request without credentials, the first step of
+// the protocol, at Debug).
 func (v *Verifier) Check(r *http.Request) (jid.JID, error) {
 	j, err := v.check(r)
 	if err != nil {
@@ -288,57 +371,85 @@ func NewContext(ctx context.Context, j jid.JID) context.Context {
 // check is Check returning a pointer that may be shared (never modified), so
 // that the fast path does not allocate.
 func (v *Verifier) check(r *http.Request) (*jid.JID, error) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return nil, ErrNoCredentials
+	var h string
+	// "Authorization" is in canonical form: a direct lookup is what Get
+	// does, without canonicalising the key again on the fast path.
+	if vals := r.Header["Authorization"]; len(vals) > 0 {
+		h = vals[0]
 	}
 	safe := !hasBody(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions)
-	if safe && !v.cfg.DisableReuse {
+	if h != "" && safe && !v.cfg.DisableReuse {
 		if j := v.reused(h, r); j != nil {
 			return j, nil
 		}
 	}
+	j, o := v.verify(r, h, safe)
+	if o != nil {
+		v.logRefusal(r, o)
+		return nil, o
+	}
+	return j, nil
+}
+
+// verify is the slow path of check.
+func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outcome) {
+	o := &Outcome{Method: r.Method}
+	fail := func(err error) (*jid.JID, *Outcome) {
+		o.Err = err
+		o.Reason = reasonOf(err)
+		o.Status = v.status(o.Reason)
+		return nil, o
+	}
+	if !v.knownHost(r) {
+		return fail(ErrUnknownHost)
+	}
+	if h == "" {
+		return fail(ErrNoCredentials)
+	}
 	c, err := parseAuthorization(h)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
+	o.JID, o.Digest = c.jid, c.scheme == schemeDigest
 	now := v.cfg.Clock.Now()
 	switch c.scheme {
 	case schemeBasic:
 		if v.cfg.DisableBasic {
-			return nil, ErrNoCredentials
+			return fail(ErrNoCredentials)
 		}
 	case schemeDigest:
 		if v.cfg.DisableDigest {
-			return nil, ErrNoCredentials
+			return fail(ErrNoCredentials)
 		}
 		if err := v.checkDigest(c, r, now); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 	if len(r.Method) > MaxMethodLen || !isToken(r.Method) {
-		return nil, fmt.Errorf("%w: bad method", ErrBadCredentials)
-	}
-	if v.cfg.Authorizer != nil {
-		if err := v.cfg.Authorizer.Authorize(r.Context(), c.jid, r); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrForbidden, err)
-		}
+		return fail(fmt.Errorf("%w: bad method", ErrBadCredentials))
 	}
 	u := v.cfg.RequestURL(r)
 	if len(u) > MaxURLLen {
-		return nil, fmt.Errorf("%w: URL too long", ErrBadCredentials)
+		return fail(fmt.Errorf("%w: URL too long", ErrMalformed))
+	}
+	o.URL = u
+	if v.cfg.Authorizer != nil {
+		if err := v.cfg.Authorizer.Authorize(r.Context(), c.jid, r); err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrForbidden, err))
+		}
 	}
 	bare := c.jid.Bare().String()
 	entity := v.cfg.EntityKey(r)
 	if safe && !v.cfg.DisableReuse {
 		if g, ok := v.store.Grant(bare, c.id); ok && g.URL == u && g.Entity == entity {
+			v.log.Debug("httpauth: confirmation reused", "jid", c.jid.String(), "method", r.Method, "url", u, "remote", r.RemoteAddr)
 			return &c.jid, nil
 		}
 	}
 
 	ref, err := v.newRef()
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	tx := Transaction{
 		Ref:        ref,
@@ -348,50 +459,200 @@ func (v *Verifier) check(r *http.Request) (*jid.JID, error) {
 		ViaMessage: c.jid.Resourcepart() == "",
 	}
 	if err := tx.Confirm.Validate(); err != nil {
-		// E.g. a Host header that does not make an absolute URL.
-		return nil, err
+		// E.g. a RequestURL that does not make an absolute URL.
+		return fail(err)
+	}
+	release, wait := v.takePrompt(bare, entity, now)
+	if release == nil {
+		o.RetryAfter = wait
+		return fail(ErrRateLimited)
 	}
 	decision, err := v.store.Begin(tx)
 	if err != nil {
-		return nil, err
+		release()
+		return fail(err)
 	}
 	defer v.store.End(ref)
 
-	ctx, cancel := context.WithTimeout(r.Context(), v.cfg.Timeout)
+	timeout := v.cfg.Timeout.D()
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	if err := v.cfg.Sender.Send(ctx, v.request(tx, c.jid)); err != nil {
-		v.log.Warn("httpauth: sending confirmation request failed", "ref", ref, "err", err)
-		return nil, fmt.Errorf("%w: %w", ErrDelivery, err)
+		return fail(fmt.Errorf("%w: %w", ErrDelivery, err))
 	}
-	select {
-	case ok := <-decision:
-		if !ok {
-			return nil, ErrDenied
+	v.logSent(r, tx, "")
+	expired, stop := v.after(timeout)
+	defer stop()
+	for ans := (Answer{}); ans.Result != AnswerConfirmed; {
+		select {
+		case ans = <-decision:
+		case <-expired:
+			return fail(ErrTimeout)
+		case <-r.Context().Done():
+			return fail(ErrCanceled)
 		}
-	case <-v.cfg.Clock.After(v.cfg.Timeout):
-		return nil, ErrTimeout
-	case <-r.Context().Done():
-		return nil, ErrCanceled
+		o.Condition = ans.Condition
+		switch ans.Result {
+		case AnswerConfirmed:
+		case AnswerDenied:
+			return fail(ErrDenied)
+		case AnswerSessionEnded:
+			return fail(ErrSessionEnded)
+		default:
+			// XEP-0070 §4.2: a full JID may get the message form too. A
+			// client without XEP-0070 (Profanity, mcabber) says so with
+			// one of these; ask once more, in words.
+			if tx.ViaMessage || (ans.Condition != string(stanza.FeatureNotImplemented) && ans.Condition != string(stanza.ServiceUnavailable)) {
+				return fail(fmt.Errorf("%w: %s", ErrCouldNotAnswer, ans.Condition))
+			}
+			tx.ViaMessage = true
+			if err := v.store.Reopen(tx); err != nil {
+				return fail(fmt.Errorf("%w: %s", ErrCouldNotAnswer, ans.Condition))
+			}
+			if err := v.cfg.Sender.Send(ctx, v.request(tx, c.jid)); err != nil {
+				return fail(fmt.Errorf("%w: %s (and the message form could not be sent: %w)", ErrCouldNotAnswer, ans.Condition, err))
+			}
+			v.logSent(r, tx, ans.Condition)
+		}
 	}
+	v.log.Info("httpauth: request granted", "jid", tx.To, "method", r.Method, "url", u, "remote", r.RemoteAddr)
 	if safe && (r.Method == http.MethodHead || r.Method == http.MethodOptions) && !v.cfg.DisableReuse {
-		exp := v.cfg.Clock.Now().Add(v.cfg.ReuseWindow)
-		v.store.AddGrant(Grant{Bare: bare, ID: c.id, Entity: entity, URL: u, Expires: exp})
-		if c.scheme == schemeBasic && v.reuseN.Load() < maxReuseCache {
-			e := &reuseEntry{j: c.jid, entity: entity, url: u, expires: exp}
-			if _, loaded := v.reuse.Swap(h, e); !loaded {
-				v.reuseN.Add(1)
-			}
-			if _, real := v.cfg.Clock.(realClock); real {
-				time.AfterFunc(v.cfg.ReuseWindow, func() {
-					e.expired.Store(true)
-					if v.reuse.CompareAndDelete(h, e) {
-						v.reuseN.Add(-1)
-					}
-				})
-			}
-		}
+		v.addGrant(h, c, bare, entity, u)
 	}
 	return &c.jid, nil
+}
+
+// takePrompt takes a token from the client address's and the JID's
+// buckets. It returns a function that gives both back, or nil and how long
+// to wait when either is empty (then neither is taken).
+func (v *Verifier) takePrompt(bare, entity string, now time.Time) (release func(), wait time.Duration) {
+	var resClient, resJID *rate.Reservation
+	if v.clientLimit != nil {
+		if resClient, wait = v.clientLimit.reserve(clientKey(entity), now); resClient == nil {
+			return nil, wait
+		}
+	}
+	if v.jidLimit != nil {
+		if resJID, wait = v.jidLimit.reserve(bare, now); resJID == nil {
+			if resClient != nil {
+				resClient.CancelAt(now)
+			}
+			return nil, wait
+		}
+	}
+	return func() {
+		for _, res := range []*rate.Reservation{resClient, resJID} {
+			if res != nil {
+				res.CancelAt(now)
+			}
+		}
+	}, 0
+}
+
+// addGrant remembers a HEAD or OPTIONS confirmation for reuse.
+func (v *Verifier) addGrant(h string, c credentials, bare, entity, u string) {
+	window := v.cfg.ReuseWindow.D()
+	exp := v.cfg.Clock.Now().Add(window)
+	v.store.AddGrant(Grant{Bare: bare, ID: c.id, Entity: entity, URL: u, Expires: exp})
+	if c.scheme != schemeBasic || v.reuseN.Load() >= maxReuseCache {
+		return
+	}
+	e := &reuseEntry{j: c.jid, entity: entity, url: u, expires: exp}
+	if _, loaded := v.reuse.Swap(h, e); !loaded {
+		v.reuseN.Add(1)
+	}
+	if v.realClock {
+		time.AfterFunc(window, func() {
+			e.expired.Store(true)
+			if v.reuse.CompareAndDelete(h, e) {
+				v.reuseN.Add(-1)
+			}
+		})
+	}
+}
+
+// logSent writes the line of a confirmation request sent; fallback is the
+// error condition that made an IQ request be sent again as a message.
+func (v *Verifier) logSent(r *http.Request, tx Transaction, fallback string) {
+	attrs := []slog.Attr{
+		slog.String("jid", tx.To), slog.String("method", tx.Confirm.Method), slog.String("url", tx.Confirm.URL),
+		slog.String("remote", r.RemoteAddr), slog.String("form", "iq"),
+	}
+	if tx.ViaMessage {
+		attrs[4] = slog.String("form", "message")
+	}
+	if fallback != "" {
+		attrs = append(attrs, slog.String("after_iq_error", fallback))
+	}
+	v.log.LogAttrs(context.Background(), slog.LevelInfo, "httpauth: confirmation request sent", attrs...)
+}
+
+// logRefusal writes the one log line of a refused request.
+func (v *Verifier) logRefusal(r *http.Request, o *Outcome) {
+	level := slog.LevelInfo
+	if o.Reason == NoCredentials {
+		level = slog.LevelDebug
+	}
+	attrs := []slog.Attr{
+		slog.String("reason", o.logReason()),
+		slog.Int("status", o.Status),
+		slog.String("remote", r.RemoteAddr),
+		slog.String("method", o.Method),
+	}
+	if o.JID.Domainpart() != "" {
+		attrs = append(attrs, slog.String("jid", o.JID.String()))
+	}
+	if o.URL != "" {
+		attrs = append(attrs, slog.String("url", o.URL))
+	}
+	switch o.Reason {
+	case UnknownHost:
+		attrs = append(attrs, slog.String("host", r.Host))
+		if len(v.hosts) == 0 {
+			attrs = append(attrs, slog.String("fix", "set base_url (or hosts) in the http_auth configuration"))
+		}
+	case RateLimited:
+		attrs = append(attrs, slog.Duration("retry_after", o.RetryAfter))
+	case Denied:
+		if o.Condition != "" {
+			attrs = append(attrs, slog.String("condition", o.Condition))
+		}
+	case Forbidden, Offline, BadCredentials, BadRequest, Internal:
+		// The detail: which check failed, or the Authorizer's or the
+		// Sender's error. None of them contains the credentials.
+		attrs = append(attrs, slog.String("err", o.Err.Error()))
+	}
+	v.flood.logAttrs(level, "httpauth: request refused", attrs...)
+}
+
+// reasonOf returns the Reason for one of the package's errors.
+func reasonOf(err error) Reason {
+	for _, r := range []struct {
+		err    error
+		reason Reason
+	}{
+		{ErrNoCredentials, NoCredentials},
+		{ErrUnknownHost, UnknownHost},
+		{ErrStaleNonce, BadCredentials},
+		{ErrReplay, UsedTransaction},
+		{ErrBadCredentials, BadCredentials},
+		{ErrMalformed, BadRequest},
+		{ErrForbidden, Forbidden},
+		{ErrRateLimited, RateLimited},
+		{ErrTooManyPending, TooManyPending},
+		{ErrOverloaded, Overloaded},
+		{ErrDelivery, Offline},
+		{ErrDenied, Denied},
+		{ErrTimeout, TimedOut},
+		{ErrCouldNotAnswer, CouldNotAnswer},
+		{ErrSessionEnded, SessionEnded},
+		{ErrCanceled, Canceled},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return Internal
 }
 
 // reused is the fast path for a Basic header that obtained a HEAD or OPTIONS
@@ -405,7 +666,7 @@ func (v *Verifier) reused(h string, r *http.Request) *jid.JID {
 		return nil
 	}
 	e := val.(*reuseEntry)
-	if _, real := v.cfg.Clock.(realClock); real {
+	if v.realClock {
 		if e.expired.Load() {
 			return nil
 		}
@@ -425,9 +686,10 @@ func (v *Verifier) reused(h string, r *http.Request) *jid.JID {
 }
 
 // sameURL reports whether u is the URL of r, without allocating for the
-// default RequestURL.
+// default RequestURL. The cached URL was built from a configured host, so
+// a request whose Host header matches it is for a configured host too.
 func (v *Verifier) sameURL(u string, r *http.Request) bool {
-	if v.cfg.RequestURL != nil && !v.defaultURL {
+	if !v.defaultURL {
 		return v.cfg.RequestURL(r) == u
 	}
 	scheme := "http://"
@@ -439,7 +701,33 @@ func (v *Verifier) sameURL(u string, r *http.Request) bool {
 		return false
 	}
 	rest, ok = strings.CutPrefix(rest, r.Host)
-	return ok && rest == requestTarget(r)
+	return ok && isTarget(rest, r)
+}
+
+// isTarget reports whether s is requestTarget(r), without allocating for
+// the usual request targets.
+func isTarget(s string, r *http.Request) bool {
+	if r.RequestURI != "" && r.RequestURI[0] == '/' || r.RequestURI == "*" {
+		return s == r.RequestURI
+	}
+	u := r.URL
+	if u.Opaque != "" || u.Scheme == "" {
+		return s == u.RequestURI()
+	}
+	// What URL.RequestURI returns for an absolute URL: the escaped path
+	// ("/" when empty), then "?" and the query when there is one.
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	rest, ok := strings.CutPrefix(s, p)
+	if !ok {
+		return false
+	}
+	if u.ForceQuery || u.RawQuery != "" {
+		return len(rest) == 1+len(u.RawQuery) && rest[0] == '?' && rest[1:] == u.RawQuery
+	}
+	return rest == ""
 }
 
 func hasBody(r *http.Request) bool {
@@ -504,42 +792,43 @@ func Instructions(c Confirm) string {
 		"\n\nIf you wish to confirm the request, reply with \"" + c.ID + " OK\". If not, reply with \"" + c.ID + " No\"."
 }
 
-// WriteError writes the HTTP response for an error returned by Check:
-// 401 with fresh Basic and Digest challenges for missing or invalid
-// credentials (stale=true for an expired nonce), 400 when the request does
-// not make a valid confirm element (e.g. its URL), 403 when denied or not
-// authorized, the configured status on timeout, 429 and 503 when limits are
-// reached, 503 when the request's context ended first.
+// status is the HTTP status of a Reason under this configuration.
+func (v *Verifier) status(r Reason) int {
+	if r == TimedOut {
+		return v.cfg.TimeoutStatus
+	}
+	return r.status()
+}
+
+// WriteError writes the HTTP response for an error returned by Check,
+// through Config.ErrorHandler: 401 with fresh Basic and Digest challenges
+// for missing or invalid credentials or a used transaction id (stale=true
+// for an expired nonce); 400 when the request does not make a valid confirm
+// element or names a host that is not configured; 403 when denied by the
+// user or refused by the Authorizer; Config.TimeoutStatus (default 403) when
+// nobody answered; 429 when rate-limited (with Retry-After) or too many
+// requests wait for the JID; 502 when the XMPP client could not answer
+// (e.g. it lacks XEP-0070); 503 when the request could not be delivered
+// (the user is offline), the user's session ended, the service is
+// overloaded or the HTTP request's context ended first. It does not log:
+// Check has logged the refusal.
 func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusUnauthorized
-	switch {
-	case errors.Is(err, ErrCanceled):
-		// Usually nobody is listening any more; if somebody is (the
-		// context ended for another reason), they must not get a 200.
-		status = http.StatusServiceUnavailable
-	case errors.Is(err, ErrMalformed):
-		status = http.StatusBadRequest
-	case errors.Is(err, ErrForbidden), errors.Is(err, ErrDenied):
-		status = http.StatusForbidden
-	case errors.Is(err, ErrTimeout):
-		status = v.cfg.TimeoutStatus
-	case errors.Is(err, ErrTooManyPending):
-		status = http.StatusTooManyRequests
-	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrDelivery):
-		status = http.StatusServiceUnavailable
-	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrBadCredentials),
-		errors.Is(err, ErrStaleNonce), errors.Is(err, ErrReplay):
+	var op *Outcome
+	if !errors.As(err, &op) {
+		reason := reasonOf(err)
+		op = &Outcome{Reason: reason, Status: v.status(reason), Method: r.Method, Err: err}
+	}
+	o := *op
+	if o.Status == http.StatusUnauthorized {
 		if cerr := v.challenge(w.Header(), errors.Is(err, ErrStaleNonce)); cerr != nil {
 			v.log.Error("httpauth: issuing nonce failed", "err", cerr)
-			status = http.StatusInternalServerError
+			o.Reason, o.Status = Internal, http.StatusInternalServerError
 		}
-	default:
-		status = http.StatusInternalServerError
 	}
-	if !errors.Is(err, ErrNoCredentials) {
-		v.log.Info("httpauth: request refused", "status", status, "err", err)
+	if o.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(o.RetryAfter), 10))
 	}
-	http.Error(w, http.StatusText(status), status)
+	v.cfg.ErrorHandler(w, r, o)
 }
 
 // challenge adds the WWW-Authenticate headers: Basic, then Digest with
@@ -564,4 +853,37 @@ func (v *Verifier) challenge(h http.Header, stale bool) error {
 			`, nonce="`+nonce+`", opaque="`+v.nonces.opaque+`", stale=`+staleVal)
 	}
 	return nil
+}
+
+// ServerDefaults sets on s the timeouts this package needs, leaving the
+// fields that are already set alone:
+//
+//   - ReadHeaderTimeout 10 s, so that a client that never finishes its
+//     headers does not hold a connection;
+//   - IdleTimeout 60 s, so that idle keep-alive connections are closed
+//     (without it net/http uses ReadTimeout, and with neither it keeps
+//     them for ever);
+//   - ReadTimeout and WriteTimeout of Config.Timeout plus one minute. Both
+//     must exceed the time a request waits for the user's confirmation:
+//     net/http arms the read deadline once for the whole request, and when
+//     it passes while the handler waits, net/http's background read fails
+//     and cancels the request's context (the request then gets 503
+//     instead of the user's answer); the write deadline, armed when the
+//     headers have been read, would cut off the response written after the
+//     confirmation. Hosts that accept large uploads behind the middleware
+//     set ReadTimeout higher themselves.
+func (v *Verifier) ServerDefaults(s *http.Server) {
+	hold := v.cfg.Timeout.D() + time.Minute
+	if s.ReadHeaderTimeout == 0 {
+		s.ReadHeaderTimeout = 10 * time.Second
+	}
+	if s.ReadTimeout == 0 {
+		s.ReadTimeout = hold
+	}
+	if s.WriteTimeout == 0 {
+		s.WriteTimeout = hold
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = 60 * time.Second
+	}
 }

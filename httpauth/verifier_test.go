@@ -1,6 +1,8 @@
 package httpauth
 
 import (
+	"github.com/xmppauth/xmppauth/config"
+
 	"context"
 	"encoding/xml"
 	"errors"
@@ -151,7 +153,7 @@ func TestAnswerForms(t *testing.T) {
 			f := e.start(basicReq("GET", pageURL, tc.user, txID))
 			s := e.nextSent()
 			want := Confirm{ID: txID, Method: "GET", URL: pageURL}
-			if !sameConfirm(s.confirm, want) {
+			if s.confirm.ID != want.ID || s.confirm.Method != want.Method || s.confirm.URL != want.URL {
 				t.Fatalf("sent confirm %+v, want %+v", s.confirm, want)
 			}
 			if s.to != tc.user {
@@ -366,7 +368,7 @@ func TestReplayAndReuse(t *testing.T) {
 	})
 	for _, m := range []string{"HEAD", "OPTIONS"} {
 		t.Run(m+" is reusable", func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.ReuseWindow = time.Minute })
+			e := newEnv(t, func(c *Config) { c.ReuseWindow = config.Duration(time.Minute) })
 			if c := confirm(e, basicReq(m, pageURL, fullJID, txID)); c != 200 {
 				t.Fatal(c)
 			}
@@ -564,13 +566,13 @@ func TestBaseURL(t *testing.T) {
 // user is being asked: net/http cancels the request context and the pending
 // entry goes away.
 func TestClientDisconnectsOverNetwork(t *testing.T) {
-	e := newEnv(t, nil)
+	srv, set := lateServer(t)
+	e := newEnv(t, func(c *Config) { c.Hosts = []string{srvHost(srv)} })
 	returned := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer close(returned)
 		e.h.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/doc", nil)
 	req.Header.Set("Authorization", BasicAuthorization(jid.MustParse(fullJID), txID))
@@ -609,6 +611,31 @@ func TestIQErrorCondition(t *testing.T) {
 		a, err := readAnswer(tok.(xml.StartElement), d)
 		if err != nil || !a.isError || a.cond != "not-authorized" {
 			t.Errorf("%s: %+v %v", raw, a, err)
+		}
+	}
+}
+
+// TestIsTarget: the allocation-free comparison of the fast path agrees with
+// requestTarget.
+func TestIsTarget(t *testing.T) {
+	for _, target := range []string{
+		"https://files.shakespeare.lit/missive.html",
+		"https://files.shakespeare.lit/a%20b?x=1&y=%2F",
+		"https://files.shakespeare.lit",
+		"https://files.shakespeare.lit/?",
+		"https://files.shakespeare.lit/caf%C3%A9",
+		"/origin/form?q",
+		"*",
+	} {
+		r := httptest.NewRequest("OPTIONS", target, nil)
+		want := requestTarget(r)
+		if !isTarget(want, r) {
+			t.Errorf("%s: isTarget(%q) false", target, want)
+		}
+		for _, other := range []string{want + "x", want + "?", strings.TrimSuffix(want, "1"), "/", ""} {
+			if other != want && isTarget(other, r) {
+				t.Errorf("%s: isTarget(%q) true, target is %q", target, other, want)
+			}
 		}
 	}
 }
