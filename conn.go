@@ -189,6 +189,13 @@ func (c *Conn) ChannelBindingCapability(session *xmpp.Session) xmpp.StreamFeatur
 // Bind returns resource binding to the authenticated identity.
 func (c *Conn) Bind() xmpp.StreamFeature { return c.login.Bind() }
 
+// OnBind sets f to run when resource binding has chosen the full JID,
+// before the client learns it (see features.Login.OnBind): where a host
+// registers the session with its router.
+func (c *Conn) OnBind(f func(ctx context.Context, session *xmpp.Session, full jid.JID) error) {
+	c.login.OnBind(f)
+}
+
 // Identity reports who authenticated on this connection: the address the
 // host must use for the session, never the stream header's from.
 func (c *Conn) Identity() (features.Identity, bool) { return c.login.Identity() }

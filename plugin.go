@@ -20,10 +20,8 @@ package xmppauth
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -120,19 +118,12 @@ func (c Config) validateSettings() error {
 	if err := c.SASL.Validate(); err != nil {
 		return fmt.Errorf("xmppauth: %w", config.In("sasl", err))
 	}
-	if c.EnableOAuth {
-		if err := c.OAuth.Validate(); err != nil {
-			return fmt.Errorf("xmppauth: oauth: %w", err)
-		}
+	// A disabled section is checked too: turning it on must not surprise.
+	if err := c.OAuth.Validate(); err != nil {
+		return fmt.Errorf("xmppauth: %w", config.In("oauth", err))
 	}
-	if c.EnableHTTPAuth {
-		h := c.HTTPAuth
-		if h.Sender == nil {
-			h.Sender = nopSender{} // a placeholder: the host's, later
-		}
-		if err := h.Validate(); err != nil {
-			return fmt.Errorf("xmppauth: http_auth: %w", err)
-		}
+	if err := c.HTTPAuth.Validate(); err != nil {
+		return fmt.Errorf("xmppauth: %w", config.In("http_auth", err))
 	}
 	return nil
 }
@@ -260,8 +251,12 @@ func (p *Plugin) HTTPMiddleware(next http.Handler) http.Handler {
 	if p.httpAuth != nil {
 		return p.httpAuth.Handler(next)
 	}
+	render := p.cfg.HTTPAuth.ErrorHandler
+	if render == nil {
+		render = httpauth.DefaultErrorHandler
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "XMPP confirmation of HTTP requests (XEP-0070) is disabled on this server", http.StatusServiceUnavailable)
+		render(w, r, httpauth.Outcome{Reason: httpauth.Disabled, Status: http.StatusServiceUnavailable})
 	})
 }
 
@@ -292,9 +287,3 @@ func (p *Plugin) OAuthMessage(session *xmpp.Session, h mux.MessageHandler) mux.M
 	}
 	return h
 }
-
-// nopSender stands in for the host's Sender while a configuration file is
-// checked.
-type nopSender struct{}
-
-func (nopSender) Send(context.Context, xml.TokenReader) error { return nil }

@@ -284,6 +284,7 @@ func TestFeatureToggles(t *testing.T) {
 			cfg := baseConfig(t)
 			cfg.EnableHTTPAuth, cfg.EnableOAuth = on, on
 			cfg.HTTPAuth.Sender = senderFunc(func(context.Context, xml.TokenReader) error { return nil })
+			cfg.HTTPAuth.BaseURL = "http://localhost"
 			tokens := oauth.NewMemoryTokens()
 			cfg.OAuth.Consumers = oauth.MemoryConsumers{"app": "app-secret"}
 			cfg.OAuth.Tokens = tokens
@@ -399,7 +400,9 @@ func TestLoadConfig(t *testing.T) {
 		`{"sasl":{"mechanisms":["CRAM-MD5"]}}`:             `sasl.mechanisms[0]: unknown mechanism "CRAM-MD5"`,
 		`{"sasl":{"max_attempts":50}}`:                     "sasl.max_attempts: 50 is not in 0..5",
 		`{"domains":["a.example","x@b.example"]}`:          "domains[1]: ",
-		`{"enable_oauth":true,"oauth":{"window":"-1m"}}`:   "Window",
+		`{"enable_oauth":true,"oauth":{"window":"-1m"}}`:   "oauth.window: -1m0s is negative",
+		`{"oauth":{"window":"-1m"}}`:                       "oauth.window: -1m0s is negative",
+		`{"http_auth":{"timeout":"-1s"}}`:                  "http_auth.timeout: ",
 		`{"sasl":{},"shiny_new_feature":true}`:             "shiny_new_feature",
 		`{"sasl":{"channel_binding_types":["tls-magic"]}}`: "sasl.channel_binding_types[0]: ",
 		`{"sasl":{"mechanism":["SCRAM-SHA-1"]}}`:           "mechanism",

@@ -64,6 +64,12 @@ type SystemClock struct{}
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
+// ClockFunc is a Clock made of a function, for tests.
+type ClockFunc func() time.Time
+
+// Now returns f().
+func (f ClockFunc) Now() time.Time { return f() }
+
 // ClockOr returns c, or SystemClock when c is nil.
 func ClockOr(c Clock) Clock {
 	if c == nil {

@@ -170,6 +170,15 @@ func (c *Login) negotiateBind(ctx context.Context, session *xmpp.Session) (xmpp.
 	} else {
 		full, err = defaultResource(who, resource)
 	}
+	c.mu.Lock()
+	onBind := c.onBind
+	c.mu.Unlock()
+	if err == nil && onBind != nil {
+		// Before the result is written (this holds the session's writer):
+		// whatever the host sends the new session from now on reaches the
+		// client after the result.
+		err = onBind(ctx, session, full)
+	}
 	if err != nil {
 		var se stanza.Error
 		if !errors.As(err, &se) {

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -130,6 +131,21 @@ type Login struct {
 	offer    *offer // what was advertised on the current (TLS) stream
 	identity *Identity
 	bound    jid.JID
+	onBind   func(ctx context.Context, session *xmpp.Session, full jid.JID) error
+}
+
+// OnBind sets f to be called when resource binding has chosen the full JID,
+// before the client is told: the moment a host registers the session with
+// its router, so that nothing sent to the client right after it bound is
+// lost. The result is written only after f returns (the session's writer is
+// held meanwhile, so stanzas the host sends the session wait for it). An
+// error refuses the binding: a stanza.Error with its condition (e.g.
+// <resource-constraint/> for too many sessions, RFC 6120 §7.6.2.1), any other
+// with <internal-server-error/>.
+func (c *Login) OnBind(f func(ctx context.Context, session *xmpp.Session, full jid.JID) error) {
+	c.mu.Lock()
+	c.onBind = f
+	c.mu.Unlock()
 }
 
 // Features returns every stream feature of the login, for the host's

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"github.com/xmppauth/xmppauth/config"
 	"os"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ func exampleConfig() oauth.Config {
 		Consumers: oauth.MemoryConsumers{"0685bd9184jfhq22": "consumersecret"},
 		Tokens:    tokens,
 		// A fixed clock so that the XEP's 2008 timestamp is fresh.
-		Clock: func() time.Time { return time.Unix(1218137833, 0) },
+		Clock: config.ClockFunc(func() time.Time { return time.Unix(1218137833, 0) }),
 	}
 }
 
@@ -117,7 +118,7 @@ func ExampleSigner() {
 		},
 		From: "travelbot@findmenow.tld/bot",
 		// Deterministic for the example; leave both nil in real use.
-		Clock: func() time.Time { return time.Unix(1218137833, 0) },
+		Clock: config.ClockFunc(func() time.Time { return time.Unix(1218137833, 0) }),
 		Rand:  bytes.NewReader([]byte("EranHammerLahav\x00")),
 	}
 	p, err := sg.Sign(oauth.Stanza{Name: "iq", To: "feeds.worldgps.tld"})

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"encoding/xml"
+	"github.com/xmppauth/xmppauth/config"
 	"os"
 	"os/exec"
 	"strconv"
@@ -73,7 +74,7 @@ func TestSlixmppInterop(t *testing.T) {
 	}
 	// The other direction: elements our Signer made, checked by the plugin.
 	for _, c := range cases {
-		sg := Signer{Credentials: xepCreds, Method: c.meth, Clock: func() time.Time { return time.Unix(c.ts, 0) }}
+		sg := Signer{Credentials: xepCreds, Method: c.meth, Clock: config.ClockFunc(func() time.Time { return time.Unix(c.ts, 0) })}
 		p, err := sg.Sign(c.s)
 		if err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"github.com/xmppauth/xmppauth/config"
 	"io"
 	"strings"
 	"testing"
@@ -117,7 +118,7 @@ func signedXML(t testing.TB, s Stanza, nonce byte) string {
 	t.Helper()
 	sg := Signer{
 		Credentials: xepCreds,
-		Clock:       func() time.Time { return xepNow },
+		Clock:       config.ClockFunc(func() time.Time { return xepNow }),
 		Rand:        bytes.NewReader(bytes.Repeat([]byte{nonce}, nonceBytes)),
 	}
 	p, err := sg.Sign(s)

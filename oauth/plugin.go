@@ -1,11 +1,10 @@
 package oauth
 
 import (
-	"encoding/json"
 	"encoding/xml"
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
 // Defaults used for zero Config fields.
@@ -19,33 +18,8 @@ const (
 	DefaultMaxStanzaBytes = 256 << 10
 )
 
-// Duration is a time.Duration that reads and writes JSON as a string such as
-// "5m" (a number is read as nanoseconds).
-type Duration time.Duration
-
-// MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		var n int64
-		if err := json.Unmarshal(b, &n); err != nil {
-			return fmt.Errorf("oauth: duration must be a string like \"5m\": %w", err)
-		}
-		*d = Duration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is the module's JSON duration ("5m"), config.Duration.
+type Duration = config.Duration
 
 // Config configures a Verifier. The zero value is safe: it accepts only
 // HMAC-SHA1 with a ±5 minute window and knows no consumers, so every request
@@ -79,8 +53,8 @@ type Config struct {
 	// Nonces remembers used nonces; nil uses NewMemoryNonces(MaxNonces). Share
 	// one store between all verifiers that accept the same credentials.
 	Nonces NonceStore `json:"-"`
-	// Clock returns the current time; nil uses time.Now.
-	Clock func() time.Time `json:"-"`
+	// Clock tells the time; nil is the system clock.
+	Clock config.Clock `json:"-"`
 	// Require reports whether a stanza passed to a wrapped handler must carry
 	// an <oauth/> element; payload is the child the mux routed on (for an IQ)
 	// or the stanza's first child. nil requires it on every stanza that
@@ -91,23 +65,19 @@ type Config struct {
 
 // Validate reports a configuration error, naming the field.
 func (c Config) Validate() error {
-	var errs []error
-	if c.Window < 0 {
-		errs = append(errs, errors.New("oauth: Window must not be negative"))
+	switch {
+	case c.Window < 0:
+		return config.Errorf("window", "%v is negative", c.Window)
+	case c.Window.D() > 24*time.Hour:
+		return config.Errorf("window", "%v exceeds 24h", c.Window)
+	case c.StoreTimeout < 0:
+		return config.Errorf("store_timeout", "%v is negative", c.StoreTimeout)
+	case c.MaxStanzaBytes < 0:
+		return config.Errorf("max_stanza_bytes", "%d is negative", c.MaxStanzaBytes)
+	case c.MaxNonces < 0:
+		return config.Errorf("max_nonces", "%d is negative", c.MaxNonces)
 	}
-	if time.Duration(c.Window) > 24*time.Hour {
-		errs = append(errs, errors.New("oauth: Window must not exceed 24h"))
-	}
-	if c.StoreTimeout < 0 {
-		errs = append(errs, errors.New("oauth: StoreTimeout must not be negative"))
-	}
-	if c.MaxStanzaBytes < 0 {
-		errs = append(errs, errors.New("oauth: MaxStanzaBytes must not be negative"))
-	}
-	if c.MaxNonces < 0 {
-		errs = append(errs, errors.New("oauth: MaxNonces must not be negative"))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // New returns a Verifier for c, which must be valid.
@@ -136,9 +106,7 @@ func New(c Config) (*Verifier, error) {
 	if v.nonces == nil {
 		v.nonces = NewMemoryNonces(c.MaxNonces)
 	}
-	if v.clock == nil {
-		v.clock = time.Now
-	}
+	v.clock = config.ClockOr(v.clock)
 	if v.window == 0 {
 		v.window = DefaultWindow
 	}

@@ -5,9 +5,9 @@ import (
 	"crypto/rsa"
 	"encoding/hex"
 	"errors"
+	"github.com/xmppauth/xmppauth/config"
 	"io"
 	"strconv"
-	"time"
 )
 
 // Credentials are what a Consumer holds to sign requests.
@@ -32,8 +32,8 @@ type Signer struct {
 	// will stamp on the stanza. A component or server puts an explicit from
 	// on the stanza and leaves this empty.
 	From string
-	// Clock returns the current time; nil uses time.Now.
-	Clock func() time.Time
+	// Clock tells the time; nil is the system clock.
+	Clock config.Clock
 	// Rand is the source of nonces; nil uses crypto/rand.
 	Rand io.Reader
 }
@@ -70,10 +70,7 @@ func (sg *Signer) Sign(s Stanza) (Params, error) {
 	if _, err := io.ReadFull(rnd, nonce[:]); err != nil {
 		return Params{}, err
 	}
-	now := time.Now
-	if sg.Clock != nil {
-		now = sg.Clock
-	}
+	now := config.ClockOr(sg.Clock).Now
 	p := Params{
 		ConsumerKey:     sg.Credentials.ConsumerKey,
 		Nonce:           hex.EncodeToString(nonce[:]),

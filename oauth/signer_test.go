@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"github.com/xmppauth/xmppauth/config"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -16,7 +17,7 @@ import (
 func TestSignerDeterministic(t *testing.T) {
 	sg := Signer{
 		Credentials: xepCreds,
-		Clock:       func() time.Time { return time.Unix(1218137833, 0) },
+		Clock:       config.ClockFunc(func() time.Time { return time.Unix(1218137833, 0) }),
 		Rand:        bytes.NewReader([]byte("EranHammerLahav!")),
 	}
 	p, err := sg.Sign(xepStanza)
@@ -112,7 +113,7 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.clock = func() time.Time { return xepNow }
+	v.clock = config.ClockFunc(func() time.Time { return xepNow })
 	if _, err := v.Verify(context.Background(), xepStanza, xepParams); !errors.Is(err, ErrInvalidConsumerKey) {
 		t.Fatalf("zero config: %v", err)
 	}

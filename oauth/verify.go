@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/xml"
 	"errors"
+	"github.com/xmppauth/xmppauth/config"
 	"strconv"
 	"sync"
 	"time"
@@ -29,7 +30,7 @@ type Verifier struct {
 	consumers      ConsumerStore
 	tokens         TokenStore
 	nonces         NonceStore
-	clock          func() time.Time
+	clock          config.Clock
 	window         time.Duration
 	allowPlaintext bool
 	maxStanza      int
@@ -125,7 +126,7 @@ func (v *Verifier) Verify(ctx context.Context, s Stanza, p Params) (Grant, error
 	if tok.ConsumerKey != p.ConsumerKey {
 		return Grant{}, ErrInvalidToken
 	}
-	now := v.clock()
+	now := v.clock.Now()
 	if !tok.Expires.IsZero() && !now.Before(tok.Expires) {
 		return Grant{}, ErrTokenExpired
 	}

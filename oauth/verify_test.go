@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"github.com/xmppauth/xmppauth/config"
 	"io"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func newTestEnv(t testing.TB, mod func(*Config)) *testEnv {
 		Consumers: MemoryConsumers{xepParams.ConsumerKey: xepConsumerSecret, "otherconsumer": "y"},
 		Tokens:    env.tokens,
 		Nonces:    env.nonces,
-		Clock:     func() time.Time { return env.now },
+		Clock:     config.ClockFunc(func() time.Time { return env.now }),
 	}
 	if mod != nil {
 		mod(&cfg)

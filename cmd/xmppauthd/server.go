@@ -62,9 +62,10 @@ func newServer(opts options) (s *server, err error) {
 		opts.Domains = listFlag{"localhost"}
 	}
 	s = &server{opts: opts, log: log}
+	opened := s
 	defer func() {
 		if err != nil {
-			s.closeListeners()
+			opened.closeListeners()
 		}
 	}()
 	for i, addr := range []string{opts.Addr, opts.TLSAddr, opts.HTTPAddr} {
@@ -246,10 +247,6 @@ func (s *server) goAccept(ln net.Listener, direct bool) {
 
 // serveConn negotiates one connection and serves its session.
 func (s *server) serveConn(raw net.Conn, direct bool) {
-	// Shutdown closes a connection still negotiating, and ends a session
-	// with <system-shutdown/>.
-	stop := context.AfterFunc(s.ctx, func() { raw.Close() })
-	defer func() { stop() }()
 	conn := s.plugin.Accept(raw)
 	if direct {
 		var err error
@@ -258,43 +255,41 @@ func (s *server) serveConn(raw net.Conn, direct bool) {
 			return
 		}
 	}
+	// The session joins the router when it binds, before the client
+	// learns its JID: nothing sent to it from then on is lost.
+	var cl *client
+	conn.OnBind(func(_ context.Context, session *xmpp.Session, full jid.JID) error {
+		cl = newClient(s, conn, session, full)
+		replaced, err := s.router.Register(cl.route)
+		if errors.Is(err, ErrTooManySessions) {
+			s.log.Info("session refused", "jid", full, "err", err)
+			return stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint, Text: map[string]string{"en": err.Error()}}
+		}
+		if replaced != nil {
+			s.log.Info("resource conflict: replacing the older session", "jid", full)
+			replaced.kick(stream.Conflict) // RFC 6120 §7.7.2.2
+		}
+		return err
+	})
+	// Shutdown closes a connection still negotiating, and ends a session
+	// with <system-shutdown/>.
+	stop := context.AfterFunc(s.ctx, func() { raw.Close() })
 	session, err := conn.Negotiate(s.ctx)
-	if err != nil {
+	if !stop() || err != nil {
+		if cl != nil {
+			s.router.Unregister(cl.route)
+		}
 		s.log.Debug("negotiation failed", "remote", raw.RemoteAddr().String(), "err", err)
+		raw.Close()
 		return
 	}
+	stop = context.AfterFunc(s.ctx, func() { cl.route.kick(stream.SystemShutdown) })
+	defer stop()
 	id, _ := conn.Identity()
-	cl := newClient(s, conn, session)
-	rt := &route{jid: cl.jid, out: cl.sender(), close: func() { raw.Close() }}
-	rt.kick = func(e stream.Error) {
-		s.wg.Add(1) // while this session's own goroutine still counts
-		go func() {
-			defer s.wg.Done()
-			_ = conn.Close(session, e)
-		}()
-	}
-	cl.route = rt
-	if !stop() {
-		return // shut down meanwhile
-	}
-	replaced, err := s.router.Register(rt)
-	if err != nil {
-		s.log.Info("session refused", "jid", cl.jid, "err", err)
-		_ = conn.Close(session, stream.Error{Err: "policy-violation", Text: []struct {
-			Lang  string
-			Value string
-		}{{Lang: "en", Value: err.Error()}}})
-		return
-	}
-	if replaced != nil {
-		s.log.Info("resource conflict: replacing the older session", "jid", cl.jid)
-		replaced.kick(stream.Conflict)
-	}
-	stop = context.AfterFunc(s.ctx, func() { rt.kick(stream.SystemShutdown) })
 	s.log.Info("session started", "jid", cl.jid, "mechanism", id.Mechanism,
 		"channel_binding", string(id.ChannelBinding), "remote", raw.RemoteAddr().String())
 	err = cl.serve()
-	if s.router.Unregister(rt) {
+	if s.router.Unregister(cl.route) {
 		cl.broadcastUnavailable()
 	}
 	if v := s.plugin.HTTPAuth(); v != nil {
@@ -323,8 +318,15 @@ const (
 	nsWhoami = "urn:xmppauthd:whoami"
 )
 
-func newClient(s *server, c *xmppauth.Conn, session *xmpp.Session) *client {
-	cl := &client{srv: s, conn: c, session: session, jid: c.Bound()}
+func newClient(s *server, c *xmppauth.Conn, session *xmpp.Session, full jid.JID) *client {
+	cl := &client{srv: s, conn: c, session: session, jid: full}
+	cl.route = &route{jid: full, out: cl.sender(), close: func() { c.NetConn().Close() }, kick: func(e stream.Error) {
+		s.wg.Add(1) // while this session's own goroutine still counts
+		go func() {
+			defer s.wg.Done()
+			_ = c.Close(session, e)
+		}()
+	}}
 	roster := mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsRoster, Local: "query"}, cl.handleRoster)
 	cl.serverMux = mux.New(stanza.NSClient, append(s.plugin.MuxOptions(),
 		disco.Handle(), ping.Handle(), roster, mux.Ident(serverIdentity{}),
