@@ -124,6 +124,9 @@ type Config struct {
 	// needs are set before it runs: WWW-Authenticate challenges with 401,
 	// Retry-After with 429. It should write o.Status.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, o Outcome) `json:"-"`
+	// Observe, when set, is told of every request the Verifier decides, for
+	// metrics (see Event). It runs on the request's goroutine.
+	Observe func(Event) `json:"-"`
 	// Logger receives one line per security-relevant outcome; nil means
 	// slog.Default(). Transaction identifiers, passwords and Digest
 	// responses are never logged.
@@ -380,16 +383,46 @@ func (v *Verifier) check(r *http.Request) (*jid.JID, error) {
 	safe := !hasBody(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions)
 	if h != "" && safe && !v.cfg.DisableReuse {
 		if j := v.reused(h, r); j != nil {
+			if v.cfg.Observe != nil {
+				v.cfg.Observe(Event{Reused: true})
+			}
 			return j, nil
 		}
 	}
+	var start time.Time
+	if v.cfg.Observe != nil {
+		start = v.cfg.Clock.Now()
+	}
 	j, o := v.verify(r, h, safe)
+	if v.cfg.Observe != nil {
+		e := Event{Duration: v.cfg.Clock.Now().Sub(start)}
+		if o != nil {
+			e.Reason = o.Reason
+		}
+		v.cfg.Observe(e)
+	}
 	if o != nil {
 		v.logRefusal(r, o)
 		return nil, o
 	}
 	return j, nil
 }
+
+// Event is one request the Verifier decided, as metrics see it: no JID,
+// URL or address (those are in the log line).
+type Event struct {
+	// Reason is why the request was refused; 0 when it was granted.
+	Reason Reason
+	// Reused reports a HEAD or OPTIONS confirmation used again, without
+	// asking the user.
+	Reused bool
+	// Duration is the time the Verifier took, the user's answer included.
+	Duration time.Duration
+}
+
+// Pending returns the number of confirmation requests waiting for an answer
+// (a gauge for metrics).
+func (v *Verifier) Pending() int { return v.store.Pending() }
 
 // verify is the slow path of check.
 func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outcome) {

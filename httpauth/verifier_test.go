@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -637,5 +638,48 @@ func TestIsTarget(t *testing.T) {
 				t.Errorf("%s: isTarget(%q) true, target is %q", target, other, want)
 			}
 		}
+	}
+}
+
+// Config.Observe hears of every decided request: granted (Reason 0), a
+// refusal with its reason, and a reused HEAD confirmation.
+func TestObserve(t *testing.T) {
+	var mu sync.Mutex
+	var events []Event
+	e := newEnv(t, func(c *Config) {
+		c.Observe = func(ev Event) {
+			mu.Lock()
+			events = append(events, ev)
+			mu.Unlock()
+		}
+	})
+	f := e.start(basicReq("HEAD", pageURL, fullJID, txID))
+	if err := e.feed(iqResult(fullJID)(e.nextSent())); err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.wait(); rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if rec := e.serve(basicReq("HEAD", pageURL, fullJID, txID)); rec.Code != 200 {
+		t.Fatalf("reuse: status %d", rec.Code)
+	}
+	f = e.start(basicReq("GET", pageURL, fullJID, "other-id"))
+	if err := e.feed(iqError(fullJID)(e.nextSent())); err != nil {
+		t.Fatal(err)
+	}
+	f.wait()
+	e.serve(httptest.NewRequest("GET", pageURL, nil))
+	mu.Lock()
+	defer mu.Unlock()
+	var got []string
+	for _, ev := range events {
+		got = append(got, fmt.Sprintf("%d/%v", ev.Reason, ev.Reused))
+	}
+	want := []string{"0/false", "0/true", fmt.Sprintf("%d/false", Denied), fmt.Sprintf("%d/false", NoCredentials)}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	if e.v.Pending() != 0 {
+		t.Errorf("Pending() = %d", e.v.Pending())
 	}
 }

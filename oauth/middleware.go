@@ -69,6 +69,7 @@ func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
 				if !el.ok() {
 					if v.required(iq.StartElement(), pl.Name) {
 						err = ErrTokenRequired
+						v.observe(err)
 					}
 				} else {
 					s := Stanza{Name: "iq", From: jidString(iq.From), To: jidString(iq.To)}
@@ -157,6 +158,7 @@ func (v *Verifier) stanzaLevel(name string, from, to jid.JID, t xmlstream.TokenR
 			if !el.ok() {
 				if v.required(start, firstChild(toks)) {
 					err = ErrTokenRequired
+					v.observe(err)
 				}
 			} else {
 				s := Stanza{Name: name, From: jidString(from), To: jidString(to)}
@@ -173,7 +175,8 @@ func (v *Verifier) stanzaLevel(name string, from, to jid.JID, t xmlstream.TokenR
 
 // check parses and verifies the element found. rw lends its spare reader so
 // that parsing allocates no reader of its own.
-func (v *Verifier) check(rw *verifiedStream, el found, s Stanza) (Grant, error) {
+func (v *Verifier) check(rw *verifiedStream, el found, s Stanza) (g Grant, err error) {
+	defer func() { v.observe(err) }()
 	rw.parse = sliceReader{toks: el.toks}
 	p, err := ParseElement(&rw.parse, el.start)
 	if err != nil {
@@ -191,6 +194,30 @@ func (v *Verifier) check(rw *verifiedStream, el found, s Stanza) (Grant, error) 
 		defer cancel()
 	}
 	return v.Verify(ctx, s, p)
+}
+
+// observe reports a decision to Config.Observe.
+func (v *Verifier) observe(err error) {
+	if v.observeFn == nil {
+		return
+	}
+	var e Event
+	if err != nil {
+		_, e.Condition = StanzaError(err)
+		if e.Condition == "" {
+			e.Condition = "error"
+		}
+	}
+	v.observeFn(e)
+}
+
+// Event is one stanza the middleware decided on, for metrics: no consumer
+// key, token or address.
+type Event struct {
+	// Condition is "" when the stanza was verified, else the XEP-0235
+	// application condition it was refused with (invalid-signature,
+	// invalid-nonce, token-required, …; "error" for a store failure).
+	Condition string
 }
 
 func (v *Verifier) required(start xml.StartElement, payload xml.Name) bool {

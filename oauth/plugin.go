@@ -55,6 +55,9 @@ type Config struct {
 	Nonces NonceStore `json:"-"`
 	// Clock tells the time; nil is the system clock.
 	Clock config.Clock `json:"-"`
+	// Observe, when set, is told of every stanza the middleware verified or
+	// refused, for metrics (see Event).
+	Observe func(Event) `json:"-"`
 	// Require reports whether a stanza passed to a wrapped handler must carry
 	// an <oauth/> element; payload is the child the mux routed on (for an IQ)
 	// or the stanza's first child. nil requires it on every stanza that
@@ -90,6 +93,7 @@ func New(c Config) (*Verifier, error) {
 		tokens:         c.Tokens,
 		nonces:         c.Nonces,
 		clock:          c.Clock,
+		observeFn:      c.Observe,
 		window:         time.Duration(c.Window),
 		allowPlaintext: c.AllowPlaintext,
 		maxStanza:      c.MaxStanzaBytes,

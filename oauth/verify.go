@@ -31,6 +31,7 @@ type Verifier struct {
 	tokens         TokenStore
 	nonces         NonceStore
 	clock          config.Clock
+	observeFn      func(Event)
 	window         time.Duration
 	allowPlaintext bool
 	maxStanza      int
