@@ -216,6 +216,11 @@ func New(cfg Config) (*Plugin, error) {
 	return p, nil
 }
 
+// Mechanisms returns the enabled SASL mechanisms, strongest first, and
+// channel-binding types (see features.Server.Mechanisms): for a start-up
+// log line.
+func (p *Plugin) Mechanisms() ([]string, []cbind.Type) { return p.sasl.Mechanisms() }
+
 // ALPN is the protocol name of XEP-0368 direct TLS for clients.
 const ALPN = "xmpp-client"
 

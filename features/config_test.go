@@ -81,3 +81,20 @@ func TestNewRequires(t *testing.T) {
 		t.Errorf("EXTERNAL alone needs no store: %v", err)
 	}
 }
+
+func TestServerMechanisms(t *testing.T) {
+	srv, err := features.New(features.Config{Domains: []string{"localhost"}, Store: testStore(t),
+		Mechanisms: []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"}, ChannelBindingTypes: []cbind.Type{cbind.TLSExporter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mechs, types := srv.Mechanisms()
+	if strings.Join(mechs, " ") != "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN" || len(types) != 1 || types[0] != cbind.TLSExporter {
+		t.Errorf("Mechanisms() = %v, %v", mechs, types)
+	}
+	all, _ := features.New(features.Config{Domains: []string{"localhost"}, Store: testStore(t), DisablePLAIN: true})
+	mechs, types = all.Mechanisms()
+	if len(mechs) != 7 || mechs[0] != "EXTERNAL" || len(types) != 3 {
+		t.Errorf("default Mechanisms() = %v, %v", mechs, types)
+	}
+}

@@ -372,3 +372,25 @@ func normalizeLocalpart(username string) (string, error) {
 	}
 	return local, nil
 }
+
+// Mechanisms returns the names of the enabled mechanisms, strongest first
+// (what a TLS connection that can give every binding type is offered,
+// pseudomechanisms aside), and the enabled channel-binding types: for a
+// host's start-up log.
+func (s *Server) Mechanisms() (mechanisms []string, bindings []cbind.Type) {
+	if !s.cfg.DisableEXTERNAL && s.cfg.enabled(EXTERNAL) {
+		mechanisms = append(mechanisms, EXTERNAL)
+	}
+	for _, m := range s.scram {
+		mechanisms = append(mechanisms, m.mech.Name())
+	}
+	if !s.cfg.DisablePLAIN && s.cfg.enabled(PLAIN) {
+		mechanisms = append(mechanisms, PLAIN)
+	}
+	for _, t := range [...]cbind.Type{cbind.TLSExporter, cbind.TLSServerEndPoint, cbind.TLSUnique} {
+		if s.cfg.bindingEnabled(t) {
+			bindings = append(bindings, t)
+		}
+	}
+	return mechanisms, bindings
+}

@@ -2,40 +2,15 @@
 // that shows how a host built on mellium.im/xmpp uses this module: the
 // xmppauth Plugin guards every stream and provides STARTTLS, direct TLS
 // (XEP-0368), SASL with channel binding, resource binding, XEP-0070 and
-// XEP-0235; this program only accepts connections, routes stanzas between
-// its users and serves a web page.
+// XEP-0235; this program accepts connections, routes stanzas between its
+// users and serves a web page guarded by XEP-0070.
 //
-//	go run ./cmd/xmppauthd
-//	go run ./cmd/xmppauthd -user alice:secret -user bob:other
+//	go run ./cmd/xmppauthd [-user alice:secret ...]   (-h lists the flags)
 //
-// With no flags it serves the domain localhost on 127.0.0.1:5222 (STARTTLS)
-// and 127.0.0.1:5223 (direct TLS), creates one user with a random password,
-// and serves HTTP on 127.0.0.1:8080, where every page is guarded by
-// XEP-0070. Its state directory (./xmppauthd-state) keeps the certificate it
-// generates, as PEM for clients to trust. Everything it prints is a log line
-// on stderr: what is on, where, the certificate's fingerprints, the users,
-// and one line per login, failure and session; never a password but a
-// generated one.
-//
-// Flags:
-//
-//	-domain localhost       a served domain (repeatable)
-//	-addr 127.0.0.1:5222    the STARTTLS listener
-//	-tls-addr 127.0.0.1:5223  the direct-TLS listener ("" to disable)
-//	-http 127.0.0.1:8080    the HTTP listener ("" to disable)
-//	-state dir              the state directory (certificate)
-//	-cert, -key             a PEM certificate chain and key instead of the
-//	                        generated one
-//	-client-ca file         PEM CAs for client certificates (EXTERNAL)
-//	-user name:password     a user (repeatable)
-//	-max-sessions 10        sessions per account
-//	-config file.json       an xmppauth.Config in JSON (see README.md)
-//	-v                      debug logging
-//
-// It keeps no rosters of its own: every user of a domain sees every other
-// as a contact, with presence. It does not store offline messages,
-// federate, or offer stream management; other IQs get
-// <service-unavailable/>.
+// Its state directory keeps the certificate it generates, as PEM for
+// clients to trust. Everything it prints is a log line on stderr. Every user
+// of a domain is every other's contact; it does not store offline messages,
+// federate or offer stream management. See README.md.
 package main
 
 import (
@@ -52,32 +27,19 @@ import (
 	"time"
 )
 
-// options configures run.
+// options configures run (the flags, and what tests set).
 type options struct {
-	Domains     listFlag
-	Addr        string
-	TLSAddr     string
-	HTTPAddr    string
-	StateDir    string
-	CertFile    string
-	KeyFile     string
-	ClientCA    string
-	ConfigFile  string
-	Users       userList
-	MaxSessions int
-
-	// NegotiateTimeout, when set, replaces the configuration's.
-	NegotiateTimeout time.Duration
-	// WriteTimeout bounds each write to a client; a client that does not
-	// read is disconnected.
-	WriteTimeout time.Duration
-	// ShutdownTimeout bounds the graceful part of shutdown.
-	ShutdownTimeout time.Duration
-
-	// Logger receives the server's log; nil: text to stderr.
-	Logger *slog.Logger
-	// Listening, when set, is called once the listeners are open.
-	Listening func(Addrs)
+	Domains                           listFlag
+	Addr, TLSAddr, HTTPAddr, StateDir string
+	CertFile, KeyFile, ClientCA       string
+	ConfigFile                        string
+	Users                             userList
+	MaxSessions                       int
+	// WriteTimeout bounds each write to a client: one that does not read
+	// is disconnected. NegotiateTimeout, when set, replaces the config's.
+	WriteTimeout, NegotiateTimeout, ShutdownTimeout time.Duration
+	Logger                                          *slog.Logger // nil: text to stderr
+	Listening                                       func(Addrs)  // called once listening
 }
 
 // Addrs are the addresses the server listens on, and its certificate.
