@@ -2,6 +2,7 @@ package xmppauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -275,4 +276,29 @@ func (st *Stanza) Bounce(se stanza.Error) xml.TokenReader {
 		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "from"}, Value: st.To.String()})
 	}
 	return xmlstream.Wrap(se.TokenReader(), xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: st.Kind}, Attr: attrs})
+}
+
+// RouterSender makes a host's router an httpauth.Sender (how server-side
+// features such as XEP-0070 reach users): Send buffers the stanza, gives it
+// the recipient's domain as from when it has none, and hands it to route.
+type RouterSender func(ctx context.Context, st *Stanza) error
+
+// Send implements httpauth.Sender.
+func (route RouterSender) Send(ctx context.Context, r xml.TokenReader) error {
+	tok, err := r.Token()
+	if err != nil {
+		return err
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok {
+		return ErrNotStanza
+	}
+	st, err := NewStanza(start, xmlstream.Inner(r))
+	if err != nil {
+		return err
+	}
+	if st.From.Equal(jid.JID{}) {
+		st.SetFrom(st.To.Domain())
+	}
+	return route(ctx, st)
 }

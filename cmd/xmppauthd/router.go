@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stream"
 
@@ -22,7 +20,6 @@ var (
 	ErrNotReading      = errors.New("xmppauthd: recipient does not read; disconnected")
 	ErrRemoteDomain    = errors.New("xmppauthd: remote domains are not served")
 	ErrToServer        = errors.New("xmppauthd: stanza addressed to the server")
-	ErrNotStanza       = errors.New("xmppauthd: not a stanza")
 	ErrTooManySessions = errors.New("xmppauthd: too many sessions for this account")
 )
 
@@ -49,9 +46,6 @@ type Router struct {
 	accounts map[string][]*route // bare JID → sessions
 	seq      uint64
 }
-
-// The router is how XEP-0070 confirmation requests reach the users.
-var _ httpauth.Sender = (*Router)(nil)
 
 // NewRouter returns an empty router for domains (canonical) that allows
 // maxSessions sessions per account.
@@ -110,27 +104,6 @@ func (r *Router) deliver(ctx context.Context, rt *route, st *xmppauth.Stanza) er
 		return fmt.Errorf("%w: %s: %v", ErrNotReading, rt.jid, err)
 	}
 	return nil
-}
-
-// Send delivers one stanza from the server (it implements httpauth.Sender:
-// XEP-0070 confirmation requests). A missing from is the recipient's domain.
-func (r *Router) Send(ctx context.Context, tr xml.TokenReader) error {
-	tok, err := tr.Token()
-	if err != nil {
-		return err
-	}
-	start, ok := tok.(xml.StartElement)
-	if !ok {
-		return ErrNotStanza
-	}
-	st, err := xmppauth.NewStanza(start, xmlstream.Inner(tr))
-	if err != nil {
-		return err
-	}
-	if st.From.Equal(jid.JID{}) {
-		st.SetFrom(st.To.Domain())
-	}
-	return r.Route(ctx, st)
 }
 
 // Route delivers st by its to attribute, RFC 6121 §8.5 reduced:

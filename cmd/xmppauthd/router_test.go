@@ -180,7 +180,7 @@ func TestRouterSend(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, recs := testRouter(t)
 			d := xml.NewDecoder(strings.NewReader(tc.stanza))
-			err := r.Send(context.Background(), d)
+			err := xmppauth.RouterSender(r.Route).Send(context.Background(), d)
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("Send = %v, want %v", err, tc.wantErr)
 			}

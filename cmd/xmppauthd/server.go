@@ -126,7 +126,7 @@ func newServer(opts options) (s *server, err error) {
 	cfg.Logger = log
 	cfg.SASL.Store = store
 	cfg.SASL.Iterations = iterations
-	cfg.HTTPAuth.Sender = s.router // confirmation requests reach users through the router
+	cfg.HTTPAuth.Sender = xmppauth.RouterSender(s.router.Route) // confirmation requests reach users by the router
 	cfg.HTTPAuth.ErrorHandler = errorPage
 	if cfg.HTTPAuth.BaseURL == "" && s.addrs.HTTP != "" {
 		cfg.HTTPAuth.BaseURL = "http://" + s.addrs.HTTP
