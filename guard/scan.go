@@ -60,10 +60,9 @@ const (
 	sSkipWS                  // after <starttls/>: drop whitespace, then pass through
 )
 
-// attribute kinds.
+// attribute kinds (plain attributes are spans).
 const (
-	attrPlain       uint8 = iota // name
-	attrPrefixed                 // p:name
+	attrPrefixed    uint8 = iota // p:name
 	attrXML                      // xml:name
 	attrDefaultDecl              // xmlns
 	attrPrefixDecl               // xmlns:p
