@@ -18,27 +18,36 @@ type Config struct {
 	Serves func(domain string) bool `json:"-"`
 
 	// Namespace is the content namespace a stream header must declare as its
-	// default namespace (RFC 6120 §4.8.2); "" means "jabber:client".
+	// default namespace (RFC 6120 §4.8.2); "" means "jabber:client". A
+	// server-to-server listener sets "jabber:server".
 	Namespace string `json:"namespace,omitempty"`
 
 	// PreAuth bounds what a peer may send before authentication; MaxBytes
-	// is the total read on one guard. Zero fields take DefaultPreAuth's.
+	// is the total read on one guard (whitespace included). Defaults:
+	// MaxBytes 65536, MaxDepth 8, MaxAttrs 16, MaxNamespaces 8, MaxNameLen
+	// 256, MaxNamespaceLen 1024. A client needs a stream header, STARTTLS
+	// and a SASL exchange, or in-band registration, whose data forms nest
+	// six deep.
 	PreAuth Limits `json:"pre_auth"`
 	// Session bounds what a peer may send after authentication (see
 	// Conn.SetAuthenticated); MaxBytes is the size of one top-level
-	// element (a stanza), from its '<' to the end of its end tag. Zero
-	// fields take DefaultSession's.
+	// element (a stanza), from its '<' to the end of its end tag; the
+	// whitespace between stanzas is not limited. Defaults: MaxBytes 262144
+	// (Prosody's c2s_stanza_size_limit), MaxDepth 128, MaxAttrs 64,
+	// MaxNamespaces 32, MaxNameLen 256, MaxNamespaceLen 1024.
 	Session Limits `json:"session"`
-	// Header bounds a stream header; MaxBytes counts from its '<' (or that
-	// of the XML declaration before it) to its '>', MaxAttrs includes the
-	// namespace declarations, MaxDepth is not used. Zero fields take
-	// DefaultHeader's.
+	// Header bounds a stream header, before and after authentication;
+	// MaxBytes counts from its '<' (or that of the XML declaration before
+	// it) to its '>', MaxAttrs includes the namespace declarations,
+	// MaxDepth is not used. Defaults: MaxBytes 4096, MaxAttrs 16,
+	// MaxNamespaces 8, MaxNameLen 256, MaxNamespaceLen 1024.
 	Header Limits `json:"header"`
 }
 
 // Limits bounds what a peer may send. Each zero field means the default of
-// its place in Config; negative values are invalid. Byte counts are of the
-// bytes on the wire (after TLS), entity references counted as written.
+// its place in Config (see there); negative values are invalid. Byte counts
+// are of the bytes on the wire (inside TLS), entity references counted as
+// written.
 type Limits struct {
 	// MaxBytes: see Config.PreAuth, Config.Session and Config.Header.
 	MaxBytes int `json:"max_bytes,omitempty"`
@@ -59,18 +68,15 @@ type Limits struct {
 	MaxNamespaceLen int `json:"max_namespace_len,omitempty"`
 }
 
-// The default limits. Before authentication a client needs a stream
-// header, STARTTLS and a SASL exchange (or in-band registration, whose data
-// forms nest six deep); after it, Session.MaxBytes is Prosody's default
-// stanza size limit (c2s_stanza_size_limit, 256 KiB).
+// The default limits (documented on Config).
 var (
-	DefaultPreAuth = Limits{MaxBytes: 64 << 10, MaxDepth: 8, MaxAttrs: 16, MaxNamespaces: 8, MaxNameLen: 256, MaxNamespaceLen: 1024}
-	DefaultSession = Limits{MaxBytes: 256 << 10, MaxDepth: 128, MaxAttrs: 64, MaxNamespaces: 32, MaxNameLen: 256, MaxNamespaceLen: 1024}
-	DefaultHeader  = Limits{MaxBytes: 4 << 10, MaxAttrs: 16, MaxNamespaces: 8, MaxNameLen: 256, MaxNamespaceLen: 1024}
+	defaultPreAuth = Limits{MaxBytes: 64 << 10, MaxDepth: 8, MaxAttrs: 16, MaxNamespaces: 8, MaxNameLen: 256, MaxNamespaceLen: 1024}
+	defaultSession = Limits{MaxBytes: 256 << 10, MaxDepth: 128, MaxAttrs: 64, MaxNamespaces: 32, MaxNameLen: 256, MaxNamespaceLen: 1024}
+	defaultHeader  = Limits{MaxBytes: 4 << 10, MaxAttrs: 16, MaxNamespaces: 8, MaxNameLen: 256, MaxNamespaceLen: 1024}
 )
 
-// NSClient is the default content namespace.
-const NSClient = "jabber:client"
+// nsClient is the default content namespace.
+const nsClient = "jabber:client"
 
 // Validate reports the first setting that is invalid, naming its field.
 func (c Config) Validate() error {
@@ -127,17 +133,17 @@ type settings struct {
 }
 
 func (c *Config) settings() *settings {
-	s := &settings{ns: NSClient}
+	s := &settings{ns: nsClient}
 	if c != nil {
 		s.serves = c.Serves
 		if c.Namespace != "" {
 			s.ns = c.Namespace
 		}
-		s.pre = c.PreAuth.resolved(DefaultPreAuth)
-		s.session = c.Session.resolved(DefaultSession)
-		s.head = c.Header.resolved(DefaultHeader)
+		s.pre = c.PreAuth.resolved(defaultPreAuth)
+		s.session = c.Session.resolved(defaultSession)
+		s.head = c.Header.resolved(defaultHeader)
 	} else {
-		s.pre, s.session, s.head = DefaultPreAuth, DefaultSession, DefaultHeader
+		s.pre, s.session, s.head = defaultPreAuth, defaultSession, defaultHeader
 	}
 	s.head.MaxDepth = math.MaxInt
 	return s

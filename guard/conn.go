@@ -7,10 +7,11 @@ import (
 )
 
 // Conn guards the reads of a connection without TLS state: a plaintext TCP
-// connection (which STARTTLS may upgrade), or any net.Conn. Writes,
-// deadlines and Close go to the guarded connection unchanged. Read must not
-// be called from two goroutines at once (as for any io.Reader); the other
-// methods are safe for concurrent use.
+// connection (which STARTTLS may upgrade), or any net.Conn. Deadlines,
+// Close and writes go to the guarded connection unchanged, but for the
+// closing stream tag after a violation (see Write). Read must not be called
+// from two goroutines at once (as for any io.Reader); the other methods are
+// safe for concurrent use.
 //
 // Conn has no ConnectionState method: guard a connection with TLS state
 // with NewTLSConn, so that mellium and channel binding still see it.

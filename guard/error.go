@@ -55,7 +55,7 @@ func (e *Error) Response() []byte {
 	if e.Header {
 		ns := e.ns
 		if ns == "" {
-			ns = NSClient
+			ns = nsClient
 		}
 		b.WriteString(`<?xml version='1.0'?><stream:stream xmlns='`)
 		escape(&b, ns)

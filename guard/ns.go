@@ -10,21 +10,12 @@ package guard
 // valid stream, or resolve a prefix to the wrong hash) needs a collision of
 // a keyed hash with a per-process random key, which a peer cannot aim for.
 // Decisions that depend on which namespace a name is in (stream header,
-// STARTTLS) use exact comparisons, kept as a known-namespace code.
-
-// known namespaces, compared exactly.
-const (
-	knownNone uint8 = iota
-	knownStreams
-	knownTLS
-	knownContent
-	knownXML
-	knownXMLNS
-)
+// STARTTLS, the reserved xml and xmlns namespaces) use exact comparisons,
+// kept as bits (isStreams, isTLS, ...).
 
 type binding struct {
 	prefix, uri uint64
-	known       uint8
+	known       uint8 // what the URI is (isStreams, ...)
 	prev        int32 // the binding of the same prefix it shadows, or -1
 }
 

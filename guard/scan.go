@@ -60,10 +60,9 @@ const (
 	sSkipWS                  // after <starttls/>: drop whitespace, then pass through
 )
 
-// attribute kinds.
+// attribute kinds (plain attributes are spans).
 const (
-	attrPlain       uint8 = iota // name
-	attrPrefixed                 // p:name
+	attrPrefixed    uint8 = iota // p:name
 	attrXML                      // xml:name
 	attrDefaultDecl              // xmlns
 	attrPrefixDecl               // xmlns:p
@@ -94,12 +93,24 @@ const (
 )
 
 type attr struct {
-	kind   uint8
-	known  uint8  // declarations: what the value is
-	prefix uint64 // attrPrefixed: hash of the prefix
-	local  uint64 // hash of the local name (declarations: of the declared prefix)
-	space  uint64 // hash of the namespace as encoding/xml names it; set at '>'
-	uri    uint64 // declarations: hash of the value
+	kind       uint8
+	known      uint8  // declarations: what the value is
+	prefix     uint64 // attrPrefixed: hash of the prefix; attrPrefixDecl: of the declared prefix
+	space      uint64 // hash of the namespace as encoding/xml names it; set at '>'
+	uri        uint64 // attrPrefixDecl: hash of the value
+	loff, llen int32  // the local name in scanner.locals
+}
+
+// span is a plain attribute's name in scanner.locals. Plain attributes
+// (no prefix, not xmlns) are in no namespace, which no other attribute can
+// be in (the empty namespace name cannot be bound to a prefix), so they
+// are only compared with each other.
+type span struct{ off, n int32 }
+
+// attrBit is an attribute's bit in scanner.attrBits: equal local names
+// have equal bits.
+func attrBit(local []byte) uint64 {
+	return 1 << ((uint(len(local))*131 + uint(local[0])) & 63)
 }
 
 // isName reports the bytes encoding/xml reads as part of a name (it checks
@@ -140,8 +151,14 @@ type scanner struct {
 	// current tag
 	tl          *Limits // limits of the current tag
 	name        []byte
-	attrs       []attr
+	attrs       []attr // the attributes but plain ones
+	plain       []span // the plain attributes
+	locals      []byte // the local names of attrs and plain
+	attrBits    uint64 // the attrBit of every attribute
+	maybeDup    bool   // two attributes have the same attrBit
 	decls       int
+	prefixDecls int  // attributes of kind attrPrefixDecl
+	prefixed    int  // attributes of kind attrPrefixed
 	header      bool // the tag is a stream header
 	prefixKind  uint8
 	prefix      uint64
@@ -236,324 +253,411 @@ func (s *scanner) overLimit() *Error {
 	}
 }
 
+// compact moves the kept bytes p[from:to] down to p[out:] and returns the
+// new length of what is kept.
+func compact(p []byte, out, from, to int) int {
+	if from < to {
+		if out != from {
+			copy(p[out:], p[from:to])
+		}
+		out += to - from
+	}
+	return out
+}
+
+// limitAt is the position in a buffer of n bytes of the first byte over a
+// budget counted from base (n+1 when the buffer cannot reach it).
+func limitAt(base, budget, n int) int {
+	if budget > n-base {
+		return n + 1
+	}
+	return base + budget
+}
+
 // scan checks p, drops the whitespace between top-level elements from it in
 // place and returns the length of what is left. On a violation it returns
 // the length of what is left before the violation point, and the error.
+//
+// The bytes p[from:i] are kept but not yet moved down to p[out:]: moving
+// happens once per dropped run. s.budget counts from position base; lim is
+// the position of the first byte over it. The state lives in st while
+// scanning.
 func (s *scanner) scan(p []byte) (int, *Error) {
-	out, i, n := 0, 0, len(p)
-	// keep passes p[i:i+k] on.
-	keep := func(k int) {
-		if out != i {
-			copy(p[out:], p[i:i+k])
-		}
-		out += k
-		i += k
-		s.budget -= k
-	}
+	n := len(p)
+	i, out, from, base := 0, 0, 0, 0
+	lim := limitAt(base, s.budget, n)
+	st := s.state
+	var err *Error
+loop:
 	for i < n {
-		if s.passthrough {
-			keep(n - i)
-			return out, nil
+		if i >= lim && st != sSkipWS {
+			err = s.overLimit()
+			break
 		}
-		if s.budget == 0 && s.state != sSkipWS {
-			return out, s.overLimit()
-		}
+		end := min(n, lim)
 		b := p[i]
-		switch s.state {
+		switch st {
 		case sText:
 			if s.depth >= 2 {
 				// Character data: pass runs up to '<' or '&' at once.
-				rest := p[i:min(n, i+s.budget)]
-				run := rest
-				if j := bytes.IndexByte(rest, '<'); j >= 0 {
-					run = rest[:j]
+				j := end
+				if k := indexAny2(p[i:end], '<', '&'); k >= 0 {
+					j = i + k
 				}
-				if j := bytes.IndexByte(run, '&'); j >= 0 {
-					run = run[:j]
-				}
-				if len(run) > 0 {
-					keep(len(run))
+				if i = j; i >= end {
 					continue
 				}
-				keep(1)
-				if b == '<' {
-					s.state = sLT
-				} else {
-					s.entAttr, s.state = false, sEntity
+				if p[i] != '<' {
+					s.entAttr, st = false, sEntity
+					i++
+					continue
 				}
-				continue
-			}
-			// Between top-level elements: drop whitespace.
-			if isSpace(b) {
-				i++
-				s.budget--
-				continue
-			}
-			switch {
-			case s.ended:
-				return out, s.nwf("data after the end of the stream")
-			case b != '<' && s.depth == 0:
-				return out, s.nwf("data before the stream header")
-			case b != '<':
-				return out, s.fail(stream.BadFormat, "character data in the stream root")
-			}
-			if !s.pendingDecl {
-				if !s.session && s.auth.Load() {
-					s.session, s.lim = true, &s.set.session
+			} else {
+				// Between top-level elements: drop whitespace.
+				if isSpace(b) {
+					j := i + 1
+					for j < end && isSpace(p[j]) {
+						j++
+					}
+					out = compact(p, out, from, i)
+					i, from = j, j
+					continue
 				}
 				switch {
-				case s.depth == 0:
-					s.rebudget(s.set.head.MaxBytes, limitHeader)
-				case s.session:
-					s.rebudget(s.set.session.MaxBytes, limitStanza)
-				default:
-					s.rebudget(math.MaxInt, limitNone)
+				case s.ended:
+					err = s.nwf("data after the end of the stream")
+					break loop
+				case b != '<' && s.depth == 0:
+					err = s.nwf("data before the stream header")
+					break loop
+				case b != '<':
+					err = s.fail(stream.BadFormat, "character data in the stream root")
+					break loop
 				}
-				if s.budget == 0 {
-					return out, s.overLimit()
+				if !s.pendingDecl {
+					if !s.session && s.auth.Load() {
+						s.session, s.lim = true, &s.set.session
+					}
+					s.budget -= i - base
+					base = i
+					switch {
+					case s.depth == 0:
+						s.rebudget(s.set.head.MaxBytes, limitHeader)
+					case s.session:
+						s.rebudget(s.set.session.MaxBytes, limitStanza)
+					default:
+						s.rebudget(math.MaxInt, limitNone)
+					}
+					if lim = limitAt(base, s.budget, n); i >= lim {
+						err = s.overLimit()
+						break loop
+					}
 				}
 			}
-			keep(1)
-			s.state = sLT
+			// b is '<'.
+			i++
+			st = sLT
+			if end = min(n, lim); i >= end {
+				continue
+			}
+			b = p[i]
+			fallthrough
 
 		case sLT:
 			switch {
 			case b == '/':
 				if s.depth == 0 {
-					return out, s.nwf("end tag before the stream header")
+					err = s.nwf("end tag before the stream header")
+					break loop
 				}
 				if s.pendingDecl {
-					return out, s.fail(stream.RestrictedXML, "XML declaration not before a stream header")
+					err = s.fail(stream.RestrictedXML, "XML declaration not before a stream header")
+					break loop
 				}
-				keep(1)
+				i++
 				s.name = s.name[:0]
-				s.state = sEndName
+				st = sEndName
 			case b == '?':
-				keep(1)
+				i++
 				s.name = s.name[:0]
-				s.state = sPITarget
+				st = sPITarget
 			case b == '!':
-				keep(1)
+				i++
 				s.bang = 0
-				s.state = sBang
+				st = sBang
+				continue
 			case isName[b]:
 				if s.depth >= 1 && s.depth+1 > s.lim.MaxDepth {
-					return out, s.policy("elements nested deeper than %d", s.lim.MaxDepth)
+					err = s.policy("elements nested deeper than %d", s.lim.MaxDepth)
+					break loop
 				}
 				s.startTag()
-				s.state = sStartName
+				st = sStartName
 			default:
-				return out, s.nwf("expected a name after '<'")
+				err = s.nwf("expected a name after '<'")
+				break loop
 			}
-
+			if i >= end {
+				continue
+			}
+			b = p[i]
+			fallthrough
 		case sStartName, sAttrName, sEndName, sPITarget:
 			j := i
-			for j < n && isName[p[j]] {
+			for j < end && isName[p[j]] {
 				j++
 			}
+			// The name: in p when it lies there whole, else gathered in
+			// s.name across reads.
+			name := s.name
 			if j > i {
 				max := s.lim.MaxNameLen
 				if s.depth == 0 {
 					max = s.set.head.MaxNameLen
 				}
-				if s.state == sAttrName {
+				if st == sAttrName {
 					max = s.tl.MaxNameLen
 				}
-				k := min(j-i, s.budget)
-				if len(s.name)+k > max {
-					keep(max - len(s.name))
-					return out, s.policy("name longer than %d bytes", max)
+				if len(s.name)+j-i > max {
+					i += max - len(s.name)
+					err = s.policy("name longer than %d bytes", max)
+					break loop
 				}
-				s.name = append(s.name, p[i:i+k]...)
-				keep(k)
-				continue
+				if j == end {
+					s.name = append(s.name, p[i:j]...)
+					i = j
+					continue
+				}
+				if len(s.name) == 0 {
+					name = p[i:j]
+				} else {
+					s.name = append(s.name, p[i:j]...)
+					name = s.name
+				}
+				i = j
+				b = p[i]
 			}
 			// b ends the name.
-			var err *Error
-			switch s.state {
+			switch st {
 			case sStartName:
-				if err = s.endElementName(); err != nil {
-					return out, err
+				s.budget -= i - base
+				base = i
+				err = s.endElementName(name)
+				lim = limitAt(base, s.budget, n)
+				if err != nil {
+					break loop
 				}
 				switch {
 				case isSpace(b):
-					keep(1)
-					s.state = sTagSpace
+					i++
+					st = sTagSpace
 				case b == '/':
-					keep(1)
-					s.state = sEmpty
+					i++
+					st = sEmpty
 				case b == '>':
 					if err = s.endStartTag(false); err != nil {
-						return out, err
+						break loop
 					}
-					keep(1)
-					s.afterStartTag(false)
+					i++
+					s.budget -= i - base
+					base = i
+					st = s.afterStartTag(false)
+					lim = limitAt(base, s.budget, n)
 				default:
-					return out, s.nwf("unexpected %q in a start tag", b)
+					err = s.nwf("unexpected %q in a start tag", b)
+					break loop
 				}
 			case sAttrName:
-				if err = s.endAttrName(); err != nil {
-					return out, err
+				if err = s.endAttrName(name); err != nil {
+					break loop
 				}
 				switch {
-				case isSpace(b):
-					keep(1)
-					s.state = sAttrEq
 				case b == '=':
-					keep(1)
-					s.state = sAttrQuote
+					i++
+					st = sAttrQuote
+				case isSpace(b):
+					i++
+					st = sAttrEq
 				default:
-					return out, s.nwf("expected '=' after an attribute name")
+					err = s.nwf("expected '=' after an attribute name")
+					break loop
 				}
 			case sEndName:
-				if len(s.name) == 0 {
-					return out, s.nwf("expected a name after '</'")
+				if len(name) == 0 {
+					err = s.nwf("expected a name after '</'")
+					break loop
 				}
 				switch {
-				case isSpace(b):
-					keep(1)
-					s.state = sEndSpace
 				case b == '>':
-					keep(1)
-					s.endEndTag()
+					i++
+					s.budget -= i - base
+					base = i
+					st = s.endEndTag()
+					lim = limitAt(base, s.budget, n)
+				case isSpace(b):
+					i++
+					st = sEndSpace
 				default:
-					return out, s.nwf("unexpected %q in an end tag", b)
+					err = s.nwf("unexpected %q in an end tag", b)
+					break loop
 				}
 			case sPITarget:
-				if err = s.endPITarget(b); err != nil {
-					return out, err
+				s.budget -= i - base
+				base = i
+				err = s.endPITarget(name, b)
+				lim = limitAt(base, s.budget, n)
+				if err != nil {
+					break loop
 				}
-				keep(1)
+				i++
 				s.piQ = b == '?'
-				s.state = sPI
+				st = sPI
 			}
+			if st != sTagSpace {
+				continue
+			}
+			if end = min(n, lim); i >= end {
+				continue
+			}
+			b = p[i]
+			fallthrough
 
 		case sTagSpace, sAfterValue:
+			i, st, err = s.tagAttrs(p, i, end, st)
+			if err != nil {
+				break loop
+			}
+			if i >= end || st == sAttrName {
+				continue
+			}
+			b = p[i]
 			switch {
-			case isSpace(b):
-				keep(1)
-				s.state = sTagSpace
-			case b == '/':
-				keep(1)
-				s.state = sEmpty
 			case b == '>':
-				if err := s.endStartTag(false); err != nil {
-					return out, err
+				if err = s.endStartTag(false); err != nil {
+					break loop
 				}
-				keep(1)
-				s.afterStartTag(false)
-			case isName[b] && s.state == sTagSpace:
-				if len(s.attrs) >= s.tl.MaxAttrs {
-					return out, s.policy("more than %d attributes on an element", s.tl.MaxAttrs)
-				}
-				s.name = s.name[:0]
-				s.state = sAttrName
+				i++
+				s.budget -= i - base
+				base = i
+				st = s.afterStartTag(false)
+				lim = limitAt(base, s.budget, n)
+			case b == '/':
+				i++
+				st = sEmpty
 			case isName[b]:
-				return out, s.nwf("no whitespace between attributes")
+				err = s.nwf("no whitespace between attributes")
+				break loop
 			default:
-				return out, s.nwf("unexpected %q in a start tag", b)
+				err = s.nwf("unexpected %q in a start tag", b)
+				break loop
 			}
 
-		case sAttrEq:
-			switch {
-			case isSpace(b):
-				keep(1)
-			case b == '=':
-				keep(1)
-				s.state = sAttrQuote
-			default:
-				return out, s.nwf("expected '=' after an attribute name")
+		case sAttrEq, sAttrQuote:
+			for isSpace(b) {
+				if i++; i >= end {
+					continue loop
+				}
+				b = p[i]
 			}
-
-		case sAttrQuote:
 			switch {
-			case isSpace(b):
-				keep(1)
+			case st == sAttrEq && b == '=':
+				i++
+				st = sAttrQuote
+			case st == sAttrEq:
+				err = s.nwf("expected '=' after an attribute name")
+				break loop
 			case b == '\'' || b == '"':
-				keep(1)
+				i++
 				s.quote = b
 				s.val, s.valRaw, s.prevCR = s.val[:0], 0, false
-				s.state = sAttrValue
+				st = sAttrValue
 			default:
-				return out, s.nwf("attribute value not quoted")
+				err = s.nwf("attribute value not quoted")
+				break loop
 			}
 
 		case sAttrValue:
-			rest := p[i:min(n, i+s.budget)]
-			run := rest
-			if j := bytes.IndexByte(rest, s.quote); j >= 0 {
-				run = rest[:j]
+			j := end
+			if k := indexAny3(p[i:end], s.quote, '<', '&'); k >= 0 {
+				j = i + k
 			}
-			if j := bytes.IndexByte(run, '&'); j >= 0 {
-				run = run[:j]
-			}
-			if j := bytes.IndexByte(run, '<'); j >= 0 {
-				run = run[:j]
-			}
-			if len(run) > 0 {
-				if s.rec == recDecl && s.valRaw+len(run) > s.tl.MaxNamespaceLen {
-					keep(s.tl.MaxNamespaceLen - s.valRaw)
-					return out, s.policy("namespace name longer than %d bytes", s.tl.MaxNamespaceLen)
+			if j > i {
+				if s.rec == recDecl && s.valRaw+j-i > s.tl.MaxNamespaceLen {
+					i += s.tl.MaxNamespaceLen - s.valRaw
+					err = s.policy("namespace name longer than %d bytes", s.tl.MaxNamespaceLen)
+					break loop
 				}
-				s.valRaw += len(run)
+				s.valRaw += j - i
 				if s.rec != recNone {
-					s.record(run)
+					s.record(p[i:j])
 				}
-				keep(len(run))
-				continue
+				if i = j; i >= end {
+					continue
+				}
+				b = p[i]
 			}
 			switch b {
 			case '<':
-				return out, s.nwf("'<' in an attribute value")
+				err = s.nwf("'<' in an attribute value")
+				break loop
 			case '&':
-				if err := s.rawValueByte(); err != nil {
-					return out, err
+				s.entAttr = true
+				if err = s.rawValueByte(); err != nil {
+					break loop
 				}
-				keep(1)
-				s.entAttr, s.state = true, sEntity
+				i++
+				st = sEntity
 			default: // the closing quote
-				if err := s.endValue(); err != nil {
-					return out, err
+				if err = s.endValue(); err != nil {
+					break loop
 				}
-				keep(1)
-				s.state = sAfterValue
+				i++
+				st = sAfterValue
 			}
 
 		case sEmpty:
 			if b != '>' {
-				return out, s.nwf("expected '>' after '/' in a start tag")
+				err = s.nwf("expected '>' after '/' in a start tag")
+				break loop
 			}
-			if err := s.endStartTag(true); err != nil {
-				return out, err
+			if err = s.endStartTag(true); err != nil {
+				break loop
 			}
-			keep(1)
-			s.afterStartTag(true)
+			i++
+			s.budget -= i - base
+			base = i
+			st = s.afterStartTag(true)
+			lim = limitAt(base, s.budget, n)
 
 		case sEndSpace:
 			switch {
 			case isSpace(b):
-				keep(1)
+				i++
 			case b == '>':
-				keep(1)
-				s.endEndTag()
+				i++
+				s.budget -= i - base
+				base = i
+				st = s.endEndTag()
+				lim = limitAt(base, s.budget, n)
 			default:
-				return out, s.nwf("unexpected %q in an end tag", b)
+				err = s.nwf("unexpected %q in an end tag", b)
+				break loop
 			}
 
 		case sPI:
 			// The body of an XML declaration, up to "?>".
-			rest := p[i:min(n, i+s.budget)]
+			rest := p[i:end]
 			j := bytes.IndexByte(rest, '>')
 			if j < 0 {
 				s.piQ = rest[len(rest)-1] == '?'
-				keep(len(rest))
+				i += len(rest)
 				continue
 			}
-			end := j > 0 && rest[j-1] == '?' || j == 0 && s.piQ
-			keep(j + 1)
-			if end {
+			closed := j > 0 && rest[j-1] == '?' || j == 0 && s.piQ
+			i += j + 1
+			if closed {
 				s.pendingDecl = true
-				s.state = sText
+				st = sText
 			} else {
 				s.piQ = false
 			}
@@ -561,68 +665,75 @@ func (s *scanner) scan(p []byte) (int, *Error) {
 		case sBang:
 			if s.depth <= 1 {
 				if b == '[' {
-					return out, s.fail(stream.BadFormat, "CDATA section in the stream root")
+					err = s.fail(stream.BadFormat, "CDATA section in the stream root")
+				} else {
+					err = s.bangError(b)
 				}
-				return out, s.bangError(b)
+				break loop
 			}
 			if b != cdataOpen[s.bang] {
 				if s.bang == 0 {
-					return out, s.bangError(b)
+					err = s.bangError(b)
+				} else {
+					err = s.nwf("malformed CDATA section")
 				}
-				return out, s.nwf("malformed CDATA section")
+				break loop
 			}
-			keep(1)
+			i++
 			if s.bang++; s.bang == len(cdataOpen) {
 				s.brackets = 0
-				s.state = sCDATA
+				st = sCDATA
 			}
 
 		case sCDATA:
-			rest := p[i:min(n, i+s.budget)]
+			rest := p[i:end]
 			j := bytes.IndexByte(rest, '>')
 			if j < 0 {
 				s.brackets = trailingBrackets(rest, s.brackets)
-				keep(len(rest))
+				i += len(rest)
 				continue
 			}
-			end := trailingBrackets(rest[:j], s.brackets) >= 2
-			keep(j + 1)
+			closed := trailingBrackets(rest[:j], s.brackets) >= 2
+			i += j + 1
 			s.brackets = 0
-			if end {
-				s.state = sText
+			if closed {
+				st = sText
 			}
 
 		case sEntity:
 			switch {
 			case b == '#':
-				if err := s.rawValueByte(); err != nil {
-					return out, err
+				if err = s.rawValueByte(); err != nil {
+					break loop
 				}
-				keep(1)
+				i++
 				s.entVal, s.entDigits, s.entHex = 0, 0, false
-				s.state = sCharRef
+				st = sCharRef
 			case isName[b]:
 				s.entLen = 0
-				s.state = sEntName
+				st = sEntName
 			default:
-				return out, s.nwf("'&' not starting an entity reference")
+				err = s.nwf("'&' not starting an entity reference")
+				break loop
 			}
 
 		case sEntName:
 			if isName[b] {
 				if s.entLen == len(s.ent) {
-					return out, s.fail(stream.RestrictedXML, "entity reference other than the predefined ones")
+					err = s.fail(stream.RestrictedXML, "entity reference other than the predefined ones")
+					break loop
 				}
-				if err := s.rawValueByte(); err != nil {
-					return out, err
+				if err = s.rawValueByte(); err != nil {
+					break loop
 				}
 				s.ent[s.entLen] = b
 				s.entLen++
-				keep(1)
+				i++
 				continue
 			}
 			if b != ';' {
-				return out, s.nwf("entity reference without ';'")
+				err = s.nwf("entity reference without ';'")
+				break loop
 			}
 			var c byte
 			switch string(s.ent[:s.entLen]) {
@@ -637,62 +748,71 @@ func (s *scanner) scan(p []byte) (int, *Error) {
 			case "quot":
 				c = '"'
 			default:
-				return out, s.fail(stream.RestrictedXML, "entity reference other than the predefined ones")
+				err = s.fail(stream.RestrictedXML, "entity reference other than the predefined ones")
+				break loop
 			}
-			if err := s.rawValueByte(); err != nil {
-				return out, err
+			if err = s.rawValueByte(); err != nil {
+				break loop
 			}
-			keep(1)
-			s.decoded(rune(c))
+			i++
+			st = s.decoded(rune(c))
 
 		case sCharRef:
 			if b == 'x' {
-				if err := s.rawValueByte(); err != nil {
-					return out, err
+				if err = s.rawValueByte(); err != nil {
+					break loop
 				}
-				keep(1)
+				i++
 				s.entHex = true
 			}
-			s.state = sCharDigits
+			st = sCharDigits
 
 		case sCharDigits:
-			d := digit(b, s.entHex)
-			if d >= 0 {
-				if err := s.rawValueByte(); err != nil {
-					return out, err
+			if d := digit(b, s.entHex); d >= 0 {
+				if err = s.rawValueByte(); err != nil {
+					break loop
 				}
-				keep(1)
-				base := 10
+				i++
+				radix := 10
 				if s.entHex {
-					base = 16
+					radix = 16
 				}
 				if s.entVal <= utf8.MaxRune {
-					s.entVal = s.entVal*base + d
+					s.entVal = s.entVal*radix + d
 				}
 				s.entDigits++
 				continue
 			}
 			if b != ';' || s.entDigits == 0 {
-				return out, s.nwf("malformed character reference")
+				err = s.nwf("malformed character reference")
+				break loop
 			}
 			if s.entVal > utf8.MaxRune || !isInCharacterRange(rune(s.entVal)) {
-				return out, s.nwf("character reference to an invalid character")
+				err = s.nwf("character reference to an invalid character")
+				break loop
 			}
-			if err := s.rawValueByte(); err != nil {
-				return out, err
+			if err = s.rawValueByte(); err != nil {
+				break loop
 			}
-			keep(1)
-			s.decoded(rune(s.entVal))
+			i++
+			st = s.decoded(rune(s.entVal))
 
 		case sSkipWS:
 			if isSpace(b) {
+				out = compact(p, out, from, i)
 				i++
+				from = i
 				continue
 			}
 			s.passthrough = true
+			i = n
 		}
 	}
-	return out, nil
+	s.state = st
+	if st != sSkipWS {
+		s.budget -= i - base
+	}
+	return compact(p, out, from, i), err
 }
 
 func (s *scanner) bangError(b byte) *Error {
@@ -727,6 +847,118 @@ func digit(b byte, hex bool) int {
 	return -1
 }
 
+// tagAttrs scans the attributes of a start tag from p[i], in state st
+// (sTagSpace or sAfterValue), up to end. It returns where it stopped and
+// the state there: at end; in sAttrName where the fast path does not
+// apply (the states resume there, with the same checks at the same
+// bytes); or in sTagSpace or sAfterValue at a byte that is not an
+// attribute's.
+func (s *scanner) tagAttrs(p []byte, i, end int, st uint8) (int, uint8, *Error) {
+	b := p[i]
+	var err *Error
+	for {
+		if isSpace(b) {
+			i++
+			for i < end && isSpace(p[i]) {
+				i++
+			}
+			if st = sTagSpace; i >= end {
+				return i, st, nil
+			}
+			b = p[i]
+		}
+		if !isName[b] || st != sTagSpace {
+			return i, st, nil
+		}
+		if len(s.attrs)+len(s.plain) >= s.tl.MaxAttrs {
+			return i, st, s.policy("more than %d attributes on an element", s.tl.MaxAttrs)
+		}
+		s.name = s.name[:0]
+		st = sAttrName
+		// Fast path: a whole name='value' in the buffer, without an
+		// entity reference, goes at once; the states below resume
+		// anything else, with the same checks at the same bytes.
+		nl, vl, colon, ok := simpleAttr(p[i:end])
+		if !ok || nl > s.tl.MaxNameLen {
+			return i, st, nil
+		}
+		// A plain attribute, or a default namespace below the
+		// top-level elements (whose value does not matter but for
+		// its limits): endAttrName and endValue in short.
+		name := p[i : i+nl]
+		plain := !colon && !s.header && string(name) != "xmlns"
+		defaultDecl := !colon && !s.header && !plain && s.depth >= 2 && vl <= s.tl.MaxNamespaceLen
+		if plain || defaultDecl {
+			if plain {
+				s.addPlain(name)
+			} else {
+				if s.decls >= s.tl.MaxNamespaces {
+					i += nl
+					return i, st, s.policy("more than %d namespace declarations on an element", s.tl.MaxNamespaces)
+				}
+				if v := p[i+nl+2 : i+nl+2+vl]; string(v) == nsXML || string(v) == nsXMLNS {
+					i += nl + 2 + vl
+					return i, st, s.nwf("the xml or xmlns namespace bound to another prefix")
+				}
+				s.addDefaultDecl()
+			}
+			s.rec = recNone
+			i += nl + 3 + vl
+			if st = sAfterValue; i >= end {
+				return i, st, nil
+			}
+			b = p[i]
+			continue
+		}
+		if err = s.endAttrName(p[i : i+nl]); err != nil {
+			i += nl
+			return i, st, err
+		}
+		s.quote = p[i+nl+1]
+		s.val, s.prevCR = s.val[:0], false
+		if s.rec == recDecl && vl > s.tl.MaxNamespaceLen {
+			i += nl + 2 + s.tl.MaxNamespaceLen
+			return i, st, s.policy("namespace name longer than %d bytes", s.tl.MaxNamespaceLen)
+		}
+		s.valRaw = vl
+		if s.rec != recNone {
+			s.record(p[i+nl+2 : i+nl+2+vl])
+		}
+		if err = s.endValue(); err != nil {
+			i += nl + 2 + vl
+			return i, st, err
+		}
+		i += nl + 3 + vl
+		if st = sAfterValue; i >= end {
+			return i, st, nil
+		}
+		b = p[i]
+	}
+}
+
+// simpleAttr matches q against name='value' (either quote) with no '&' or
+// '<' in the value, and returns the lengths of name and value and whether
+// the name has a colon.
+func simpleAttr(q []byte) (nameLen, valLen int, colon, ok bool) {
+	j := 0
+	for j < len(q) && isName[q[j]] {
+		colon = colon || q[j] == ':'
+		j++
+	}
+	if j == 0 || j+2 > len(q) || q[j] != '=' {
+		return 0, 0, false, false
+	}
+	quote := q[j+1]
+	if quote != '\'' && quote != '"' {
+		return 0, 0, false, false
+	}
+	v := indexAny3(q[j+2:], quote, '<', '&')
+	if v < 0 || q[j+2+v] != quote {
+		return 0, 0, false, false
+	}
+	return j, v, colon, true
+}
+
 // isInCharacterRange is encoding/xml's test of XML 1.0's Char production.
 func isInCharacterRange(r rune) bool {
 	return r == 0x09 || r == 0x0A || r == 0x0D || r >= 0x20 && r <= 0xD7FF ||
@@ -736,7 +968,7 @@ func isInCharacterRange(r rune) bool {
 // rawValueByte counts one byte of an entity reference in an attribute
 // value against the namespace name limit.
 func (s *scanner) rawValueByte() *Error {
-	if s.state != sAttrValue && !s.entAttr {
+	if !s.entAttr {
 		return nil // in character data
 	}
 	if s.rec == recDecl && s.valRaw+1 > s.tl.MaxNamespaceLen {
@@ -746,22 +978,26 @@ func (s *scanner) rawValueByte() *Error {
 	return nil
 }
 
-// decoded ends an entity reference that stands for r.
-func (s *scanner) decoded(r rune) {
+// decoded ends an entity reference that stands for r, and returns the
+// state to go on in.
+func (s *scanner) decoded(r rune) uint8 {
 	if s.entAttr {
 		if s.rec != recNone {
 			s.val = utf8.AppendRune(s.val, r)
 			s.prevCR = false
 		}
-		s.state = sAttrValue
-		return
+		return sAttrValue
 	}
-	s.state = sText
+	return sText
 }
 
 // record appends run to the recorded value the way encoding/xml reads it
 // (unescaped "\r\n" and "\r" become "\n").
 func (s *scanner) record(run []byte) {
+	if !s.prevCR && bytes.IndexByte(run, '\r') < 0 {
+		s.val = append(s.val, run...)
+		return
+	}
 	for _, c := range run {
 		switch {
 		case c == '\r':
@@ -779,8 +1015,9 @@ func (s *scanner) record(run []byte) {
 // startTag begins a start tag.
 func (s *scanner) startTag() {
 	s.name = s.name[:0]
-	s.attrs = s.attrs[:0]
-	s.decls = 0
+	s.attrs, s.plain, s.locals = s.attrs[:0], s.plain[:0], s.locals[:0]
+	s.attrBits, s.maybeDup = 0, false
+	s.decls, s.prefixDecls, s.prefixed = 0, 0, 0
 	s.header = s.depth == 0
 	s.tl = s.lim
 	if s.header {
@@ -793,20 +1030,27 @@ func (s *scanner) startTag() {
 
 // splitName splits a qualified name, refusing what is not
 // namespace-well-formed.
-func (s *scanner) splitName() (prefix, local []byte, err *Error) {
-	c := bytes.IndexByte(s.name, ':')
-	if c < 0 {
-		return nil, s.name, nil
+func (s *scanner) splitName(name []byte) (prefix, local []byte, err *Error) {
+	c, colons := -1, 0
+	for i, b := range name {
+		if b == ':' {
+			if colons++; c < 0 {
+				c = i
+			}
+		}
 	}
-	prefix, local = s.name[:c], s.name[c+1:]
-	if len(prefix) == 0 || len(local) == 0 || bytes.IndexByte(local, ':') >= 0 {
-		return nil, nil, s.nwf("name %q is not a qualified name", s.name)
+	if c < 0 {
+		return nil, name, nil
+	}
+	prefix, local = name[:c], name[c+1:]
+	if len(prefix) == 0 || len(local) == 0 || colons > 1 {
+		return nil, nil, s.nwf("name %q is not a qualified name", name)
 	}
 	return prefix, local, nil
 }
 
-func (s *scanner) endElementName() *Error {
-	prefix, local, err := s.splitName()
+func (s *scanner) endElementName(name []byte) *Error {
+	prefix, local, err := s.splitName(name)
 	if err != nil {
 		return err
 	}
@@ -837,21 +1081,14 @@ func (s *scanner) endElementName() *Error {
 	return nil
 }
 
-func (s *scanner) endAttrName() *Error {
-	prefix, local, err := s.splitName()
+func (s *scanner) endAttrName(name []byte) *Error {
+	prefix, local, err := s.splitName(name)
 	if err != nil {
 		return err
 	}
-	a := attr{local: maphash.Bytes(seed, local)}
 	s.rec = recNone
-	switch string(prefix) {
-	case "":
-		if string(local) == "xmlns" {
-			a.kind, a.space = attrDefaultDecl, hashEmpty
-			s.rec = recDecl
-			break
-		}
-		a.kind, a.space = attrPlain, hashEmpty
+	if len(prefix) == 0 && string(local) != "xmlns" {
+		s.addPlain(local)
 		if s.header {
 			switch string(local) {
 			case "to":
@@ -862,6 +1099,17 @@ func (s *scanner) endAttrName() *Error {
 				s.rec = recVersion
 			}
 		}
+		return nil
+	}
+	bit := attrBit(local)
+	s.maybeDup = s.maybeDup || s.attrBits&bit != 0
+	s.attrBits |= bit
+	a := attr{loff: int32(len(s.locals)), llen: int32(len(local))}
+	s.locals = append(s.locals, local...)
+	switch string(prefix) {
+	case "": // xmlns
+		a.kind, a.space = attrDefaultDecl, hashEmpty
+		s.rec = recDecl
 	case "xml":
 		a.kind, a.space = attrXML, hashXMLURL
 	case "xmlns":
@@ -869,12 +1117,15 @@ func (s *scanner) endAttrName() *Error {
 			return s.nwf("the prefix xmlns declared")
 		}
 		a.kind, a.space = attrPrefixDecl, hashXMLNS
+		a.prefix = maphash.Bytes(seed, local)
+		s.prefixDecls++
 		if string(local) == "xml" {
 			a.known = isXML // must be bound to its own namespace
 		}
 		s.rec = recDecl
 	default:
 		a.kind, a.prefix = attrPrefixed, maphash.Bytes(seed, prefix)
+		s.prefixed++
 	}
 	if a.kind == attrDefaultDecl || a.kind == attrPrefixDecl {
 		if s.decls >= s.tl.MaxNamespaces {
@@ -886,11 +1137,33 @@ func (s *scanner) endAttrName() *Error {
 	return nil
 }
 
+// addDefaultDecl adds an xmlns attribute whose value does not matter.
+func (s *scanner) addDefaultDecl() {
+	local := []byte("xmlns")
+	bit := attrBit(local)
+	s.maybeDup = s.maybeDup || s.attrBits&bit != 0
+	s.attrBits |= bit
+	s.attrs = append(s.attrs, attr{kind: attrDefaultDecl, space: hashEmpty,
+		loff: int32(len(s.locals)), llen: int32(len(local))})
+	s.locals = append(s.locals, local...)
+	s.decls++
+	s.hasDefault, s.defKnown = true, 0
+}
+
+// addPlain adds a plain attribute.
+func (s *scanner) addPlain(local []byte) {
+	bit := attrBit(local)
+	s.maybeDup = s.maybeDup || s.attrBits&bit != 0
+	s.attrBits |= bit
+	s.plain = append(s.plain, span{int32(len(s.locals)), int32(len(local))})
+	s.locals = append(s.locals, local...)
+}
+
 // endValue ends an attribute value.
 func (s *scanner) endValue() *Error {
-	a := &s.attrs[len(s.attrs)-1]
 	switch s.rec {
 	case recDecl:
+		a := &s.attrs[len(s.attrs)-1]
 		known := s.known(s.val)
 		switch {
 		case a.kind == attrPrefixDecl && a.known == isXML:
@@ -903,7 +1176,9 @@ func (s *scanner) endValue() *Error {
 			return s.nwf("the xml or xmlns namespace bound to another prefix")
 		}
 		a.known = known
-		a.uri = maphash.Bytes(seed, s.val)
+		if a.kind == attrPrefixDecl {
+			a.uri = maphash.Bytes(seed, s.val)
+		}
 		if a.kind == attrDefaultDecl {
 			s.hasDefault, s.defKnown = true, known
 		}
@@ -943,9 +1218,9 @@ func (s *scanner) endStartTag(empty bool) *Error {
 		s.frames = s.frames[:0]
 	}
 	base := len(s.ns.stack)
-	for i := range s.attrs {
+	for i := 0; s.prefixDecls > 0 && i < len(s.attrs); i++ {
 		if a := &s.attrs[i]; a.kind == attrPrefixDecl {
-			s.ns.push(binding{prefix: a.local, uri: a.uri, known: a.known})
+			s.ns.push(binding{prefix: a.prefix, uri: a.uri, known: a.known})
 		}
 	}
 	// The element's namespace, as far as it matters: stream headers and
@@ -967,7 +1242,7 @@ func (s *scanner) endStartTag(empty bool) *Error {
 		}
 		elemKnown = s.ns.stack[j].known
 	}
-	for i := range s.attrs {
+	for i := 0; s.prefixed > 0 && i < len(s.attrs); i++ {
 		a := &s.attrs[i]
 		if a.kind != attrPrefixed {
 			continue
@@ -979,13 +1254,9 @@ func (s *scanner) endStartTag(empty bool) *Error {
 		}
 		a.space = s.ns.stack[j].uri
 	}
-	for i := 1; i < len(s.attrs); i++ {
-		for j := 0; j < i; j++ {
-			if s.attrs[i].local == s.attrs[j].local && s.attrs[i].space == s.attrs[j].space {
-				s.ns.popTo(base)
-				return s.nwf("duplicate attribute")
-			}
-		}
+	if s.maybeDup && s.hasDuplicate() {
+		s.ns.popTo(base)
+		return s.nwf("duplicate attribute")
 	}
 	if s.header {
 		if err := s.checkHeader(elemKnown, empty); err != nil {
@@ -1000,36 +1271,56 @@ func (s *scanner) endStartTag(empty bool) *Error {
 	return nil
 }
 
-// afterStartTag updates the depth once a start tag has been passed on.
-func (s *scanner) afterStartTag(empty bool) {
-	s.state = sText
+// hasDuplicate reports whether two attributes of the tag have the same
+// expanded name.
+func (s *scanner) hasDuplicate() bool {
+	for i := 1; i < len(s.plain); i++ {
+		a := s.plain[i]
+		for _, b := range s.plain[:i] {
+			if a.n == b.n && string(s.locals[a.off:a.off+a.n]) == string(s.locals[b.off:b.off+b.n]) {
+				return true
+			}
+		}
+	}
+	for i := 1; i < len(s.attrs); i++ {
+		a := &s.attrs[i]
+		for j := range i {
+			if b := &s.attrs[j]; a.space == b.space && a.llen == b.llen &&
+				string(s.locals[a.loff:a.loff+a.llen]) == string(s.locals[b.loff:b.loff+b.llen]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// afterStartTag updates the depth once a start tag has been passed on, and
+// returns the state to go on in.
+func (s *scanner) afterStartTag(empty bool) uint8 {
 	if s.header {
 		s.header = false
 		s.depth = 1
 		s.frames = append(s.frames, 0)
 		s.pendingDecl = false
 		s.rebudget(math.MaxInt, limitNone)
-		return
+		return sText
 	}
-	base := len(s.ns.stack)
-	for i := range s.attrs {
-		if s.attrs[i].kind == attrPrefixDecl {
-			base--
-		}
-	}
+	base := len(s.ns.stack) - s.prefixDecls
 	if empty {
 		s.ns.popTo(base)
 		if s.depth == 1 {
-			s.endTopLevel()
+			return s.endTopLevel()
 		}
-		return
+		return sText
 	}
 	s.depth++
 	s.frames = append(s.frames, int32(base))
+	return sText
 }
 
-func (s *scanner) endEndTag() {
-	s.state = sText
+// endEndTag updates the depth once an end tag has been passed on, and
+// returns the state to go on in.
+func (s *scanner) endEndTag() uint8 {
 	last := len(s.frames) - 1
 	s.ns.popTo(int(s.frames[last]))
 	s.frames = s.frames[:last]
@@ -1039,24 +1330,28 @@ func (s *scanner) endEndTag() {
 		s.ended = true
 		s.rebudget(math.MaxInt, limitNone)
 	case 1:
-		s.endTopLevel()
+		return s.endTopLevel()
 	}
+	return sText
 }
 
-// endTopLevel runs when a child of the stream root has been passed on.
-func (s *scanner) endTopLevel() {
+// endTopLevel runs when a child of the stream root has been passed on; it
+// returns the state to go on in.
+func (s *scanner) endTopLevel() uint8 {
+	st := sText
 	if s.topTLS && s.startTLS && !s.session && !s.auth.Load() {
-		s.state = sSkipWS
+		st = sSkipWS
 	}
 	s.topTLS = false
 	s.rebudget(math.MaxInt, limitNone)
+	return st
 }
 
-func (s *scanner) endPITarget(b byte) *Error {
-	if len(s.name) == 0 {
+func (s *scanner) endPITarget(name []byte, b byte) *Error {
+	if len(name) == 0 {
 		return s.nwf("processing instruction without a target")
 	}
-	if string(s.name) != "xml" {
+	if string(name) != "xml" {
 		return s.fail(stream.RestrictedXML, "processing instruction")
 	}
 	if s.ended || s.pendingDecl || s.depth > 1 {
