@@ -2,7 +2,7 @@ package guard
 
 import (
 	"errors"
-	"fmt"
+	"github.com/xmppauth/xmppauth/config"
 	"math"
 )
 
@@ -78,7 +78,8 @@ var (
 // nsClient is the default content namespace.
 const nsClient = "jabber:client"
 
-// Validate reports the first setting that is invalid, naming its field.
+// Validate reports the first setting that is invalid, by its JSON path
+// (see package config).
 func (c Config) Validate() error {
 	if c.Serves == nil {
 		return errors.New("guard: Config.Serves is required")
@@ -86,21 +87,21 @@ func (c Config) Validate() error {
 	for _, l := range []struct {
 		name string
 		l    Limits
-	}{{"PreAuth", c.PreAuth}, {"Session", c.Session}, {"Header", c.Header}} {
+	}{{"pre_auth", c.PreAuth}, {"session", c.Session}, {"header", c.Header}} {
 		for _, f := range []struct {
 			name string
 			v    int
 		}{
-			{"MaxBytes", l.l.MaxBytes}, {"MaxDepth", l.l.MaxDepth}, {"MaxAttrs", l.l.MaxAttrs},
-			{"MaxNamespaces", l.l.MaxNamespaces}, {"MaxNameLen", l.l.MaxNameLen},
-			{"MaxNamespaceLen", l.l.MaxNamespaceLen},
+			{"max_bytes", l.l.MaxBytes}, {"max_depth", l.l.MaxDepth}, {"max_attrs", l.l.MaxAttrs},
+			{"max_namespaces", l.l.MaxNamespaces}, {"max_name_len", l.l.MaxNameLen},
+			{"max_namespace_len", l.l.MaxNamespaceLen},
 		} {
 			if f.v < 0 {
-				return fmt.Errorf("guard: Config.%s.%s is negative (%d)", l.name, f.name, f.v)
+				return config.Errorf(l.name+"."+f.name, "%d is negative", f.v)
 			}
 		}
-		if l.name != "Header" && l.l.MaxDepth == 1 {
-			return fmt.Errorf("guard: Config.%s.MaxDepth is 1: it must allow stanzas (depth 2)", l.name)
+		if l.name != "header" && l.l.MaxDepth == 1 {
+			return config.Errorf(l.name+".max_depth", "1 does not allow stanzas (depth 2)")
 		}
 	}
 	return nil

@@ -253,8 +253,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"ok", Config{Serves: serves}, ""},
 		{"no Serves", Config{}, "guard: Config.Serves is required"},
-		{"negative", Config{Serves: serves, Session: Limits{MaxAttrs: -1}}, "guard: Config.Session.MaxAttrs is negative (-1)"},
-		{"depth 1", Config{Serves: serves, PreAuth: Limits{MaxDepth: 1}}, "guard: Config.PreAuth.MaxDepth is 1: it must allow stanzas (depth 2)"},
+		{"negative", Config{Serves: serves, Session: Limits{MaxAttrs: -1}}, "session.max_attrs: -1 is negative"},
+		{"depth 1", Config{Serves: serves, PreAuth: Limits{MaxDepth: 1}}, "pre_auth.max_depth: 1 does not allow stanzas (depth 2)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,14 +80,18 @@ func TestConcurrentMethods(t *testing.T) {
 	r, w := io.Pipe()
 	g := NewConn(readerConn{r: r}, testConfig(), false)
 	var wg sync.WaitGroup
-	wg.Go(func() {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		_, _ = readAll(g)
-	})
-	wg.Go(func() {
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		g.SetAuthenticated()
 		_ = g.Domain()
 		_ = g.Err()
-	})
+	}()
 	_, _ = io.WriteString(w, open+"<message/><a x='1' x='1'/>")
 	w.Close()
 	wg.Wait()
