@@ -265,6 +265,17 @@ func (p *Plugin) HTTPMiddleware(next http.Handler) http.Handler {
 	})
 }
 
+// HTTPServerDefaults sets the recommended timeouts on the host's HTTP server
+// where it has none (see httpauth.Verifier.ServerDefaults): idle keep-alive
+// connections are closed, and reads and writes outlast a confirmation.
+func (p *Plugin) HTTPServerDefaults(s *http.Server) {
+	if p.httpAuth != nil {
+		p.httpAuth.ServerDefaults(s)
+	} else {
+		httpauth.ServerDefaults(s)
+	}
+}
+
 // OAuth returns the XEP-0235 verifier for session (PLAINTEXT signatures
 // only count on encrypted streams), nil when XEP-0235 is disabled.
 func (p *Plugin) OAuth(session *xmpp.Session) *oauth.Verifier {

@@ -30,6 +30,7 @@ import (
 	"github.com/xmppauth/xmppauth"
 	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/oauth"
 )
 
@@ -127,7 +128,7 @@ func newServer(opts options) (s *server, err error) {
 	cfg.SASL.Store = store
 	cfg.SASL.Iterations = iterations
 	cfg.HTTPAuth.Sender = xmppauth.RouterSender(s.router.Route) // confirmation requests reach users by the router
-	cfg.HTTPAuth.ErrorHandler = errorPage
+	cfg.HTTPAuth.ErrorHandler = httpauth.HTMLErrorHandler
 	if cfg.HTTPAuth.BaseURL == "" && s.addrs.HTTP != "" {
 		cfg.HTTPAuth.BaseURL = "http://" + s.addrs.HTTP
 	}
