@@ -5,6 +5,7 @@ go 1.24.0
 require (
 	github.com/prometheus/client_golang v1.23.2
 	github.com/xmppauth/xmppauth v0.0.0
+	mellium.im/sasl v0.3.2
 	mellium.im/xmpp v0.23.0
 )
 
@@ -28,7 +29,6 @@ require (
 	golang.org/x/tools v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 	mellium.im/reader v0.1.0 // indirect
-	mellium.im/sasl v0.3.2 // indirect
 	mellium.im/xmlstream v0.15.4 // indirect
 )
 
