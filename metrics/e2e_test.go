@@ -15,39 +15,46 @@ import (
 
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/internal/xmpptest"
+	"github.com/xmppauth/xmppauth/metrics"
 	"github.com/xmppauth/xmppauth/scram"
 	"github.com/xmppauth/xmppauth/throttle"
 )
 
-// A real login over loopback, a mellium client against a features.Server
-// wired the way the package documentation says, shows in the counters:
-// one success with tls-exporter, then one wrong password.
-func TestEndToEnd(t *testing.T) {
-	m, reg := newMetrics(t)
+// loginServer is a features.Server on loopback wired to m the way the
+// package documentation says, with alice@localhost (password
+// "alice-secret"). login logs in with a mellium client (SCRAM-SHA-256-PLUS
+// over TLS 1.3, so tls-exporter) and returns once the server's negotiation
+// has ended, so that Observe has run.
+func loginServer(tb testing.TB, m *metrics.Metrics) (login func(password string) error) {
+	tb.Helper()
 	store := scram.NewMemoryStore()
 	if err := store.SetPassword("alice@localhost", "alice-secret", scram.MinIterations, crypto.SHA1, crypto.SHA256, crypto.SHA512); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ca := xmpptest.NewCA()
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{ca.Server("localhost")}, MinVersion: tls.VersionTLS12}
-	auth, err := features.New(features.Config{
+	cfg := features.Config{
 		Domains:   []string{"localhost"},
-		Store:     m.Scram("credentials", store),
+		Store:     store,
 		TLSConfig: tlsCfg,
-		Throttle:  throttle.Config{Store: m.Throttle("throttle", throttle.NewMemoryStore(0, nil))},
 		Logger:    slog.New(slog.DiscardHandler),
-		Observe:   m.Login,
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	results := make(chan xmpptest.Result, 2)
-	addr := xmpptest.Listen(t, xmpptest.SASLServer(auth, tlsCfg, func(r xmpptest.Result) { results <- r }))
-
-	login := func(password string) error {
+	if m != nil {
+		cfg.Store = m.Scram("credentials", store)
+		cfg.Throttle.Store = m.Throttle("throttle", throttle.NewMemoryStore(0, nil))
+		cfg.Observe = m.Login
+	}
+	auth, err := features.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	results := make(chan xmpptest.Result, 1)
+	addr := xmpptest.Listen(tb, xmpptest.SASLServer(auth, tlsCfg, func(r xmpptest.Result) { results <- r }))
+	clientTLS := ca.ClientTLS(tls.VersionTLS13)
+	return func(password string) error {
 		raw, err := net.Dial("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		defer raw.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -55,7 +62,7 @@ func TestEndToEnd(t *testing.T) {
 		origin := jid.MustParse("alice@localhost")
 		s, err := xmpp.NewSession(ctx, origin.Domain(), origin, raw, 0, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
-				xmpp.StartTLS(ca.ClientTLS(tls.VersionTLS13)),
+				xmpp.StartTLS(clientTLS),
 				xmpp.SASL("", password, sasl.ScramSha256Plus),
 				xmpp.BindResource(),
 			}}
@@ -66,15 +73,23 @@ func TestEndToEnd(t *testing.T) {
 		// Going away ends a failed negotiation, which would otherwise wait
 		// for another attempt.
 		raw.Close()
-		// The server's negotiation has ended, so Observe has run: the
-		// channel orders it before the counters are read.
+		// The channel orders the server's Observe before what the caller
+		// reads next.
 		select {
 		case <-results:
 		case <-ctx.Done():
-			t.Fatal("the server never finished negotiating")
+			tb.Fatal("the server never finished negotiating")
 		}
 		return err
 	}
+}
+
+// A real login over loopback, a mellium client against a features.Server
+// wired the way the package documentation says, shows in the counters:
+// one success with tls-exporter, then one wrong password.
+func TestEndToEnd(t *testing.T) {
+	m, reg := newMetrics(t)
+	login := loginServer(t, m)
 	if err := login("alice-secret"); err != nil {
 		t.Fatalf("login: %v", err)
 	}

@@ -90,8 +90,9 @@ func (o *op) done(start time.Time, err error) {
 // features.CredentialUpdater, "set_credential" (results "ok", "error",
 // "canceled"); the returned store then implements it too. An unknown user
 // (scram.ErrUnknownUser) is an answer, not an error. name is a fixed string
-// the host chooses, such as "credentials", never a value from a request. A
-// nil s gives nil.
+// the host chooses, such as "credentials", never a value from a request; it
+// must be valid UTF-8 (client_golang panics otherwise). Wrapping two stores
+// under one name adds up their series. A nil s gives nil.
 func (m *Metrics) Scram(name string, s scram.Store) scram.Store {
 	if s == nil {
 		return nil
@@ -138,8 +139,9 @@ func (s *scramUpdater) SetCredential(ctx context.Context, account string, h cryp
 }
 
 // Throttle wraps a login limiter's counter store (throttle.Config.Store) to
-// count its calls and time them as store name: ops "incr", "get" and
-// "delete", results "ok", "error" and "canceled". A nil s gives nil.
+// count its calls and time them as store name (see Scram): ops "incr",
+// "get" and "delete", results "ok", "error" and "canceled". A nil s gives
+// nil.
 func (m *Metrics) Throttle(name string, s throttle.Store) throttle.Store {
 	if s == nil {
 		return nil
@@ -179,7 +181,7 @@ func (s *throttleStore) Delete(ctx context.Context, key string) error {
 }
 
 // Nonces wraps an XEP-0235 nonce store (oauth.Config.Nonces) to count its
-// calls and time them as store name: op "use_nonce", results "ok",
+// calls and time them as store name (see Scram): op "use_nonce", results "ok",
 // "replayed" (oauth.ErrNonceReplayed: an answer, not an error), "full"
 // (oauth.ErrNonceStoreFull), "error" and "canceled". A nil s gives nil.
 func (m *Metrics) Nonces(name string, s oauth.NonceStore) oauth.NonceStore {
