@@ -5,6 +5,8 @@ import (
 	"html"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/xmppauth/xmppauth/httpauth"
 )
 
@@ -27,6 +29,7 @@ func (s *server) httpServer() *http.Server {
 	// Static assets are not guarded: a browser fetches them with every page,
 	// and each would ask the user again.
 	root.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	root.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	root.Handle("/", s.plugin.HTTPMiddleware(pages))
 	srv := &http.Server{Handler: root}
 	s.plugin.HTTPServerDefaults(srv)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/disco"
@@ -31,6 +32,7 @@ import (
 	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/httpauth"
+	"github.com/xmppauth/xmppauth/metrics"
 	"github.com/xmppauth/xmppauth/oauth"
 )
 
@@ -43,6 +45,7 @@ type server struct {
 	plugin   *xmppauth.Plugin
 	router   *Router
 	cert     tls.Certificate
+	metrics  *prometheus.Registry // served on /metrics
 
 	lns   [3]net.Listener // STARTTLS, direct TLS, HTTP (nil when disabled)
 	addrs Addrs
@@ -136,8 +139,18 @@ func newServer(opts options) (s *server, err error) {
 		cfg.NegotiateTimeout = config.Duration(opts.NegotiateTimeout)
 	}
 	oauthCreds := demoOAuth(&cfg.OAuth)
+	s.metrics = prometheus.NewRegistry()
+	m, err := metrics.New(s.metrics)
+	if err != nil {
+		return nil, err
+	}
+	cfg.SASL.Observe, cfg.HTTPAuth.Observe, cfg.OAuth.Observe = m.Login, m.HTTPAuth, m.OAuth
+	cfg.SASL.Store = m.Scram("credentials", store)
 	if s.plugin, err = xmppauth.New(cfg); err != nil {
 		return nil, err
+	}
+	if v := s.plugin.HTTPAuth(); v != nil {
+		m.PendingHTTPAuth(v.Pending)
 	}
 
 	log.Info("xmppauthd configured", "domains", strings.Join(s.domains, ","), "config", opts.ConfigFile,

@@ -766,3 +766,26 @@ func TestResourceConflict(t *testing.T) {
 		t.Fatalf("second session got %+v", got)
 	}
 }
+
+// /metrics is served next to the guarded pages, without XEP-0070, and
+// counts logins by mechanism and binding, with no JID or address in it.
+func TestMetrics(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.mustLogin(t, "alice", "alice-secret")
+	resp, err := http.Get("http://" + ts.addrs.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	want := `xmppauth_sasl_logins_total{channel_binding="tls-exporter",mechanism="SCRAM-SHA-256-PLUS",result="success"} 1`
+	if !strings.Contains(string(body), want) {
+		t.Errorf("metrics lack %s:\n%s", want, body)
+	}
+	if strings.Contains(string(body), "alice") || strings.Contains(string(body), "127.0.0.1") {
+		t.Error("metrics carry a JID or an address")
+	}
+}
