@@ -86,13 +86,7 @@ func (s *Store) Credential(ctx context.Context, account string, h crypto.Hash) (
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	var c scram.Credential
-	var err error
-	for range maxReadAttempts {
-		err = s.credential.QueryRowContext(ctx, account, name).Scan(&c.Salt, &c.Iterations, &c.StoredKey, &c.ServerKey)
-		if !s.retryable(ctx, err) {
-			break
-		}
-	}
+	err := s.credential.QueryRowContext(ctx, account, name).Scan(&c.Salt, &c.Iterations, &c.StoredKey, &c.ServerKey)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return scram.Credential{}, scram.ErrUnknownUser
@@ -192,13 +186,7 @@ func (s *Store) disabled(ctx context.Context, account string) (bool, error) {
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	var disabled bool
-	var err error
-	for range maxReadAttempts {
-		err = s.status.QueryRowContext(ctx, account).Scan(&disabled)
-		if !s.retryable(ctx, err) {
-			break
-		}
-	}
+	err := s.status.QueryRowContext(ctx, account).Scan(&disabled)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, ErrNoAccount

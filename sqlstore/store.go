@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
@@ -329,27 +328,4 @@ func (d *dbTime) parse(s string) error {
 	}
 	d.t = t.UTC()
 	return nil
-}
-
-// maxReadAttempts is how often a read-only query is tried when PostgreSQL
-// drops the connection under it. After a server restart the pool may hold a
-// few dead connections; database/sql discards each once it failed, so a
-// login need not fail for each of them.
-const maxReadAttempts = 3
-
-// retryable reports whether a failed read may be tried again on another
-// connection: the connection broke (an error from the server itself, a
-// context that is done, or SQLite are never retried).
-func (s *Store) retryable(ctx context.Context, err error) bool {
-	if err == nil || s.dialect != Postgres || ctx.Err() != nil || errors.Is(err, sql.ErrNoRows) || errors.Is(err, sql.ErrConnDone) {
-		return false
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return false
-	}
-	return !strings.Contains(err.Error(), "sql: database is closed")
 }
