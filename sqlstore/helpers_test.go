@@ -47,9 +47,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func launchShared() error {
+	shared.once.Do(func() { shared.pg, shared.err = testenv.LaunchPostgres(testenv.PostgresOptions{}) })
+	return shared.err
+}
+
+// postgresInstalled reports whether the PostgreSQL half can run.
+func postgresInstalled() bool {
+	return !errors.Is(launchShared(), testenv.ErrNotInstalled)
+}
+
 func sharedPostgres(t testing.TB) *testenv.Postgres {
 	t.Helper()
-	shared.once.Do(func() { shared.pg, shared.err = testenv.LaunchPostgres(testenv.PostgresOptions{}) })
+	launchShared()
 	if errors.Is(shared.err, testenv.ErrNotInstalled) {
 		t.Skip(shared.err.Error() + "; skipping the PostgreSQL half")
 	}

@@ -39,19 +39,22 @@ type loginServer struct {
 
 func newLoginServer(t testing.TB, s *Store) *loginServer {
 	t.Helper()
+	return newFeaturesServer(t, features.Config{Store: s, AccountStatus: s.AccountStatus, MapCertificate: s.MapCertificate})
+}
+
+// newFeaturesServer completes cfg (domain localhost, the server's
+// iteration count, TLS, no login limiter, a log buffer) and serves it.
+func newFeaturesServer(t testing.TB, cfg features.Config) *loginServer {
+	t.Helper()
 	p := getPKI()
 	srv := &loginServer{results: make(chan xmpptest.Result, 64), log: &logBuffer{}}
 	tlsCfg := p.serverTLS()
-	auth, err := features.New(features.Config{
-		Domains:         []string{"localhost"},
-		Store:           s,
-		AccountStatus:   s.AccountStatus,
-		MapCertificate:  s.MapCertificate,
-		Iterations:      serverIterations,
-		TLSConfig:       tlsCfg,
-		DisableThrottle: true,
-		Logger:          srv.log.logger(),
-	})
+	cfg.Domains = []string{"localhost"}
+	cfg.Iterations = serverIterations
+	cfg.TLSConfig = tlsCfg
+	cfg.DisableThrottle = true
+	cfg.Logger = srv.log.logger()
+	auth, err := features.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +79,13 @@ func (s *loginServer) result(t testing.TB) xmpptest.Result {
 	}
 }
 
-// dial connects to the server for the length of the test.
+// dial connects to the server; the caller closes the connection.
 func (s *loginServer) dial(t testing.TB) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
 	return conn
 }
 
