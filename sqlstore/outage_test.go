@@ -163,7 +163,7 @@ func TestPostgresHung(t *testing.T) {
 // forgot them leaves them: each looks alive until a query has been sent on
 // it. The next login does not fail on them: the store drops the idle
 // connections and dials again.
-func TestPostgresConnectionsReset(t *testing.T) {
+func TestPostgresDeadConnections(t *testing.T) {
 	pg := sharedPostgres(t)
 	dsn := newPostgresDSN(t)
 	p := newFreezingProxy(t, pg.Addr)
