@@ -282,9 +282,13 @@ func (s *Store) queryContext(ctx context.Context) (context.Context, context.Canc
 }
 
 // failed logs a database error (rate-limited) and returns it wrapped with
-// the operation's name.
+// the operation's name. A caller that gave up (its context canceled: the
+// client went away) is no database problem and is not logged; a deadline
+// that passed is.
 func (s *Store) failed(op string, err error) error {
-	s.log.Log(slog.LevelWarn, "sqlstore: query failed", "op", op, "dialect", string(s.dialect), "err", err)
+	if !errors.Is(err, context.Canceled) {
+		s.log.Log(slog.LevelWarn, "sqlstore: query failed", "op", op, "dialect", string(s.dialect), "err", err)
+	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }
 
