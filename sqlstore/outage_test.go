@@ -341,3 +341,21 @@ func (p *freezingProxy) pipe(dst, src net.Conn) {
 		}
 	}
 }
+
+// A login whose client went away (its context canceled) fails without a
+// log line: the database is fine.
+func TestCanceledNotLogged(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, b backend) {
+		var log logBuffer
+		s := b.open(t, Options{Logger: log.logger()})
+		addAlice(t, s)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if _, err := s.Credential(ctx, "alice@example.com", crypto.SHA256); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Credential with a canceled context: %v", err)
+		}
+		if got := log.String(); got != "" {
+			t.Errorf("logged %q", got)
+		}
+	})
+}
