@@ -32,7 +32,7 @@ type options struct {
 	Domains                           listFlag
 	Addr, TLSAddr, HTTPAddr, StateDir string
 	CertFile, KeyFile, ClientCA       string
-	ConfigFile                        string
+	ConfigFile, DB                    string
 	Users                             userList
 	MaxSessions                       int
 	// WriteTimeout bounds each write to a client: one that does not read
@@ -95,6 +95,7 @@ func main() {
 	fs.StringVar(&opts.KeyFile, "key", "", "PEM private key `file` for -cert")
 	fs.StringVar(&opts.ClientCA, "client-ca", "", "PEM `file` of CAs for client certificates (SASL EXTERNAL)")
 	fs.StringVar(&opts.ConfigFile, "config", "", "xmppauth.Config JSON `file`")
+	fs.StringVar(&opts.DB, "db", "", "account `database`: sqlite:PATH or postgres://… (default: SQLite in the state directory)")
 	fs.Var(&opts.Users, "user", "a user as `name:password` (repeatable; default: one random user)")
 	fs.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "sessions per account")
 	verbose := fs.Bool("v", false, "debug logging")

@@ -34,18 +34,19 @@ import (
 	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/metrics"
 	"github.com/xmppauth/xmppauth/oauth"
+	"github.com/xmppauth/xmppauth/sqlstore"
 )
 
 // server is one running demo server.
 type server struct {
-	opts     options
-	domains  []string             // canonical
-	accounts map[string][]jid.JID // domain → its users, everyone's contacts
-	log      *slog.Logger
-	plugin   *xmppauth.Plugin
-	router   *Router
-	cert     tls.Certificate
-	metrics  *prometheus.Registry // served on /metrics
+	opts    options
+	domains []string        // canonical
+	store   *sqlstore.Store // accounts; every user of a domain is every other's contact
+	log     *slog.Logger
+	plugin  *xmppauth.Plugin
+	router  *Router
+	cert    tls.Certificate
+	metrics *prometheus.Registry // served on /metrics
 
 	lns   [3]net.Listener // STARTTLS, direct TLS, HTTP (nil when disabled)
 	addrs Addrs
@@ -70,6 +71,9 @@ func newServer(opts options) (s *server, err error) {
 	defer func() {
 		if err != nil {
 			opened.closeListeners()
+			if opened.store != nil {
+				opened.store.Close()
+			}
 		}
 	}()
 	for i, addr := range []string{opts.Addr, opts.TLSAddr, opts.HTTPAddr} {
@@ -112,24 +116,23 @@ func newServer(opts options) (s *server, err error) {
 		}
 		tlsConfig.ClientAuth = tls.VerifyClientCertIfGiven
 	}
-	iterations := max(cfg.SASL.Iterations, 4096)
-	users := opts.Users
-	if len(users) == 0 {
-		users = userList{{name: "demo", password: rand.Text()}}
+	iterations := cfg.SASL.Iterations
+	if iterations == 0 {
+		iterations = sqlstore.DefaultIterations
 	}
-	store, accounts, err := newStore(users, s.domains, iterations)
+	store, generated, err := openStore(context.Background(), opts, s.domains, iterations)
 	if err != nil {
 		return nil, err
 	}
-	s.accounts = accounts
+	s.store = store
 	s.router = NewRouter(s.domains, opts.MaxSessions)
 
 	// Run-time dependencies go into the Config beside the file's settings.
 	cfg.Domains = s.domains
 	cfg.TLSConfig = tlsConfig
 	cfg.Logger = log
-	cfg.SASL.Store = store
 	cfg.SASL.Iterations = iterations
+	cfg.SASL.AccountStatus, cfg.SASL.MapCertificate = store.AccountStatus, store.MapCertificate
 	cfg.HTTPAuth.Sender = xmppauth.RouterSender(s.router.Route) // confirmation requests reach users by the router
 	cfg.HTTPAuth.ErrorHandler = httpauth.HTMLErrorHandler
 	if cfg.HTTPAuth.BaseURL == "" && s.addrs.HTTP != "" {
@@ -145,7 +148,7 @@ func newServer(opts options) (s *server, err error) {
 		return nil, err
 	}
 	cfg.SASL.Observe, cfg.HTTPAuth.Observe, cfg.OAuth.Observe = m.Login, m.HTTPAuth, m.OAuth
-	cfg.SASL.Store = m.Scram("credentials", store)
+	cfg.SASL.Store = m.Scram("credentials", store) // still a features.CredentialUpdater
 	if s.plugin, err = xmppauth.New(cfg); err != nil {
 		return nil, err
 	}
@@ -156,12 +159,12 @@ func newServer(opts options) (s *server, err error) {
 	log.Info("xmppauthd configured", "domains", strings.Join(s.domains, ","), "config", opts.ConfigFile,
 		"xep0070", cfg.EnableHTTPAuth, "xep0235", cfg.EnableOAuth, "external", opts.ClientCA != "")
 	log.Info("certificate", "file", certFile, "sha256", fingerprint(cert.Leaf, crypto.SHA256), "sha1", fingerprint(cert.Leaf, crypto.SHA1))
-	for _, u := range users {
-		if len(opts.Users) == 0 { // generated: nowhere else to read the password
-			log.Info("user", "name", u.name, "domains", strings.Join(s.domains, ","), "password", u.password)
-		} else {
-			log.Info("user", "name", u.name, "domains", strings.Join(s.domains, ","))
-		}
+	if generated != nil { // nowhere else to read its password
+		log.Info("user created", "name", generated.name, "domains", strings.Join(s.domains, ","), "password", generated.password)
+	}
+	accounts, _ := store.List(context.Background(), "")
+	for _, a := range accounts {
+		log.Info("user", "jid", a.JID, "disabled", a.Disabled)
 	}
 	if cfg.EnableOAuth {
 		log.Info("XEP-0235 demo credentials (sign with: go run ./cmd/xmppauth-sign)", "consumer_key", oauthCreds[0],
@@ -201,6 +204,7 @@ func (s *server) run(ctx context.Context) error {
 	s.ctx, s.stop = context.WithCancel(ctx)
 	defer s.stop()
 	defer s.closeListeners()
+	defer s.store.Close() // after every connection has ended
 	s.goAccept(s.lns[0], false)
 	if s.lns[1] != nil {
 		s.goAccept(s.lns[1], true)
@@ -368,16 +372,21 @@ func (cl *client) sender() xmppauth.SessionSender {
 // handleRoster lists every other user of the domain, subscribed both ways
 // (RFC 6121 §2.1.3): the demo's users are each other's contacts.
 func (cl *client) handleRoster(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *xml.StartElement) error {
+	accounts, err := cl.srv.store.List(context.Background(), cl.jid.Domainpart())
+	if err != nil {
+		_, err = xmlstream.Copy(t, iq.Error(stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}))
+		return err
+	}
 	var items []xml.TokenReader
-	for _, a := range cl.srv.accounts[cl.jid.Domainpart()] {
-		if !a.Equal(cl.jid.Bare()) {
+	for _, a := range accounts {
+		if !a.JID.Equal(cl.jid.Bare()) && !a.Disabled {
 			items = append(items, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "item"}, Attr: []xml.Attr{
-				{Name: xml.Name{Local: "jid"}, Value: a.String()}, {Name: xml.Name{Local: "subscription"}, Value: "both"},
+				{Name: xml.Name{Local: "jid"}, Value: a.JID.String()}, {Name: xml.Name{Local: "subscription"}, Value: "both"},
 			}}))
 		}
 	}
 	query := xmlstream.Wrap(xmlstream.MultiReader(items...), xml.StartElement{Name: xml.Name{Space: nsRoster, Local: "query"}})
-	_, err := xmlstream.Copy(t, iq.Result(query))
+	_, err = xmlstream.Copy(t, iq.Result(query))
 	return err
 }
 

@@ -520,7 +520,7 @@ func TestTLS12(t *testing.T) {
 // logged (the only password ever logged), and that it can log in.
 func TestDefaultUser(t *testing.T) {
 	ts := startServer(t, func(o *options) { o.Users = nil })
-	m := regexp.MustCompile(`msg=user name=(\S+) domains=localhost password=(\S+)`).FindStringSubmatch(ts.log.String())
+	m := regexp.MustCompile(`msg="user created" name=(\S+) domains=localhost password=(\S+)`).FindStringSubmatch(ts.log.String())
 	if m == nil {
 		t.Fatalf("no user line in the log:\n%s", ts.log)
 	}
@@ -788,4 +788,24 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(string(body), "alice") || strings.Contains(string(body), "127.0.0.1") {
 		t.Error("metrics carry a JID or an address")
 	}
+}
+
+// Accounts live in the state directory's SQLite database: a restart without
+// -user keeps them (and creates no demo user), and -user changes a password.
+func TestAccountsSurviveRestart(t *testing.T) {
+	state := t.TempDir()
+	first := startServer(t, func(o *options) { o.StateDir = state })
+	first.mustLogin(t, "alice", "alice-secret")
+	first.stop(t)
+	again := startServer(t, func(o *options) { o.StateDir = state; o.Users = nil })
+	again.mustLogin(t, "bob", "bob-secret")
+	if strings.Contains(again.log.String(), "user created") {
+		t.Error("a demo user was created beside the kept accounts")
+	}
+	again.stop(t)
+	third := startServer(t, func(o *options) { o.StateDir = state; o.Users = userList{{"alice", "new-secret"}} })
+	if _, err := third.login(t, "alice", "alice-secret", tls.VersionTLS13); err == nil {
+		t.Error("the old password still works after -user changed it")
+	}
+	third.mustLogin(t, "alice", "new-secret")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,10 +20,8 @@ import (
 	"strings"
 	"time"
 
-	"mellium.im/xmpp/jid"
-
 	"github.com/xmppauth/xmppauth/features"
-	"github.com/xmppauth/xmppauth/scram"
+	"github.com/xmppauth/xmppauth/sqlstore"
 )
 
 // certValidity is how long a generated certificate is valid.
@@ -131,23 +130,45 @@ func clientCAs(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// newStore derives credentials for every user in every domain, at
-// iterations, for the three SCRAM hashes (so every mechanism works), and
-// returns the accounts of each domain. With no users it makes one with a
-// random password, which the caller logs.
-func newStore(users userList, domains []string, iterations int) (*scram.MemoryStore, map[string][]jid.JID, error) {
-	store, accounts := scram.NewMemoryStore(), make(map[string][]jid.JID)
+// openStore opens the account database (-db; by default SQLite in the
+// state directory, so that users survive restarts) and writes the -user
+// accounts to it, at iterations, for every domain. With no -user and no
+// account at all it creates one with a random password, returned for the
+// log.
+func openStore(ctx context.Context, opts options, domains []string, iterations int) (*sqlstore.Store, *user, error) {
+	source := opts.DB
+	if source == "" {
+		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+			return nil, nil, err
+		}
+		source = "sqlite:" + filepath.Join(opts.StateDir, "accounts.db")
+	}
+	dialect, dsn, err := sqlstore.ParseSource(source)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-db: %w", err)
+	}
+	store, err := sqlstore.Open(ctx, dialect, dsn, sqlstore.Options{Logger: opts.Logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("-db: %w", err)
+	}
+	users, generated := opts.Users, (*user)(nil)
+	if existing, err := store.List(ctx, ""); err == nil && len(existing) == 0 && len(users) == 0 {
+		generated = &user{name: "demo", password: rand.Text()}
+		users = userList{*generated}
+	}
 	for _, u := range users {
 		for _, d := range domains {
 			account, err := features.Account(u.name, d)
 			if err == nil {
-				err = store.SetPassword(account.String(), u.password, iterations, crypto.SHA1, crypto.SHA256, crypto.SHA512)
+				if err = store.SetPassword(ctx, account, u.password, iterations); errors.Is(err, sqlstore.ErrNoAccount) {
+					err = store.AddAccount(ctx, account, u.password, iterations)
+				}
 			}
 			if err != nil {
+				store.Close()
 				return nil, nil, fmt.Errorf("-user %q: %w", u.name, err)
 			}
-			accounts[d] = append(accounts[d], account)
 		}
 	}
-	return store, accounts, nil
+	return store, generated, nil
 }
