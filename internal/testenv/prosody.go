@@ -1,5 +1,6 @@
-// Package testenv starts real XMPP peers for tests: a Prosody server as a
-// child process with a temporary configuration on loopback.
+// Package testenv starts real peers for tests as child processes with a
+// temporary directory on loopback: a Prosody server (XMPP) and a
+// redis-server (shared state of a cluster).
 //
 // Tests skip (with a message saying which binary is missing) only when the
 // program is not installed; .ci/run installs it so that CI never skips.
