@@ -38,8 +38,8 @@ type Redis struct {
 	args         []string
 	startTimeout time.Duration
 
-	mu     sync.Mutex
-	proc *redisProc // nil while stopped
+	mu   sync.Mutex
+	proc *redisProc      // nil while stopped
 	log  strings.Builder // bounded by maxRedisLog
 }
 
