@@ -230,6 +230,9 @@ func TestStoreFailsClosed(t *testing.T) {
 		t.Run(tc.method, func(t *testing.T) {
 			e := newFlakyEnv(t, nil)
 			e.fs.set(e.fs.fail, tc.method, true)
+			// A store that is down fails End too, which must not make a
+			// second log line.
+			e.fs.set(e.fs.fail, "End", true)
 			if code := tc.run(e); code != http.StatusServiceUnavailable {
 				t.Fatalf("status %d, want 503", code)
 			}
@@ -252,6 +255,7 @@ func TestStoreFailsClosed(t *testing.T) {
 
 			// Back up: the same Verifier serves again, with a new id.
 			e.fs.set(e.fs.fail, tc.method, false)
+			e.fs.set(e.fs.fail, "End", false)
 			f := e.start(basicReq("GET", pageURL, fullJID, "after-recovery"))
 			if err := e.feed(iqResult(fullJID)(e.nextSent())); err != nil {
 				t.Fatal(err)

@@ -473,13 +473,15 @@ func storeErr(r *http.Request, err error) error {
 
 // end ends a transaction in the store once its request is decided, even
 // when the request's context has ended, and logs (rate-limited) when the
-// store fails: the transaction then stays until the store forgets it
-// (Transaction.Expires), and its identifier is still refused.
-func (v *Verifier) end(ctx context.Context, tx Transaction) {
+// store fails, unless the request was refused for a store failure already
+// (its refusal is the one line): the transaction then stays until the
+// store forgets it (Transaction.Expires), and its identifier is still
+// refused.
+func (v *Verifier) end(ctx context.Context, tx Transaction, o *Outcome) {
 	v.waiting.Add(-1)
 	ctx, cancel := v.storeCtx(context.WithoutCancel(ctx))
 	defer cancel()
-	if err := v.store.End(ctx, tx); err != nil {
+	if err := v.store.End(ctx, tx); err != nil && o.Reason != StoreUnavailable {
 		v.storeFailed("ending a transaction", err)
 	}
 }
@@ -587,7 +589,7 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outc
 		return fail(storeErr(r, err))
 	}
 	v.waiting.Add(1)
-	defer func() { v.end(ctx, tx) }()
+	defer func() { v.end(ctx, tx, o) }()
 
 	if err := v.cfg.Sender.Send(ctx, v.request(tx, c.jid)); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrDelivery, err))

@@ -194,7 +194,8 @@ const (
 
 func (sv *server) web(t testing.TB, prefix string, mod func(*httpauth.Config)) *web {
 	t.Helper()
-	w := &web{t: t, st: sv.node(t, redisstore.Options{Prefix: prefix}), sent: make(chan string, 16), log: &logLines{}}
+	w := &web{t: t, sent: make(chan string, 16), log: &logLines{}}
+	w.st = sv.node(t, redisstore.Options{Prefix: prefix, Logger: slog.New(w.log)})
 	cfg := httpauth.Config{
 		Sender:     &capture{ch: w.sent},
 		From:       jid.MustParse(host),
