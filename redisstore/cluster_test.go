@@ -11,6 +11,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/oauth"
 	"github.com/xmppauth/xmppauth/redisstore"
@@ -224,5 +225,22 @@ func TestTwoOAuthVerifiers(t *testing.T) {
 	}
 	if _, err := b.Verify(ctx, oauthStanza, p); err != nil {
 		t.Fatalf("B, fresh nonce: %v", err)
+	}
+}
+
+// TestTimeoutOnRedis: on the system clock, a request nobody answers ends
+// at Config.Timeout with TimedOut, and its answer is no longer taken.
+func TestTimeoutOnRedis(t *testing.T) {
+	sv := startServer(t)
+	p := freshPrefix()
+	short := func(c *httpauth.Config) { c.Timeout = config.Duration(50 * time.Millisecond) }
+	a, b := sv.web(t, p, short), sv.web(t, p, short)
+	f := a.start(basicReq("GET", fullJID, "tx-timeout"))
+	req := a.nextSent()
+	if rec := f.wait(t, bound); rec.Code != 403 || a.lastReason() != httpauth.TimedOut {
+		t.Fatalf("status %d reason %v, want 403 timed out", rec.Code, a.lastReason())
+	}
+	if b.handle(iqResult(fullJID, req)) {
+		t.Fatal("an answer after the timeout was taken")
 	}
 }
