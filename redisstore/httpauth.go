@@ -281,7 +281,7 @@ var resolveScript = redis.NewScript(`
 local v = redis.call('HMGET', KEYS[1], 'node', 'ans', 'gen')
 if not v[1] or v[2] then return 0 end
 redis.call('HSET', KEYS[1], 'ans', ARGV[1])
-redis.call('PUBLISH', ARGV[2] .. v[1], #ARGV[3] .. ' ' .. ARGV[3] .. v[3] .. ' ' .. ARGV[1])
+redis.call('PUBLISH', ARGV[2] .. v[1], #ARGV[3] .. ' ' .. ARGV[3] .. (v[3] or '0') .. ' ' .. ARGV[1])
 return 1`)
 
 // Resolve implements httpauth.Store. The answer is stored in the

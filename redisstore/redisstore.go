@@ -121,8 +121,9 @@ func New(client redis.UniversalClient, opts Options) (*Stores, error) {
 	}, nil
 }
 
-// Close stops the answer subscription; requests still waiting for an
-// answer on this node fail. It does not close the client.
+// Close stops the answer subscription: requests still waiting for an
+// answer on this node fail, and so does every later Wait (the other
+// methods keep working). It does not close the client.
 func (s *Stores) Close() error { return s.HTTPAuth.close() }
 
 func orDefault[T int | time.Duration](v, def T) T {
