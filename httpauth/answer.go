@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -203,11 +204,18 @@ func duplicateAttr(attrs []xml.Attr) bool {
 // answers.
 //
 // It is cheap for stanzas that are not answers: an IQ result or error is
-// looked up by its id (one Store.Lookup), a message only when its sender
-// has a confirmation request pending by message (one Store.PendingFor);
-// nothing else is read. Answers that name a pending request but do not
-// count (wrong sender, mismatching <confirm/>, duplicate attributes) are
-// consumed, ignored and logged.
+// looked up by its id (one Store.Lookup) only when the id has the form of
+// the Verifier's references, a message is read only when its sender has a
+// confirmation request pending by message (one Store.PendingFor per
+// message); nothing else is read. Answers that name a pending request but
+// do not count (wrong sender, mismatching <confirm/>, duplicate
+// attributes) are consumed, ignored and logged.
+//
+// While the Store fails, no answer is accepted (the request waiting for it
+// fails or times out): HandleStanza logs the failure (rate-limited) and
+// gives the stanza back as one that is not an answer, or drops it when it
+// has consumed it already. Each store call is bounded by
+// Config.StoreTimeout.
 func (v *Verifier) HandleStanza(start xml.StartElement, r xml.TokenReader) (rest xml.TokenReader, handled bool) {
 	rest, handled, _ = v.handleStanza(start, r)
 	return rest, handled
@@ -253,8 +261,16 @@ func (v *Verifier) handleStanza(start xml.StartElement, r xml.TokenReader) (xml.
 	if from == "" || err != nil {
 		return r, false, errNotAnswer // the host stamps from; without it, nobody answers
 	}
+	if iq && !isRef(id) {
+		return r, false, errNotAnswer
+	}
+	ctx, cancel := v.storeCtx(context.Background())
+	defer cancel()
 	if iq {
-		tx, ok := v.store.Lookup(id)
+		tx, ok, err := v.store.Lookup(ctx, id)
+		if err != nil {
+			return r, false, v.answerLost("looking up an IQ answer", err)
+		}
 		if !ok || tx.ViaMessage {
 			return r, false, errNotAnswer
 		}
@@ -264,9 +280,13 @@ func (v *Verifier) handleStanza(start xml.StartElement, r xml.TokenReader) (xml.
 			v.malformed(start, err)
 			return nil, true, err
 		}
-		return nil, true, v.deliverIQ(a, tx)
+		return nil, true, v.deliverIQ(ctx, a, tx)
 	}
-	if !pendingByMessage(v.store.PendingFor(sender.Bare().String())) {
+	txs, err := v.store.PendingFor(ctx, sender.Bare().String())
+	if err != nil {
+		return r, false, v.answerLost("looking up the requests pending by message", err)
+	}
+	if !pendingByMessage(txs) {
 		return r, false, errNotAnswer
 	}
 	rec := &recorder{r: r}
@@ -279,11 +299,23 @@ func (v *Verifier) handleStanza(start xml.StartElement, r xml.TokenReader) (xml.
 	case err != nil:
 		return rec.replay(), false, err
 	}
-	if err := v.deliverMessage(a); errors.Is(err, errNotAnswer) {
+	switch err := v.deliverMessage(ctx, a); {
+	case errors.Is(err, errNotAnswer), errors.Is(err, errLookupFailed):
 		return rec.replay(), false, err
-	} else {
+	default:
 		return nil, true, err
 	}
+}
+
+// errLookupFailed marks a store failure while an answer was looked up:
+// HandleStanza then gives the stanza back.
+var errLookupFailed = errors.New("httpauth: looking up the answer failed")
+
+// answerLost logs a store failure that kept an answer from being looked up
+// or accepted, and returns the error HandleStanza reports for it.
+func (v *Verifier) answerLost(op string, err error) error {
+	v.storeFailed(op+" (answers are not accepted while the store fails)", err)
+	return fmt.Errorf("%w: %w: %w", ErrStore, errLookupFailed, err)
 }
 
 func pendingByMessage(txs []Transaction) bool {
@@ -374,7 +406,7 @@ func errorAnswer(cond string) Answer {
 // which its id named, and resolves it. The IQ id and the sender correlate
 // it; a <confirm/> child is not needed, and when present its attributes
 // must match (an empty one, as Gajim sends, matches).
-func (v *Verifier) deliverIQ(a answer, tx Transaction) error {
+func (v *Verifier) deliverIQ(ctx context.Context, a answer, tx Transaction) error {
 	if a.from.String() != tx.To {
 		return v.ignore(a, "IQ response from the wrong JID")
 	}
@@ -385,22 +417,26 @@ func (v *Verifier) deliverIQ(a answer, tx Transaction) error {
 	if a.typ == "error" {
 		ans = errorAnswer(a.cond)
 	}
-	return v.resolve(a, tx, ans)
+	return v.resolve(ctx, a, tx, ans)
 }
 
 // deliverMessage validates a message answer and resolves the transaction
 // it names. It returns errNotAnswer for messages that are not answers.
-func (v *Verifier) deliverMessage(a answer) error {
+func (v *Verifier) deliverMessage(ctx context.Context, a answer) error {
 	bare := a.from.Bare().String()
 	var tx Transaction
 	var ok bool
+	var err error
 	var ans Answer
 	switch {
 	case a.confirm != nil:
 		if a.confirmHas[0] {
-			tx, ok = v.store.LookupID(bare, a.confirm.ID)
+			tx, ok, err = v.store.LookupID(ctx, bare, a.confirm.ID)
 		} else {
-			tx, ok = v.lookupRef(a)
+			tx, ok, err = v.lookupRef(ctx, a)
+		}
+		if err != nil {
+			return v.answerLost("looking up a message answer", err)
 		}
 		if !ok || !tx.ViaMessage {
 			return v.ignore(a, "no pending message transaction")
@@ -418,7 +454,9 @@ func (v *Verifier) deliverMessage(a answer) error {
 	case a.isError:
 		// A bounced request without the <confirm/>: only the thread or
 		// stanza id identifies it.
-		if tx, ok = v.lookupRef(a); !ok {
+		if tx, ok, err = v.lookupRef(ctx, a); err != nil {
+			return v.answerLost("looking up a bounced request", err)
+		} else if !ok {
 			return v.ignoreQuietly(a, "error without a pending transaction")
 		}
 		ans = errorAnswer(a.cond)
@@ -428,12 +466,15 @@ func (v *Verifier) deliverMessage(a answer) error {
 			return v.ignoreQuietly(a, "body is not an answer")
 		}
 		if id == "" {
-			tx, ok = v.lookupRef(a)
+			tx, ok, err = v.lookupRef(ctx, a)
 		} else {
-			tx, ok = v.store.LookupID(bare, id)
+			tx, ok, err = v.store.LookupID(ctx, bare, id)
 			if ok && a.thread != "" && a.thread != tx.Ref {
 				ok = false
 			}
+		}
+		if err != nil {
+			return v.answerLost("looking up a plaintext answer", err)
 		}
 		if !ok || !tx.ViaMessage {
 			return v.ignoreQuietly(a, "plaintext answer matches no pending transaction")
@@ -448,28 +489,31 @@ func (v *Verifier) deliverMessage(a answer) error {
 	if tx.Bare != bare {
 		return v.ignore(a, "message from the wrong JID")
 	}
-	return v.resolve(a, tx, ans)
+	return v.resolve(ctx, a, tx, ans)
 }
 
-func (v *Verifier) resolve(a answer, tx Transaction, ans Answer) error {
-	if err := v.store.Resolve(tx.Ref, ans); err != nil {
+func (v *Verifier) resolve(ctx context.Context, a answer, tx Transaction, ans Answer) error {
+	if err := v.store.Resolve(ctx, tx.Ref, ans); errors.Is(err, ErrNotPending) {
 		return v.ignore(a, "already answered")
+	} else if err != nil {
+		v.storeFailed("accepting an answer (dropped)", err)
+		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	v.log.Debug("httpauth: answer accepted", "jid", a.from.String(), "result", int(ans.Result), "condition", ans.Condition)
 	return nil
 }
 
 // lookupRef finds a message transaction by the answer's thread or id.
-func (v *Verifier) lookupRef(a answer) (Transaction, bool) {
+func (v *Verifier) lookupRef(ctx context.Context, a answer) (Transaction, bool, error) {
 	ref := a.thread
 	if ref == "" {
 		ref = a.id
 	}
-	if ref == "" {
-		return Transaction{}, false
+	if !isRef(ref) {
+		return Transaction{}, false, nil
 	}
-	tx, ok := v.store.Lookup(ref)
-	return tx, ok && tx.ViaMessage
+	tx, ok, err := v.store.Lookup(ctx, ref)
+	return tx, ok && tx.ViaMessage, err
 }
 
 // ignore logs (at Info, rate-limited) an answer that names a transaction it
@@ -530,13 +574,24 @@ func parsePlaintext(body string) (id string, yes bool, ok bool) {
 // bare JID, when the account's last session ended, all of the account's
 // requests, including those sent by message to the bare JID. A server host
 // calls it when a session's stream closes; a component does not learn of
-// sessions and does not call it.
+// sessions and does not call it. A store failure is logged; the requests
+// then end at the timeout. Each store call is bounded by
+// Config.StoreTimeout.
 func (v *Verifier) SessionEnded(j jid.JID) {
 	all := j.Resourcepart() == ""
 	to := j.String()
-	for _, tx := range v.store.PendingFor(j.Bare().String()) {
+	ctx, cancel := v.storeCtx(context.Background())
+	defer cancel()
+	txs, err := v.store.PendingFor(ctx, j.Bare().String())
+	if err != nil {
+		v.storeFailed("ending the requests of a session", err)
+		return
+	}
+	for _, tx := range txs {
 		if all || tx.To == to {
-			_ = v.store.Resolve(tx.Ref, Answer{Result: AnswerSessionEnded})
+			if err := v.store.Resolve(ctx, tx.Ref, Answer{Result: AnswerSessionEnded}); err != nil && !errors.Is(err, ErrNotPending) {
+				v.storeFailed("ending the requests of a session", err)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -20,16 +21,16 @@ import (
 // strings are built per transaction, as parsing a request would.
 func BenchmarkPendingMemory(b *testing.B) {
 	const n = 100000
+	ctx := context.Background()
 	b.ReportAllocs()
 	var perTx float64
 	for b.Loop() {
 		s := NewMemStore(MemStoreConfig{MaxPending: n, MaxPendingPerJID: n})
-		chans := make([]<-chan Answer, 0, n)
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i := range n {
-			ch, err := s.Begin(Transaction{
+			err := s.Begin(ctx, Transaction{
 				Ref:     fmt.Sprintf("%024x", i),
 				To:      fmt.Sprintf("user%06d@example.com/laptop-%06d", i, i),
 				Bare:    fmt.Sprintf("user%06d@example.com", i),
@@ -38,16 +39,14 @@ func BenchmarkPendingMemory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			chans = append(chans, ch)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if s.Pending() != n {
+		if storePending(b, s) != n {
 			b.Fatal("not all pending")
 		}
 		perTx = float64(after.HeapAlloc-before.HeapAlloc) / n
 		runtime.KeepAlive(s)
-		runtime.KeepAlive(chans)
 	}
 	b.ReportMetric(perTx, "B/pending")
 }
@@ -149,6 +148,7 @@ func BenchmarkReusedCredential(b *testing.B) {
 // fixed-size digest.
 func BenchmarkUsedMemory(b *testing.B) {
 	const n = 200000
+	ctx := context.Background()
 	b.ReportAllocs()
 	var perID float64
 	for b.Loop() {
@@ -160,10 +160,11 @@ func BenchmarkUsedMemory(b *testing.B) {
 			header := fmt.Sprintf("user%06d@example.com:tx-%013d:", i, i) + strings.Repeat("x", 4096)
 			bare, id := header[:22], header[23:39]
 			ref := fmt.Sprintf("%024x", i)
-			if _, err := s.Begin(Transaction{Ref: ref, To: bare, Bare: bare, Confirm: Confirm{ID: id, Method: "GET", URL: "https://files.example.com/"}}); err != nil {
+			tx := Transaction{Ref: ref, To: bare, Bare: bare, Confirm: Confirm{ID: id, Method: "GET", URL: "https://files.example.com/"}}
+			if err := s.Begin(ctx, tx); err != nil {
 				b.Fatal(err)
 			}
-			s.End(ref)
+			s.End(ctx, tx)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

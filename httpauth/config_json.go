@@ -16,6 +16,7 @@ type configJSON struct {
 	*configAlias
 	From          string          `json:"from,omitempty"`
 	Timeout       json.RawMessage `json:"timeout,omitempty"`
+	StoreTimeout  json.RawMessage `json:"store_timeout,omitempty"`
 	ReuseWindow   json.RawMessage `json:"reuse_window,omitempty"`
 	NonceLifetime json.RawMessage `json:"nonce_lifetime,omitempty"`
 	JIDRate       json.RawMessage `json:"jid_rate,omitempty"`
@@ -34,6 +35,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		set bool
 	}{
 		{&j.Timeout, c.Timeout, c.Timeout != 0},
+		{&j.StoreTimeout, c.StoreTimeout, c.StoreTimeout != 0},
 		{&j.ReuseWindow, c.ReuseWindow, c.ReuseWindow != 0},
 		{&j.NonceLifetime, c.NonceLifetime, c.NonceLifetime != 0},
 		{&j.JIDRate, c.JIDRate, c.JIDRate != RateLimit{}},
@@ -73,6 +75,7 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		dst any
 	}{
 		{"timeout", j.Timeout, &c.Timeout},
+		{"store_timeout", j.StoreTimeout, &c.StoreTimeout},
 		{"reuse_window", j.ReuseWindow, &c.ReuseWindow},
 		{"nonce_lifetime", j.NonceLifetime, &c.NonceLifetime},
 		{"jid_rate", j.JIDRate, &c.JIDRate},

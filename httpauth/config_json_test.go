@@ -40,7 +40,7 @@ func TestConfigJSON(t *testing.T) {
 // TestConfigJSONKeys reads every key, and names the key in errors.
 func TestConfigJSONKeys(t *testing.T) {
 	in := `{"from":"auth.example.net","base_url":"https://files.example.net","hosts":["files.example.net","files.example.net:8443"],` +
-		`"timeout":"90s","timeout_status":504,"reuse_window":"1m","nonce_lifetime":"2m","disable_reuse":true,` +
+		`"timeout":"90s","store_timeout":"2s","timeout_status":504,"reuse_window":"1m","nonce_lifetime":"2m","disable_reuse":true,` +
 		`"disable_basic":true,"disable_digest":false,` +
 		`"jid_rate":{"prompts":3,"per":"1m","burst":2,"max_keys":50},"client_rate":{"disable":true}}`
 	var c Config
@@ -48,7 +48,7 @@ func TestConfigJSONKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := RateLimit{Prompts: 3, Per: config.Duration(time.Minute), Burst: 2, MaxKeys: 50}
-	if len(c.Hosts) != 2 || c.JIDRate != want || !c.ClientRate.Disable || !c.DisableReuse || c.TimeoutStatus != 504 {
+	if len(c.Hosts) != 2 || c.JIDRate != want || !c.ClientRate.Disable || !c.DisableReuse || c.TimeoutStatus != 504 || c.StoreTimeout.D() != 2*time.Second {
 		t.Fatalf("decoded %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -64,6 +64,7 @@ func TestConfigJSONKeys(t *testing.T) {
 	}
 	for bad, key := range map[string]string{
 		`{"timeout":"soon"}`:                 "timeout: ",
+		`{"store_timeout":"soon"}`:           "store_timeout: ",
 		`{"from":"@@"}`:                      "from: ",
 		`{"jid_rate":{"per":"often"}}`:       "jid_rate.per: ",
 		`{"client_rate":{"prompts":"many"}}`: "client_rate: ",

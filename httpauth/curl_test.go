@@ -78,7 +78,7 @@ func TestCurl(t *testing.T) {
 				}
 			}
 			e.noSend()
-			if n := e.store.Pending(); n != 0 {
+			if n := storePending(t, e.store); n != 0 {
 				t.Errorf("%d pending", n)
 			}
 		})

@@ -59,7 +59,23 @@
 // invalid credentials or a used transaction id, 400 for an unknown host or a
 // request that makes no valid <confirm/>, 403 when the [Authorizer] refuses,
 // 429 when rate-limited or too many requests wait for the JID, 503 when the
-// service is overloaded.
+// service is overloaded or its store failed.
+//
+// # Several front ends
+//
+// A [Store] holds what must be shared for several servers to serve one
+// domain: pending transactions, used transaction identifiers, reusable
+// grants, Digest nonce counts, and the delivery of each answer to the
+// request waiting for it. With a shared store (the redisstore module keeps
+// it in Redis) an answer that reaches any node's HandleStanza decides the
+// request waiting on another, and a replay on node B of what node A
+// accepted is refused. The nodes must also share Config.NonceKey (a Digest
+// nonce issued by one is checked by another). The store is networked and
+// may fail: the Verifier then fails closed, each refusal is logged once
+// (Reason StoreUnavailable, HTTP 503; nothing is served, nobody asked),
+// answers are not accepted, every store call is bounded by
+// Config.StoreTimeout and the wait for the answer by Config.Timeout, and
+// the next request after the store is back works as usual.
 //
 // # Digest
 //

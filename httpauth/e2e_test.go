@@ -169,7 +169,7 @@ func TestEndToEnd(t *testing.T) {
 			if r.ID != "e2e-tx" || r.Method != "GET" || r.URL != srv.URL+"/doc" || r.Message != (tc.jid == user.Bare().String()) {
 				t.Fatalf("client was asked %+v", r)
 			}
-			if n := v.Store().Pending(); n != 0 {
+			if n := storePending(t, v.Store()); n != 0 {
 				t.Fatalf("%d pending", n)
 			}
 		})

@@ -54,6 +54,10 @@ var (
 	// ErrNotPending means an answer matched no pending transaction or came
 	// from the wrong JID; it is ignored.
 	ErrNotPending = errors.New("httpauth: answer matches no pending transaction")
+	// ErrStore means the Store failed, e.g. its network backend is
+	// unreachable (HTTP 503). The Verifier fails closed: nothing is served
+	// and nobody is asked while it cannot record what it checks.
+	ErrStore = errors.New("httpauth: store unavailable")
 	// ErrMalformed means a <confirm/> element or answer stanza was invalid.
 	ErrMalformed = errors.New("httpauth: malformed confirm element")
 )

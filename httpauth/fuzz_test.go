@@ -1,7 +1,9 @@
 package httpauth
 
 import (
+	"context"
 	"encoding/xml"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -33,6 +35,12 @@ func FuzzParseAuthorization(f *testing.F) {
 	})
 }
 
+// References of the transactions FuzzConfirm has pending.
+const (
+	fuzzIQRef  = "0aa000000000000000000000"
+	fuzzMsgRef = "e0ffe42b28561960c6b12b94"
+)
+
 func FuzzConfirm(f *testing.F) {
 	for _, s := range []string{
 		`<iq type='result' from='juliet@capulet.com/balcony' to='files.shakespeare.lit' id='ha000'/>`,
@@ -50,6 +58,16 @@ func FuzzConfirm(f *testing.F) {
 		`<message from='juliet@capulet.com/x' type='error' id='e0ffe42b28561960c6b12b944a092794b9683a38'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`,
 	} {
 		f.Add(s)
+	}
+	// The same with references of the form the Verifier makes, which are
+	// the only ones looked up.
+	for _, s := range []string{
+		`<iq type='result' from='juliet@capulet.com/balcony' to='files.shakespeare.lit' id='%[1]s'/>`,
+		`<iq type='error' from='juliet@capulet.com/balcony' id='%[1]s'><confirm xmlns='http://jabber.org/protocol/http-auth' id='a7374jnjlalasdf82' method='GET' url='https://files.shakespeare.lit:9345/missive.html'/><error code='401' type='auth'><not-authorized xmlns='urn:ietf:params:xml:xmpp-stanzas'/></error></iq>`,
+		`<message from='juliet@capulet.com/balcony'><thread>%[2]s</thread><confirm xmlns='http://jabber.org/protocol/http-auth' id='tx2' method='GET' url='https://files.shakespeare.lit:9345/missive.html'/></message>`,
+		`<message from='juliet@capulet.com/x' type='error' id='%[2]s'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`,
+	} {
+		f.Add(fmt.Sprintf(s, fuzzIQRef, fuzzMsgRef))
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		d := xml.NewDecoder(strings.NewReader(s))
@@ -83,10 +101,10 @@ func FuzzConfirm(f *testing.F) {
 		// for token.
 		e := newEnv(t, nil)
 		for _, tx := range []Transaction{
-			{Ref: "ha000", To: "juliet@capulet.com/balcony", Bare: "juliet@capulet.com", Confirm: Confirm{ID: "a7374jnjlalasdf82", Method: "GET", URL: pageURL}},
-			{Ref: "e0ffe42b28561960c6b12b944a092794b9683a38", To: "juliet@capulet.com", Bare: "juliet@capulet.com", ViaMessage: true, Confirm: Confirm{ID: "tx2", Method: "GET", URL: pageURL}},
+			{Ref: fuzzIQRef, To: "juliet@capulet.com/balcony", Bare: "juliet@capulet.com", Confirm: Confirm{ID: "a7374jnjlalasdf82", Method: "GET", URL: pageURL}},
+			{Ref: fuzzMsgRef, To: "juliet@capulet.com", Bare: "juliet@capulet.com", ViaMessage: true, Confirm: Confirm{ID: "tx2", Method: "GET", URL: pageURL}},
 		} {
-			if _, err := e.store.Begin(tx); err != nil {
+			if err := e.store.Begin(context.Background(), tx); err != nil {
 				t.Fatal(err)
 			}
 		}

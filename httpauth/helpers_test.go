@@ -282,3 +282,13 @@ func (e *env) noSend() {
 	default:
 	}
 }
+
+// storePending is s.Pending for tests, where the store cannot fail.
+func storePending(t testing.TB, s Store) int {
+	t.Helper()
+	n, err := s.Pending(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

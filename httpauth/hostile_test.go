@@ -213,16 +213,18 @@ func TestClientKey(t *testing.T) {
 func TestUsedIDMemory(t *testing.T) {
 	const n = 20000
 	s := NewMemStore(MemStoreConfig{MaxPending: n, MaxPendingPerJID: n, MaxUsed: n})
+	ctx := context.Background()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i := range n {
 		header := fmt.Sprintf("juliet%06d@capulet.com:tx-%06d:", i, i) + strings.Repeat("x", 4096)
 		bare, id := header[:24], header[25:34]
-		if _, err := s.Begin(Transaction{Ref: fmt.Sprint(i), To: bare, Bare: bare, Confirm: Confirm{ID: id, Method: "GET", URL: "https://a.example/"}}); err != nil {
+		tx := Transaction{Ref: fmt.Sprint(i), To: bare, Bare: bare, Confirm: Confirm{ID: id, Method: "GET", URL: "https://a.example/"}}
+		if err := s.Begin(ctx, tx); err != nil {
 			t.Fatal(err)
 		}
-		s.End(fmt.Sprint(i))
+		s.End(ctx, tx)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -231,7 +233,7 @@ func TestUsedIDMemory(t *testing.T) {
 	if perID > 256 {
 		t.Fatalf("%.0f bytes per remembered id, want ≤ 256", perID)
 	}
-	if _, err := s.Begin(Transaction{Ref: "x", Bare: "juliet000007@capulet.com", Confirm: Confirm{ID: "tx-000007"}}); !errors.Is(err, ErrReplay) {
+	if err := s.Begin(ctx, Transaction{Ref: "x", Bare: "juliet000007@capulet.com", Confirm: Confirm{ID: "tx-000007"}}); !errors.Is(err, ErrReplay) {
 		t.Fatalf("used id forgotten: %v", err)
 	}
 	runtime.KeepAlive(s)

@@ -55,28 +55,34 @@ const (
 	// it; a host that serves pages while XEP-0070 is off uses it with
 	// DefaultErrorHandler.
 	Disabled
-	// Internal (500): the Verifier failed (randomness, a broken store).
+	// Internal (500): the Verifier failed (randomness, a bad RequestURL).
 	Internal
+	// StoreUnavailable (503): the Store failed (Err says how), e.g. a
+	// shared Redis is down; nobody was asked, or the answer could not be
+	// waited for. The Verifier fails closed and recovers when the store
+	// does.
+	StoreUnavailable
 )
 
 var reasonText = [...]string{
-	NoCredentials:   "no credentials",
-	BadCredentials:  "invalid credentials",
-	UsedTransaction: "transaction id already used",
-	UnknownHost:     "host not configured",
-	BadRequest:      "bad request",
-	Forbidden:       "refused by the authorizer",
-	RateLimited:     "rate limited",
-	TooManyPending:  "too many pending requests for this JID",
-	Overloaded:      "too many pending requests",
-	Offline:         "confirmation request could not be sent",
-	Denied:          "denied by the user",
-	TimedOut:        "timed out",
-	CouldNotAnswer:  "the client could not answer",
-	SessionEnded:    "the user's session ended",
-	Canceled:        "HTTP client went away",
-	Disabled:        "XEP-0070 is disabled",
-	Internal:        "internal error",
+	NoCredentials:    "no credentials",
+	BadCredentials:   "invalid credentials",
+	UsedTransaction:  "transaction id already used",
+	UnknownHost:      "host not configured",
+	BadRequest:       "bad request",
+	Forbidden:        "refused by the authorizer",
+	RateLimited:      "rate limited",
+	TooManyPending:   "too many pending requests for this JID",
+	Overloaded:       "too many pending requests",
+	Offline:          "confirmation request could not be sent",
+	Denied:           "denied by the user",
+	TimedOut:         "timed out",
+	CouldNotAnswer:   "the client could not answer",
+	SessionEnded:     "the user's session ended",
+	Canceled:         "HTTP client went away",
+	Disabled:         "XEP-0070 is disabled",
+	Internal:         "internal error",
+	StoreUnavailable: "store unavailable",
 }
 
 // String returns the reason as the log says it, e.g. "denied by the user".
@@ -98,7 +104,7 @@ func (r Reason) status() int {
 		return http.StatusForbidden
 	case RateLimited, TooManyPending:
 		return http.StatusTooManyRequests
-	case Overloaded, Offline, SessionEnded, Canceled, Disabled:
+	case Overloaded, Offline, SessionEnded, Canceled, Disabled, StoreUnavailable:
 		return http.StatusServiceUnavailable
 	case CouldNotAnswer:
 		return http.StatusBadGateway
@@ -200,6 +206,8 @@ func (o Outcome) Message() string {
 		return "The request was canceled."
 	case Disabled:
 		return "Confirming HTTP requests over XMPP (XEP-0070) is switched off on this server."
+	case StoreUnavailable:
+		return "Requests cannot be confirmed over XMPP at the moment (the service's storage is unavailable); try again in a minute."
 	default:
 		return "Internal error."
 	}

@@ -115,7 +115,7 @@ func TestProsodyComponent(t *testing.T) {
 			if r.From.String() != domain || r.ID != tc.id || r.URL != srv.URL+"/secret" || r.Message != (tc.user.Resourcepart() == "") {
 				t.Fatalf("user was asked %+v", r)
 			}
-			if n := v.Store().Pending(); n != 0 {
+			if n := storePending(t, v.Store()); n != 0 {
 				t.Fatalf("%d pending", n)
 			}
 		})

@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -44,7 +45,8 @@ const (
 // Transaction is one request waiting for the user's answer.
 type Transaction struct {
 	// Ref is the random reference of the confirmation request: the IQ id or
-	// the message thread. Unique per transaction.
+	// the message thread. Unique per transaction; the Verifier makes it of
+	// 24 lowercase hexadecimal digits.
 	Ref string
 	// To is the JID the confirmation request was sent to: a full JID (IQ) or
 	// a bare JID (message).
@@ -55,6 +57,12 @@ type Transaction struct {
 	Confirm Confirm
 	// ViaMessage is true when the request was sent as a message.
 	ViaMessage bool
+	// Expires is when the Verifier stops waiting for the answer (it calls
+	// End then at the latest). A networked store may forget the
+	// transaction a little after it, so that one left behind by a node
+	// that crashed does not count against the limits for ever; MemStore
+	// ignores it.
+	Expires time.Time
 }
 
 // Grant is a reusable confirmation obtained with HEAD or OPTIONS.
@@ -67,44 +75,72 @@ type Grant struct {
 }
 
 // Store keeps pending transactions, used transaction identifiers, reusable
-// grants and Digest nonce counts. Implementations must be safe for concurrent
-// use. A shared implementation lets several HTTP front ends serve one
-// XMPP side; [NewMemStore] is the in-memory default.
+// grants and Digest nonce counts, and carries each answer from the node
+// whose [Verifier.HandleStanza] accepted it to the node whose HTTP request
+// waits for it. [NewMemStore] is the in-memory default for one process; a
+// networked implementation (such as the redisstore module) lets several
+// front ends serve one domain. Implementations must be safe for concurrent
+// use.
+//
+// Every method takes a context and returns an error. An error other than
+// the sentinel errors documented on a method (ErrReplay, ErrTooManyPending,
+// ErrOverloaded, ErrNotPending) is a failure of the store: the Verifier
+// fails closed on it (the HTTP request gets 503, Reason StoreUnavailable;
+// an answer stanza is dropped and logged). A networked store returns
+// promptly when its backend is unreachable and when ctx ends, and recovers
+// by itself when the backend is back.
+//
+// How an answer travels: the Verifier calls Begin, sends the request, and
+// calls Wait on the same Store value; HandleStanza (on any node sharing the
+// store) finds the transaction with Lookup, LookupID or PendingFor and
+// calls Resolve, which wakes that Wait. A store must deliver an answer
+// given to Resolve before Wait was called (Wait then returns at once).
 type Store interface {
-	// Begin records a pending transaction. It returns ErrReplay when the
-	// transaction identifier is pending or was used for the same bare JID,
-	// ErrTooManyPending or ErrOverloaded when a limit is reached. The
-	// channel receives the answer, once per Resolve.
-	Begin(tx Transaction) (<-chan Answer, error)
-	// Lookup returns the pending transaction with the given Ref.
-	Lookup(ref string) (Transaction, bool)
-	// LookupID returns the pending transaction of a bare JID and transaction
-	// identifier.
-	LookupID(bare, id string) (Transaction, bool)
+	// Begin records a pending, undecided transaction. It returns ErrReplay
+	// when the transaction identifier is pending or was used for the same
+	// bare JID (or the Ref is taken), ErrTooManyPending or ErrOverloaded
+	// when a limit is reached.
+	Begin(ctx context.Context, tx Transaction) error
+	// Wait returns the answer that decided the transaction: the one given to
+	// Resolve, on any node, since Begin or the last Reopen. It blocks until
+	// there is one or ctx ends (then it returns ctx's error). It returns
+	// ErrNotPending when the transaction is unknown. Only the Store value
+	// that began the transaction waits for it, one Wait at a time.
+	Wait(ctx context.Context, ref string) (Answer, error)
+	// Lookup returns the undecided pending transaction with the given Ref;
+	// ok is false when there is none.
+	Lookup(ctx context.Context, ref string) (tx Transaction, ok bool, err error)
+	// LookupID returns the undecided pending transaction of a bare JID and
+	// transaction identifier; ok is false when there is none.
+	LookupID(ctx context.Context, bare, id string) (tx Transaction, ok bool, err error)
 	// PendingFor returns the undecided pending transactions of a bare JID;
 	// nil (without allocating) when there are none.
-	PendingFor(bare string) []Transaction
-	// Resolve delivers the answer for a pending transaction. It returns
-	// ErrNotPending when the transaction is unknown or already decided.
-	Resolve(ref string, a Answer) error
+	PendingFor(ctx context.Context, bare string) ([]Transaction, error)
+	// Resolve decides a pending transaction with an answer and wakes its
+	// Wait. It returns ErrNotPending when the transaction is unknown or
+	// already decided.
+	Resolve(ctx context.Context, ref string, a Answer) error
 	// Reopen makes a decided transaction undecided again, replaced by tx
 	// (same Ref, Bare and Confirm; e.g. now sent as a message), so that
-	// the next Resolve delivers on the channel Begin returned. It returns
-	// ErrNotPending when the transaction is unknown.
-	Reopen(tx Transaction) error
-	// End removes a transaction (decided or not) and remembers its identifier
-	// as used. It is safe to call for an unknown ref.
-	End(ref string)
+	// the next Resolve decides it again and the next Wait returns that
+	// answer. It returns ErrNotPending when the transaction is unknown or
+	// tx does not match it.
+	Reopen(ctx context.Context, tx Transaction) error
+	// End removes a transaction (decided or not) and remembers its
+	// identifier as used. It is safe to call for an unknown transaction.
+	End(ctx context.Context, tx Transaction) error
 	// AddGrant stores a reusable confirmation.
-	AddGrant(g Grant)
-	// Grant returns the unexpired grant for a bare JID and identifier.
-	Grant(bare, id string) (Grant, bool)
+	AddGrant(ctx context.Context, g Grant) error
+	// Grant returns the unexpired grant for a bare JID and identifier; ok
+	// is false when there is none.
+	Grant(ctx context.Context, bare, id string) (g Grant, ok bool, err error)
 	// UseNonce records nonce count nc for a Digest nonce that stays valid
 	// until expires; it returns ErrReplay unless nc is larger than every
 	// count seen for that nonce.
-	UseNonce(nonce string, nc uint32, expires time.Time) error
-	// Pending returns the number of pending transactions.
-	Pending() int
+	UseNonce(ctx context.Context, nonce string, nc uint32, expires time.Time) error
+	// Pending returns the number of pending transactions in the store (on
+	// every node sharing it).
+	Pending(ctx context.Context) (int, error)
 }
 
 // MemStoreConfig sets the limits of a [MemStore]. Zero values take the
@@ -143,9 +179,12 @@ type expiring[K comparable] struct {
 	exp int64 // Unix nanoseconds
 }
 
-// MemStore is the in-memory [Store]. Used identifiers, grants and nonce
-// counts are kept in first-in first-out order and forgotten when they expire
-// or, beyond their cap, oldest first. A used identifier takes about 70 bytes
+// MemStore is the in-memory [Store] for one process. Used identifiers,
+// grants and nonce counts are kept in first-in first-out order and
+// forgotten when they expire or, beyond their cap, oldest first. Its
+// methods never block (except Wait, until the answer or ctx's end) and
+// never fail except with the sentinel errors Store documents, so the
+// Verifier gives them no deadline. A used identifier takes about 70 bytes
 // however long the JID and identifier were (see usedKey): 200000 of them,
 // the default cap, about 14 MB.
 type MemStore struct {
@@ -209,59 +248,76 @@ func NewMemStore(cfg MemStoreConfig) *MemStore {
 }
 
 // Begin implements Store.
-func (s *MemStore) Begin(tx Transaction) (<-chan Answer, error) {
+func (s *MemStore) Begin(_ context.Context, tx Transaction) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
 	s.pruneLocked(now)
-	tx = cloneTransaction(tx)
 	k := idKey{tx.Bare, tx.Confirm.ID}
 	if _, ok := s.byID[k]; ok {
-		return nil, ErrReplay
+		return ErrReplay
 	}
 	if _, ok := s.used[s.usedKeyLocked(k)]; ok {
-		return nil, ErrReplay
+		return ErrReplay
 	}
 	if _, ok := s.pending[tx.Ref]; ok {
-		return nil, ErrReplay
+		return ErrReplay
 	}
 	if len(s.pending) >= s.cfg.MaxPending {
-		return nil, ErrOverloaded
+		return ErrOverloaded
 	}
 	if len(s.perJID[tx.Bare]) >= s.cfg.MaxPendingPerJID {
-		return nil, ErrTooManyPending
+		return ErrTooManyPending
 	}
+	tx = cloneTransaction(tx)
+	k = idKey{tx.Bare, tx.Confirm.ID}
 	e := &memEntry{tx: tx, ch: make(chan Answer, 1)}
 	s.pending[tx.Ref] = e
 	s.byID[k] = e
 	s.perJID[tx.Bare] = append(s.perJID[tx.Bare], e)
-	return e.ch, nil
+	return nil
 }
 
-// Lookup implements Store.
-func (s *MemStore) Lookup(ref string) (Transaction, bool) {
+// Wait implements Store. It fails only with ErrNotPending and ctx's error.
+func (s *MemStore) Wait(ctx context.Context, ref string) (Answer, error) {
+	s.mu.Lock()
+	e, ok := s.pending[ref]
+	s.mu.Unlock()
+	if !ok {
+		return Answer{}, ErrNotPending
+	}
+	select {
+	case a := <-e.ch:
+		return a, nil
+	case <-ctx.Done():
+		return Answer{}, ctx.Err()
+	}
+}
+
+// Lookup implements Store. It never fails.
+func (s *MemStore) Lookup(_ context.Context, ref string) (Transaction, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.pending[ref]
 	if !ok || e.decided {
-		return Transaction{}, false
+		return Transaction{}, false, nil
 	}
-	return e.tx, true
+	return e.tx, true, nil
 }
 
-// LookupID implements Store.
-func (s *MemStore) LookupID(bare, id string) (Transaction, bool) {
+// LookupID implements Store. It never fails.
+func (s *MemStore) LookupID(_ context.Context, bare, id string) (Transaction, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.byID[idKey{bare, id}]
 	if !ok || e.decided {
-		return Transaction{}, false
+		return Transaction{}, false, nil
 	}
-	return e.tx, true
+	return e.tx, true, nil
 }
 
-// PendingFor implements Store.
-func (s *MemStore) PendingFor(bare string) []Transaction {
+// PendingFor implements Store. It never fails.
+func (s *MemStore) PendingFor(_ context.Context, bare string) ([]Transaction, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var txs []Transaction
@@ -270,11 +326,11 @@ func (s *MemStore) PendingFor(bare string) []Transaction {
 			txs = append(txs, e.tx)
 		}
 	}
-	return txs
+	return txs, nil
 }
 
 // Resolve implements Store.
-func (s *MemStore) Resolve(ref string, a Answer) error {
+func (s *MemStore) Resolve(_ context.Context, ref string, a Answer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.pending[ref]
@@ -282,15 +338,16 @@ func (s *MemStore) Resolve(ref string, a Answer) error {
 		return ErrNotPending
 	}
 	e.decided = true
+	a.Condition = strings.Clone(a.Condition)
 	select {
 	case e.ch <- a:
-	default: // Reopened and resolved again before the first was read.
+	default: // Cannot happen: Reopen empties the channel.
 	}
 	return nil
 }
 
 // Reopen implements Store.
-func (s *MemStore) Reopen(tx Transaction) error {
+func (s *MemStore) Reopen(_ context.Context, tx Transaction) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.pending[tx.Ref]
@@ -299,18 +356,22 @@ func (s *MemStore) Reopen(tx Transaction) error {
 	}
 	e.tx = cloneTransaction(tx)
 	e.decided = false
+	select {
+	case <-e.ch: // an answer nobody waited for
+	default:
+	}
 	return nil
 }
 
-// End implements Store.
-func (s *MemStore) End(ref string) {
+// End implements Store. It never fails.
+func (s *MemStore) End(_ context.Context, tx Transaction) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.pending[ref]
+	e, ok := s.pending[tx.Ref]
 	if !ok {
-		return
+		return nil
 	}
-	delete(s.pending, ref)
+	delete(s.pending, tx.Ref)
 	k := idKey{e.tx.Bare, e.tx.Confirm.ID}
 	delete(s.byID, k)
 	if rest := slices.DeleteFunc(s.perJID[e.tx.Bare], func(o *memEntry) bool { return o == e }); len(rest) == 0 {
@@ -329,10 +390,11 @@ func (s *MemStore) End(ref string) {
 	for len(s.used) > s.cfg.MaxUsed && len(s.usedQ) > 0 {
 		s.usedQ = popOldest(s.usedQ, s.used)
 	}
+	return nil
 }
 
-// AddGrant implements Store.
-func (s *MemStore) AddGrant(g Grant) {
+// AddGrant implements Store. It never fails.
+func (s *MemStore) AddGrant(_ context.Context, g Grant) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneLocked(s.clock.Now())
@@ -345,21 +407,22 @@ func (s *MemStore) AddGrant(g Grant) {
 	for len(s.grants) > s.cfg.MaxGrants && len(s.grantsQ) > 0 {
 		s.grantsQ = popOldest(s.grantsQ, s.grants)
 	}
+	return nil
 }
 
-// Grant implements Store.
-func (s *MemStore) Grant(bare, id string) (Grant, bool) {
+// Grant implements Store. It never fails.
+func (s *MemStore) Grant(_ context.Context, bare, id string) (Grant, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.grants[idKey{bare, id}]
 	if !ok || !s.clock.Now().Before(g.Expires) {
-		return Grant{}, false
+		return Grant{}, false, nil
 	}
-	return g, true
+	return g, true, nil
 }
 
 // UseNonce implements Store.
-func (s *MemStore) UseNonce(nonce string, nc uint32, expires time.Time) error {
+func (s *MemStore) UseNonce(_ context.Context, nonce string, nc uint32, expires time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneLocked(s.clock.Now())
@@ -378,11 +441,11 @@ func (s *MemStore) UseNonce(nonce string, nc uint32, expires time.Time) error {
 	return nil
 }
 
-// Pending implements Store.
-func (s *MemStore) Pending() int {
+// Pending implements Store. It never fails.
+func (s *MemStore) Pending(context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.pending)
+	return len(s.pending), nil
 }
 
 // pruneLocked forgets expired used identifiers, grants and nonces. Queues

@@ -1,22 +1,23 @@
 package httpauth
 
 import (
-	"github.com/xmppauth/xmppauth/config"
-
+	"context"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
 func TestMemStore(t *testing.T) {
 	clock := newFakeClock()
+	ctx := context.Background()
 	s := NewMemStore(MemStoreConfig{Clock: clock, MaxPending: 3, MaxPendingPerJID: 2, MaxUsed: 2, UsedTTL: config.Duration(time.Hour), MaxGrants: 1, MaxNonces: 2})
 	tx := func(ref, bare, id string) Transaction {
 		return Transaction{Ref: ref, To: bare, Bare: bare, Confirm: Confirm{ID: id, Method: "GET", URL: "https://a.example/"}}
 	}
-	ch, err := s.Begin(tx("r1", "a@x", "i1"))
-	if err != nil {
+	if err := s.Begin(ctx, tx("r1", "a@x", "i1")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -30,60 +31,60 @@ func TestMemStore(t *testing.T) {
 		{tx("r3", "b@x", "i1"), nil},               // same id, other JID
 		{tx("r4", "c@x", "i1"), ErrOverloaded},     // fourth in total
 	} {
-		if _, err := s.Begin(tc.tx); !errors.Is(err, tc.want) {
+		if err := s.Begin(ctx, tc.tx); !errors.Is(err, tc.want) {
 			t.Fatalf("Begin(%+v) = %v, want %v", tc.tx, err, tc.want)
 		}
 	}
-	if got, ok := s.LookupID("a@x", "i1"); !ok || got.Ref != "r1" {
+	if got, ok, _ := s.LookupID(ctx, "a@x", "i1"); !ok || got.Ref != "r1" {
 		t.Fatalf("LookupID: %+v %v", got, ok)
 	}
-	if err := s.Resolve("r1", Answer{Result: AnswerConfirmed}); err != nil {
+	if err := s.Resolve(ctx, "r1", Answer{Result: AnswerConfirmed}); err != nil {
 		t.Fatal(err)
 	}
-	if a := <-ch; a.Result != AnswerConfirmed {
+	if a, _ := s.Wait(ctx, "r1"); a.Result != AnswerConfirmed {
 		t.Fatalf("answer %+v, want confirmed", a)
 	}
-	if err := s.Resolve("r1", Answer{Result: AnswerDenied}); !errors.Is(err, ErrNotPending) {
+	if err := s.Resolve(ctx, "r1", Answer{Result: AnswerDenied}); !errors.Is(err, ErrNotPending) {
 		t.Fatalf("second Resolve: %v", err)
 	}
-	if _, ok := s.Lookup("r1"); ok {
+	if _, ok, _ := s.Lookup(ctx, "r1"); ok {
 		t.Fatal("decided transaction still looked up")
 	}
-	s.End("r1")
-	s.End("r1") // idempotent
-	if n := s.Pending(); n != 2 {
+	s.End(ctx, Transaction{Ref: "r1"})
+	s.End(ctx, Transaction{Ref: "r1"}) // idempotent
+	if n := storePending(t, s); n != 2 {
 		t.Fatalf("pending %d, want 2", n)
 	}
-	if _, err := s.Begin(tx("r5", "a@x", "i1")); !errors.Is(err, ErrReplay) {
+	if err := s.Begin(ctx, tx("r5", "a@x", "i1")); !errors.Is(err, ErrReplay) {
 		t.Fatalf("used id accepted: %v", err)
 	}
 	// Used ids are forgotten after UsedTTL.
 	clock.Advance(time.Hour)
-	if _, err := s.Begin(tx("r5", "a@x", "i1")); err != nil {
+	if err := s.Begin(ctx, tx("r5", "a@x", "i1")); err != nil {
 		t.Fatalf("id not forgotten after the TTL: %v", err)
 	}
 	// Beyond MaxUsed the oldest used id is forgotten first.
-	s.End("r5")
-	s.End("r2")
-	s.End("r3")
-	if _, err := s.Begin(tx("r6", "a@x", "i1")); err != nil {
+	s.End(ctx, Transaction{Ref: "r5"})
+	s.End(ctx, Transaction{Ref: "r2"})
+	s.End(ctx, Transaction{Ref: "r3"})
+	if err := s.Begin(ctx, tx("r6", "a@x", "i1")); err != nil {
 		t.Fatalf("oldest used id not evicted: %v", err)
 	}
-	if _, err := s.Begin(tx("r7", "b@x", "i1")); !errors.Is(err, ErrReplay) {
+	if err := s.Begin(ctx, tx("r7", "b@x", "i1")); !errors.Is(err, ErrReplay) {
 		t.Fatalf("newest used id evicted: %v", err)
 	}
 
 	// Grants expire and are capped.
-	s.AddGrant(Grant{Bare: "a@x", ID: "g1", Expires: clock.Now().Add(time.Minute)})
-	if _, ok := s.Grant("a@x", "g1"); !ok {
+	s.AddGrant(ctx, Grant{Bare: "a@x", ID: "g1", Expires: clock.Now().Add(time.Minute)})
+	if _, ok, _ := s.Grant(ctx, "a@x", "g1"); !ok {
 		t.Fatal("grant missing")
 	}
-	s.AddGrant(Grant{Bare: "a@x", ID: "g2", Expires: clock.Now().Add(time.Minute)})
-	if _, ok := s.Grant("a@x", "g1"); ok {
+	s.AddGrant(ctx, Grant{Bare: "a@x", ID: "g2", Expires: clock.Now().Add(time.Minute)})
+	if _, ok, _ := s.Grant(ctx, "a@x", "g1"); ok {
 		t.Fatal("grant beyond MaxGrants kept")
 	}
 	clock.Advance(time.Minute)
-	if _, ok := s.Grant("a@x", "g2"); ok {
+	if _, ok, _ := s.Grant(ctx, "a@x", "g2"); ok {
 		t.Fatal("expired grant returned")
 	}
 
@@ -97,7 +98,7 @@ func TestMemStore(t *testing.T) {
 		{"n1", 1, nil}, {"n1", 1, ErrReplay}, {"n1", 3, nil}, {"n1", 2, ErrReplay},
 		{"n2", 1, nil}, {"n3", 1, nil}, {"n3", 1, ErrReplay},
 	} {
-		if err := s.UseNonce(tc.nonce, tc.nc, exp); !errors.Is(err, tc.want) {
+		if err := s.UseNonce(ctx, tc.nonce, tc.nc, exp); !errors.Is(err, tc.want) {
 			t.Fatalf("%d: UseNonce(%s, %d) = %v, want %v", i, tc.nonce, tc.nc, err, tc.want)
 		}
 	}
@@ -105,7 +106,7 @@ func TestMemStore(t *testing.T) {
 		t.Fatalf("%d nonces tracked, want 2", len(s.nonces))
 	}
 	clock.Advance(time.Minute)
-	s.UseNonce("n4", 1, clock.Now().Add(time.Minute))
+	s.UseNonce(ctx, "n4", 1, clock.Now().Add(time.Minute))
 	if len(s.nonces) != 1 {
 		t.Fatalf("expired nonces kept: %d", len(s.nonces))
 	}
@@ -113,66 +114,67 @@ func TestMemStore(t *testing.T) {
 
 func TestMemStoreDefaults(t *testing.T) {
 	s := NewMemStore(MemStoreConfig{})
+	ctx := context.Background()
 	for i := range 5 {
-		if _, err := s.Begin(Transaction{Ref: fmt.Sprint(i), Bare: "a@x", Confirm: Confirm{ID: fmt.Sprint(i)}}); err != nil {
+		if err := s.Begin(ctx, Transaction{Ref: fmt.Sprint(i), Bare: "a@x", Confirm: Confirm{ID: fmt.Sprint(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Begin(Transaction{Ref: "x", Bare: "a@x", Confirm: Confirm{ID: "x"}}); !errors.Is(err, ErrTooManyPending) {
+	if err := s.Begin(ctx, Transaction{Ref: "x", Bare: "a@x", Confirm: Confirm{ID: "x"}}); !errors.Is(err, ErrTooManyPending) {
 		t.Fatalf("default per-JID limit: %v", err)
 	}
 }
 
 func TestMemStorePendingForAndReopen(t *testing.T) {
 	s := NewMemStore(MemStoreConfig{})
-	if txs := s.PendingFor("a@x"); txs != nil {
+	ctx := context.Background()
+	if txs, _ := s.PendingFor(ctx, "a@x"); txs != nil {
 		t.Fatalf("PendingFor with nothing pending: %v", txs)
 	}
 	iq := Transaction{Ref: "r1", To: "a@x/phone", Bare: "a@x", Confirm: Confirm{ID: "i1", Method: "GET", URL: "https://a.example/"}}
-	ch, err := s.Begin(iq)
-	if err != nil {
+	if err := s.Begin(ctx, iq); err != nil {
 		t.Fatal(err)
 	}
 	msg := Transaction{Ref: "r2", To: "a@x", Bare: "a@x", ViaMessage: true, Confirm: Confirm{ID: "i2", Method: "GET", URL: "https://a.example/"}}
-	if _, err := s.Begin(msg); err != nil {
+	if err := s.Begin(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
-	if txs := s.PendingFor("a@x"); len(txs) != 2 {
+	if txs, _ := s.PendingFor(ctx, "a@x"); len(txs) != 2 {
 		t.Fatalf("PendingFor: %v", txs)
 	}
-	if err := s.Resolve("r1", Answer{Result: AnswerCouldNotAnswer, Condition: "feature-not-implemented"}); err != nil {
+	if err := s.Resolve(ctx, "r1", Answer{Result: AnswerCouldNotAnswer, Condition: "feature-not-implemented"}); err != nil {
 		t.Fatal(err)
 	}
-	if a := <-ch; a.Result != AnswerCouldNotAnswer || a.Condition != "feature-not-implemented" {
+	if a, _ := s.Wait(ctx, "r1"); a.Result != AnswerCouldNotAnswer || a.Condition != "feature-not-implemented" {
 		t.Fatalf("answer %+v", a)
 	}
-	if txs := s.PendingFor("a@x"); len(txs) != 1 || txs[0].Ref != "r2" {
+	if txs, _ := s.PendingFor(ctx, "a@x"); len(txs) != 1 || txs[0].Ref != "r2" {
 		t.Fatalf("decided transaction still listed: %v", txs)
 	}
 	// Reopened as a message: pending again, answered on the same channel.
 	iq.ViaMessage = true
-	if err := s.Reopen(iq); err != nil {
+	if err := s.Reopen(ctx, iq); err != nil {
 		t.Fatal(err)
 	}
-	if tx, ok := s.LookupID("a@x", "i1"); !ok || !tx.ViaMessage {
+	if tx, ok, _ := s.LookupID(ctx, "a@x", "i1"); !ok || !tx.ViaMessage {
 		t.Fatalf("reopened transaction %+v %v", tx, ok)
 	}
-	if err := s.Resolve("r1", Answer{Result: AnswerConfirmed}); err != nil {
+	if err := s.Resolve(ctx, "r1", Answer{Result: AnswerConfirmed}); err != nil {
 		t.Fatal(err)
 	}
-	if a := <-ch; a.Result != AnswerConfirmed {
+	if a, _ := s.Wait(ctx, "r1"); a.Result != AnswerConfirmed {
 		t.Fatalf("answer %+v", a)
 	}
 	other := iq
 	other.Confirm.URL = "https://evil.example/"
 	for _, tx := range []Transaction{other, {Ref: "nope", Bare: "a@x"}} {
-		if err := s.Reopen(tx); !errors.Is(err, ErrNotPending) {
+		if err := s.Reopen(ctx, tx); !errors.Is(err, ErrNotPending) {
 			t.Fatalf("Reopen(%+v) = %v, want ErrNotPending", tx, err)
 		}
 	}
-	s.End("r1")
-	s.End("r2")
-	if txs := s.PendingFor("a@x"); txs != nil || len(s.perJID) != 0 {
+	s.End(ctx, Transaction{Ref: "r1"})
+	s.End(ctx, Transaction{Ref: "r2"})
+	if txs, _ := s.PendingFor(ctx, "a@x"); txs != nil || len(s.perJID) != 0 {
 		t.Fatalf("left after End: %v %v", txs, s.perJID)
 	}
 }

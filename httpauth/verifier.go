@@ -61,7 +61,16 @@ type Config struct {
 	// Authorizer, when set, is asked before the user is contacted.
 	Authorizer Authorizer `json:"-"`
 	// Store keeps transactions; nil means NewMemStore(MemStoreConfig{}).
+	// Front ends sharing a networked Store serve one domain together: an
+	// answer any of them receives reaches the request waiting on another.
 	Store Store `json:"-"`
+	// StoreTimeout bounds each call to a Store other than the built-in
+	// MemStore (which never blocks), except the wait for the user's
+	// answer, which Timeout bounds; default 5 seconds. HandleStanza and
+	// SessionEnded, which a router calls inline, wait at most this long
+	// when the store is slow; a store that is down should fail faster (see
+	// its own timeouts).
+	StoreTimeout config.Duration `json:"store_timeout,omitempty"`
 	// Timeout is how long the user has to answer; default 2 minutes. The
 	// HTTP server's ReadTimeout and WriteTimeout must be longer (see
 	// Verifier.ServerDefaults).
@@ -140,6 +149,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Timeout < 0:
 		return config.Errorf("timeout", "%s is negative", c.Timeout)
+	case c.StoreTimeout < 0:
+		return config.Errorf("store_timeout", "%s is negative", c.StoreTimeout)
 	case c.ReuseWindow < 0:
 		return config.Errorf("reuse_window", "%s is negative", c.ReuseWindow)
 	case c.NonceLifetime < 0:
@@ -178,11 +189,18 @@ type Verifier struct {
 	nonces *nonces
 	log    *slog.Logger
 	flood  *floodLog
-	after  func(time.Duration) (<-chan time.Time, func() bool)
+	// clockAfter is the After method of a clock that has one (tests'); nil
+	// when the wait for the answer is timed by a context deadline.
+	clockAfter func(time.Duration) <-chan time.Time
 
 	defaultURL bool // cfg.RequestURL builds the URL from the Host header
 	hosts      []string
 	realClock  bool
+	memStore   bool // the store is a *MemStore, whose calls need no deadline
+
+	// waiting counts the HTTP requests of this Verifier between Begin and
+	// End (Pending).
+	waiting atomic.Int64
 
 	jidLimit, clientLimit *keyedLimiter // nil when disabled
 
@@ -220,6 +238,9 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = config.Duration(2 * time.Minute)
 	}
+	if cfg.StoreTimeout == 0 {
+		cfg.StoreTimeout = config.Duration(5 * time.Second)
+	}
 	if cfg.TimeoutStatus == 0 {
 		cfg.TimeoutStatus = http.StatusForbidden
 	}
@@ -250,6 +271,7 @@ func New(cfg Config) (*Verifier, error) {
 		clientLimit: newKeyedLimiter(cfg.ClientRate),
 	}
 	_, v.realClock = cfg.Clock.(config.SystemClock)
+	_, v.memStore = cfg.Store.(*MemStore)
 	switch {
 	case cfg.RequestURL != nil:
 	case cfg.BaseURL != "":
@@ -268,12 +290,7 @@ func New(cfg Config) (*Verifier, error) {
 	if a, ok := cfg.Clock.(interface {
 		After(time.Duration) <-chan time.Time
 	}); ok {
-		v.after = func(d time.Duration) (<-chan time.Time, func() bool) { return a.After(d), func() bool { return true } }
-	} else {
-		v.after = func(d time.Duration) (<-chan time.Time, func() bool) {
-			t := time.NewTimer(d)
-			return t.C, t.Stop
-		}
+		v.clockAfter = a.After
 	}
 	if cfg.NonceKey == nil {
 		cfg.NonceKey = make([]byte, 32)
@@ -420,9 +437,60 @@ type Event struct {
 	Duration time.Duration
 }
 
-// Pending returns the number of confirmation requests waiting for an answer
-// (a gauge for metrics).
-func (v *Verifier) Pending() int { return v.store.Pending() }
+// Pending returns the number of HTTP requests of this Verifier waiting for
+// the user's answer (a gauge for metrics). It asks no store: with a shared
+// Store each node counts its own requests, and the sum over the nodes is
+// the cluster's (Store.Pending counts them all at once, and may fail).
+func (v *Verifier) Pending() int { return int(v.waiting.Load()) }
+
+// errExpired is the cause of the context that ends when the user has not
+// answered in time.
+var errExpired = errors.New("httpauth: confirmation timeout")
+
+// storeCtx bounds one store call by StoreTimeout; calls to the MemStore,
+// which never block, get parent as it is.
+func (v *Verifier) storeCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	if v.memStore {
+		return parent, func() {}
+	}
+	return context.WithTimeout(parent, v.cfg.StoreTimeout.D())
+}
+
+// storeErr returns err when it is one of the sentinel errors of the Store
+// contract, ErrCanceled when the HTTP request's context ended, and
+// otherwise err wrapped in ErrStore: the store failed.
+func storeErr(r *http.Request, err error) error {
+	for _, sentinel := range [...]error{ErrReplay, ErrTooManyPending, ErrOverloaded, ErrNotPending} {
+		if errors.Is(err, sentinel) {
+			return err
+		}
+	}
+	if r.Context().Err() != nil {
+		return ErrCanceled
+	}
+	return fmt.Errorf("%w: %w", ErrStore, err)
+}
+
+// end ends a transaction in the store once its request is decided, even
+// when the request's context has ended, and logs (rate-limited) when the
+// store fails, unless the request was refused for a store failure already
+// (its refusal is the one line): the transaction then stays until the
+// store forgets it (Transaction.Expires), and its identifier is still
+// refused.
+func (v *Verifier) end(ctx context.Context, tx Transaction, o *Outcome) {
+	v.waiting.Add(-1)
+	ctx, cancel := v.storeCtx(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := v.store.End(ctx, tx); err != nil && o.Reason != StoreUnavailable {
+		v.storeFailed("ending a transaction", err)
+	}
+}
+
+// storeFailed logs (at Warn, rate-limited) a store failure outside an HTTP
+// request's refusal line.
+func (v *Verifier) storeFailed(op string, err error) {
+	v.flood.logAttrs(slog.LevelWarn, "httpauth: store failed", slog.String("op", op), slog.String("err", err.Error()))
+}
 
 // verify is the slow path of check.
 func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outcome) {
@@ -445,6 +513,12 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outc
 	}
 	o.JID, o.Digest = c.jid, c.scheme == schemeDigest
 	now := v.cfg.Clock.Now()
+	// ctx bounds the whole exchange, the store's calls and the wait for
+	// the answer included, by Timeout (on a clock with After, that clock
+	// times the wait instead, see waitCtx).
+	timeout := v.cfg.Timeout.D()
+	ctx, cancel := context.WithTimeoutCause(r.Context(), timeout, errExpired)
+	defer cancel()
 	switch c.scheme {
 	case schemeBasic:
 		if v.cfg.DisableBasic {
@@ -454,7 +528,7 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outc
 		if v.cfg.DisableDigest {
 			return fail(ErrNoCredentials)
 		}
-		if err := v.checkDigest(c, r, now); err != nil {
+		if err := v.checkDigest(ctx, c, r, now); err != nil {
 			return fail(err)
 		}
 	}
@@ -474,7 +548,13 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outc
 	bare := c.jid.Bare().String()
 	entity := v.cfg.EntityKey(r)
 	if safe && !v.cfg.DisableReuse {
-		if g, ok := v.store.Grant(bare, c.id); ok && g.URL == u && g.Entity == entity {
+		sctx, scancel := v.storeCtx(ctx)
+		g, ok, err := v.store.Grant(sctx, bare, c.id)
+		scancel()
+		if err != nil {
+			return fail(storeErr(r, err))
+		}
+		if ok && g.URL == u && g.Entity == entity {
 			v.log.Debug("httpauth: confirmation reused", "jid", c.jid.String(), "method", r.Method, "url", u, "remote", r.RemoteAddr)
 			return &c.jid, nil
 		}
@@ -490,6 +570,7 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outc
 		Bare:       bare,
 		Confirm:    Confirm{ID: c.id, Method: r.Method, URL: u},
 		ViaMessage: c.jid.Resourcepart() == "",
+		Expires:    now.Add(timeout),
 	}
 	if err := tx.Confirm.Validate(); err != nil {
 		// E.g. a RequestURL that does not make an absolute URL.
@@ -500,29 +581,33 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outc
 		o.RetryAfter = wait
 		return fail(ErrRateLimited)
 	}
-	decision, err := v.store.Begin(tx)
+	sctx, scancel := v.storeCtx(ctx)
+	err = v.store.Begin(sctx, tx)
+	scancel()
 	if err != nil {
 		release()
-		return fail(err)
+		return fail(storeErr(r, err))
 	}
-	defer v.store.End(ref)
+	v.waiting.Add(1)
+	defer func() { v.end(ctx, tx, o) }()
 
-	timeout := v.cfg.Timeout.D()
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
 	if err := v.cfg.Sender.Send(ctx, v.request(tx, c.jid)); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrDelivery, err))
 	}
 	v.logSent(r, tx, "")
-	expired, stop := v.after(timeout)
+	wctx, stop := v.waitCtx(ctx, timeout)
 	defer stop()
 	for ans := (Answer{}); ans.Result != AnswerConfirmed; {
-		select {
-		case ans = <-decision:
-		case <-expired:
-			return fail(ErrTimeout)
-		case <-r.Context().Done():
-			return fail(ErrCanceled)
+		ans, err = v.store.Wait(wctx, ref)
+		if err != nil {
+			switch {
+			case errors.Is(context.Cause(wctx), errExpired):
+				return fail(ErrTimeout)
+			case r.Context().Err() != nil:
+				return fail(ErrCanceled)
+			}
+			// ErrNotPending too: the store lost the transaction.
+			return fail(fmt.Errorf("%w: waiting for the answer: %w", ErrStore, err))
 		}
 		o.Condition = ans.Condition
 		switch ans.Result {
@@ -539,8 +624,13 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outc
 				return fail(fmt.Errorf("%w: %s", ErrCouldNotAnswer, ans.Condition))
 			}
 			tx.ViaMessage = true
-			if err := v.store.Reopen(tx); err != nil {
+			sctx, scancel := v.storeCtx(ctx)
+			err := v.store.Reopen(sctx, tx)
+			scancel()
+			if errors.Is(err, ErrNotPending) {
 				return fail(fmt.Errorf("%w: %s", ErrCouldNotAnswer, ans.Condition))
+			} else if err != nil {
+				return fail(storeErr(r, err))
 			}
 			if err := v.cfg.Sender.Send(ctx, v.request(tx, c.jid)); err != nil {
 				return fail(fmt.Errorf("%w: %s (and the message form could not be sent: %w)", ErrCouldNotAnswer, ans.Condition, err))
@@ -550,9 +640,28 @@ func (v *Verifier) verify(r *http.Request, h string, safe bool) (*jid.JID, *Outc
 	}
 	v.log.Info("httpauth: request granted", "jid", tx.To, "method", r.Method, "url", u, "remote", r.RemoteAddr)
 	if safe && (r.Method == http.MethodHead || r.Method == http.MethodOptions) && !v.cfg.DisableReuse {
-		v.addGrant(h, c, bare, entity, u)
+		v.addGrant(ctx, h, c, bare, entity, u)
 	}
 	return &c.jid, nil
+}
+
+// waitCtx returns the context that bounds the wait for the answer: ctx
+// itself, whose deadline is Timeout, or, on a clock with After (tests'),
+// one that ends with cause errExpired when that clock says d has passed.
+func (v *Verifier) waitCtx(ctx context.Context, d time.Duration) (context.Context, func()) {
+	if v.clockAfter == nil {
+		return ctx, func() {}
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	expired := v.clockAfter(d)
+	go func() {
+		select {
+		case <-expired:
+			cancel(errExpired)
+		case <-wctx.Done():
+		}
+	}()
+	return wctx, func() { cancel(nil) }
 }
 
 // takePrompt takes a token from the client address's and the JID's
@@ -582,11 +691,17 @@ func (v *Verifier) takePrompt(bare, entity string, now time.Time) (release func(
 	}, 0
 }
 
-// addGrant remembers a HEAD or OPTIONS confirmation for reuse.
-func (v *Verifier) addGrant(h string, c credentials, bare, entity, u string) {
+// addGrant remembers a HEAD or OPTIONS confirmation for reuse. When the
+// store fails, the confirmed request is still served; the grant is then
+// reusable only on this node (Basic) or not at all (Digest).
+func (v *Verifier) addGrant(ctx context.Context, h string, c credentials, bare, entity, u string) {
 	window := v.cfg.ReuseWindow.D()
 	exp := v.cfg.Clock.Now().Add(window)
-	v.store.AddGrant(Grant{Bare: bare, ID: c.id, Entity: entity, URL: u, Expires: exp})
+	sctx, cancel := v.storeCtx(context.WithoutCancel(ctx))
+	if err := v.store.AddGrant(sctx, Grant{Bare: bare, ID: c.id, Entity: entity, URL: u, Expires: exp}); err != nil {
+		v.storeFailed("adding a grant", err)
+	}
+	cancel()
 	if c.scheme != schemeBasic || v.reuseN.Load() >= maxReuseCache {
 		return
 	}
@@ -623,8 +738,11 @@ func (v *Verifier) logSent(r *http.Request, tx Transaction, fallback string) {
 // logRefusal writes the one log line of a refused request.
 func (v *Verifier) logRefusal(r *http.Request, o *Outcome) {
 	level := slog.LevelInfo
-	if o.Reason == NoCredentials {
+	switch o.Reason {
+	case NoCredentials:
 		level = slog.LevelDebug
+	case StoreUnavailable:
+		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{
 		slog.String("reason", o.logReason()),
@@ -650,7 +768,7 @@ func (v *Verifier) logRefusal(r *http.Request, o *Outcome) {
 		if o.Condition != "" {
 			attrs = append(attrs, slog.String("condition", o.Condition))
 		}
-	case Forbidden, Offline, BadCredentials, BadRequest, Internal:
+	case Forbidden, Offline, BadCredentials, BadRequest, Internal, StoreUnavailable:
 		// The detail: which check failed, or the Authorizer's or the
 		// Sender's error. None of them contains the credentials.
 		attrs = append(attrs, slog.String("err", o.Err.Error()))
@@ -680,6 +798,7 @@ func reasonOf(err error) Reason {
 		{ErrCouldNotAnswer, CouldNotAnswer},
 		{ErrSessionEnded, SessionEnded},
 		{ErrCanceled, Canceled},
+		{ErrStore, StoreUnavailable},
 	} {
 		if errors.Is(err, r.err) {
 			return r.reason
@@ -768,7 +887,7 @@ func hasBody(r *http.Request) bool {
 		r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch
 }
 
-func (v *Verifier) checkDigest(c credentials, r *http.Request, now time.Time) error {
+func (v *Verifier) checkDigest(ctx context.Context, c credentials, r *http.Request, now time.Time) error {
 	exp, err := v.nonces.check(c.nonce, now)
 	if err != nil {
 		return err
@@ -779,7 +898,12 @@ func (v *Verifier) checkDigest(c credentials, r *http.Request, now time.Time) er
 	if !sameTarget(c.uri, r) {
 		return fmt.Errorf("%w: uri does not match the request", ErrBadCredentials)
 	}
-	return v.store.UseNonce(c.nonce, c.nc, exp)
+	ctx, cancel := v.storeCtx(ctx)
+	defer cancel()
+	if err := v.store.UseNonce(ctx, c.nonce, c.nc, exp); err != nil {
+		return storeErr(r, err)
+	}
+	return nil
 }
 
 // sameTarget reports whether a Digest uri names the request's target, in
@@ -796,8 +920,25 @@ func sameTarget(uri string, r *http.Request) bool {
 	return strings.EqualFold(u.Host, r.Host) && u.RequestURI() == target
 }
 
+// refLen is the length of a Transaction.Ref: 12 random bytes in hex.
+const refLen = 24
+
+// isRef reports whether s has the form of a Ref the Verifier makes, so
+// that stanzas whose id or thread cannot be one cost no store lookup.
+func isRef(s string) bool {
+	if len(s) != refLen {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func (v *Verifier) newRef() (string, error) {
-	var b [12]byte
+	var b [refLen / 2]byte
 	if _, err := io.ReadFull(v.cfg.Rand, b[:]); err != nil {
 		return "", fmt.Errorf("httpauth: random: %w", err)
 	}
@@ -843,7 +984,7 @@ func (v *Verifier) status(r Reason) int {
 // requests wait for the JID; 502 when the XMPP client could not answer
 // (e.g. it lacks XEP-0070); 503 when the request could not be delivered
 // (the user is offline), the user's session ended, the service is
-// overloaded or the HTTP request's context ended first. It does not log:
+// overloaded, the store failed or the HTTP request's context ended first. It does not log:
 // Check has logged the refusal.
 func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var op *Outcome

@@ -78,6 +78,7 @@ func TestConfigValidate(t *testing.T) {
 		{"sender only", Config{Sender: s}, true},
 		{"short key", Config{Sender: s, NonceKey: []byte("short")}, false},
 		{"negative timeout", Config{Sender: s, Timeout: -1}, false},
+		{"negative store timeout", Config{Sender: s, StoreTimeout: -1}, false},
 		{"bad status", Config{Sender: s, TimeoutStatus: 200}, false},
 		{"both disabled", Config{Sender: s, DisableBasic: true, DisableDigest: true}, false},
 		{"base URL", Config{Sender: s, BaseURL: "https://files.example.net/app/"}, true},
@@ -176,7 +177,7 @@ func TestAnswerForms(t *testing.T) {
 			if tc.status == 200 && rec.Header().Get("X-JID") != tc.user {
 				t.Errorf("verified JID %q, want %q", rec.Header().Get("X-JID"), tc.user)
 			}
-			if n := e.store.Pending(); n != 0 {
+			if n := storePending(t, e.store); n != 0 {
 				t.Errorf("%d transactions still pending", n)
 			}
 		})
@@ -285,7 +286,7 @@ func TestTimeout(t *testing.T) {
 			if rec.Code != want {
 				t.Fatalf("status %d, want %d", rec.Code, want)
 			}
-			if n := e.store.Pending(); n != 0 {
+			if n := storePending(t, e.store); n != 0 {
 				t.Fatalf("%d pending after timeout", n)
 			}
 			if err := e.feed(iqResult(fullJID)(s)); !errors.Is(err, ErrNotPending) {
@@ -301,12 +302,12 @@ func TestClientGoesAway(t *testing.T) {
 	r := basicReq("GET", pageURL, fullJID, txID).WithContext(ctx)
 	f := e.start(r)
 	s := e.nextSent()
-	if n := e.store.Pending(); n != 1 {
+	if n := storePending(t, e.store); n != 1 {
 		t.Fatalf("%d pending, want 1", n)
 	}
 	cancel()
 	f.wait()
-	if n := e.store.Pending(); n != 0 {
+	if n := storePending(t, e.store); n != 0 {
 		t.Fatalf("%d pending after the client went away, want 0", n)
 	}
 	if err := e.feed(iqResult(fullJID)(s)); !errors.Is(err, ErrNotPending) {
@@ -321,7 +322,7 @@ func TestDeliveryFailure(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503", rec.Code)
 	}
-	if e.store.Pending() != 0 {
+	if storePending(t, e.store) != 0 {
 		t.Fatal("pending entry left behind")
 	}
 }
@@ -460,7 +461,7 @@ func TestLimits(t *testing.T) {
 			t.Fatal(c)
 		}
 	}
-	if e.store.Pending() != 0 {
+	if storePending(t, e.store) != 0 {
 		t.Fatal("pending left")
 	}
 }
@@ -586,7 +587,7 @@ func TestClientDisconnectsOverNetwork(t *testing.T) {
 		errc <- err
 	}()
 	s := e.nextSent()
-	if n := e.store.Pending(); n != 1 {
+	if n := storePending(t, e.store); n != 1 {
 		t.Fatalf("%d pending, want 1", n)
 	}
 	cancel()
@@ -594,7 +595,7 @@ func TestClientDisconnectsOverNetwork(t *testing.T) {
 		t.Fatalf("client: %v", err)
 	}
 	<-returned
-	if n := e.store.Pending(); n != 0 {
+	if n := storePending(t, e.store); n != 0 {
 		t.Fatalf("%d pending after the client disconnected", n)
 	}
 	if err := e.feed(iqResult(fullJID)(s)); !errors.Is(err, ErrNotPending) {

@@ -1,6 +1,7 @@
 // Package testenv starts real peers for tests as child processes with a
-// temporary configuration on loopback: a Prosody server (StartProsody) and a
-// PostgreSQL server (StartPostgres, LaunchPostgres).
+// temporary directory on loopback: a Prosody server (StartProsody), a
+// PostgreSQL server (StartPostgres, LaunchPostgres) and a redis-server
+// (StartRedis), with stop and restart for outage tests.
 //
 // Tests skip (with a message saying which binary is missing) only when the
 // program is not installed; .ci/run installs it so that CI never skips.
