@@ -385,7 +385,7 @@ func drain(r xml.TokenReader, depth int) {
 
 // malformed logs (rate-limited) a stanza that was ignored as malformed.
 func (v *Verifier) malformed(start xml.StartElement, err error) {
-	v.flood.logAttrs(slog.LevelInfo, "httpauth: ignoring malformed answer", slog.String("stanza", start.Name.Local), slog.String("err", err.Error()))
+	v.flood.LogAttrs(slog.LevelInfo, "httpauth: ignoring malformed answer", slog.String("stanza", start.Name.Local), slog.String("err", err.Error()))
 }
 
 // errNotAnswer: a stanza that is not an answer at all. HandleStanza gives
@@ -519,14 +519,14 @@ func (v *Verifier) lookupRef(ctx context.Context, a answer) (Transaction, bool, 
 // ignore logs (at Info, rate-limited) an answer that names a transaction it
 // cannot answer: wrong sender, wrong id, mismatching confirm.
 func (v *Verifier) ignore(a answer, why string) error {
-	v.flood.logAttrs(slog.LevelInfo, "httpauth: ignoring stanza", slog.String("reason", why), slog.String("from", a.from.String()), slog.Bool("iq", a.iq), slog.String("type", a.typ))
+	v.flood.LogAttrs(slog.LevelInfo, "httpauth: ignoring stanza", slog.String("reason", why), slog.String("from", a.from.String()), slog.Bool("iq", a.iq), slog.String("type", a.typ))
 	return fmt.Errorf("%w: %s", ErrNotPending, why)
 }
 
 // ignoreQuietly logs (at Debug) messages that are simply not answers, such
 // as a chat message from a user who also has a request pending.
 func (v *Verifier) ignoreQuietly(a answer, why string) error {
-	v.flood.logAttrs(slog.LevelDebug, "httpauth: not an answer", slog.String("reason", why), slog.String("from", a.from.String()), slog.String("type", a.typ))
+	v.flood.LogAttrs(slog.LevelDebug, "httpauth: not an answer", slog.String("reason", why), slog.String("from", a.from.String()), slog.String("type", a.typ))
 	return fmt.Errorf("%w: %s", errNotAnswer, why)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/xmppauth/xmppauth/internal/floodlog"
 	"io"
 	"net"
 	"net/http"
@@ -444,13 +445,13 @@ func TestLogFlood(t *testing.T) {
 		bad()
 	}
 	lines := e.logs.take()
-	if len(lines) != logBurst {
-		t.Fatalf("%d lines for %d refusals, want %d", len(lines), n, logBurst)
+	if len(lines) != floodlog.Burst {
+		t.Fatalf("%d lines for %d refusals, want %d", len(lines), n, floodlog.Burst)
 	}
 	e.clock.Advance(time.Second)
 	bad()
 	lines = e.logs.take()
-	want := fmt.Sprintf(`suppressed similar log lines (rate limit) lines="%d"`, n-logBurst)
+	want := fmt.Sprintf(`suppressed similar log lines (rate limit) lines="%d"`, n-floodlog.Burst)
 	if len(lines) != 2 || !strings.Contains(lines[0], want) || !strings.Contains(lines[1], "request refused") {
 		t.Fatalf("after a second: %q, want the summary (%s) and the refusal", lines, want)
 	}

@@ -24,6 +24,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmppauth/xmppauth/config"
+	"github.com/xmppauth/xmppauth/internal/floodlog"
 )
 
 // Sender delivers a stanza to the XMPP network. *xmpp.Session (a client,
@@ -188,7 +189,7 @@ type Verifier struct {
 	store  Store
 	nonces *nonces
 	log    *slog.Logger
-	flood  *floodLog
+	flood  *floodlog.Logger
 	// clockAfter is the After method of a clock that has one (tests'); nil
 	// when the wait for the answer is timed by a context deadline.
 	clockAfter func(time.Duration) <-chan time.Time
@@ -266,7 +267,7 @@ func New(cfg Config) (*Verifier, error) {
 	v := &Verifier{
 		store:       cfg.Store,
 		log:         log,
-		flood:       newFloodLog(log, cfg.Clock),
+		flood:       floodlog.New(log, "httpauth", cfg.Clock),
 		jidLimit:    newKeyedLimiter(cfg.JIDRate),
 		clientLimit: newKeyedLimiter(cfg.ClientRate),
 	}
@@ -489,7 +490,7 @@ func (v *Verifier) end(ctx context.Context, tx Transaction, o *Outcome) {
 // storeFailed logs (at Warn, rate-limited) a store failure outside an HTTP
 // request's refusal line.
 func (v *Verifier) storeFailed(op string, err error) {
-	v.flood.logAttrs(slog.LevelWarn, "httpauth: store failed", slog.String("op", op), slog.String("err", err.Error()))
+	v.flood.LogAttrs(slog.LevelWarn, "httpauth: store failed", slog.String("op", op), slog.String("err", err.Error()))
 }
 
 // verify is the slow path of check.
@@ -773,7 +774,7 @@ func (v *Verifier) logRefusal(r *http.Request, o *Outcome) {
 		// Sender's error. None of them contains the credentials.
 		attrs = append(attrs, slog.String("err", o.Err.Error()))
 	}
-	v.flood.logAttrs(level, "httpauth: request refused", attrs...)
+	v.flood.LogAttrs(level, "httpauth: request refused", attrs...)
 }
 
 // reasonOf returns the Reason for one of the package's errors.

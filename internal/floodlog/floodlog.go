@@ -57,9 +57,23 @@ func (f *Logger) Info(msg string, args ...any) {
 
 // Log writes one line at level unless the rate limit is exceeded.
 func (f *Logger) Log(level slog.Level, msg string, args ...any) {
-	ctx := context.Background()
-	if !f.log.Enabled(ctx, level) {
-		return
+	if f.allow(level) {
+		f.log.Log(context.Background(), level, msg, args...)
+	}
+}
+
+// LogAttrs is Log with attributes.
+func (f *Logger) LogAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
+	if f.allow(level) {
+		f.log.LogAttrs(context.Background(), level, msg, attrs...)
+	}
+}
+
+// allow reports whether a line at level may be written now, writing the
+// summary of the lines suppressed before it.
+func (f *Logger) allow(level slog.Level) bool {
+	if !f.log.Enabled(context.Background(), level) {
+		return false
 	}
 	f.mu.Lock()
 	if !f.lim.AllowN(f.clock.Now(), 1) {
@@ -70,7 +84,7 @@ func (f *Logger) Log(level slog.Level, msg string, args ...any) {
 		if schedule {
 			f.afterFunc(time.Second, f.flush)
 		}
-		return
+		return false
 	}
 	n := f.suppressed
 	f.suppressed = 0
@@ -78,7 +92,7 @@ func (f *Logger) Log(level slog.Level, msg string, args ...any) {
 	if n > 0 {
 		f.summary(n)
 	}
-	f.log.Log(ctx, level, msg, args...)
+	return true
 }
 
 // flush writes the summary of the lines suppressed so far.
