@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/prometheus/client_golang v1.23.2
+	github.com/redis/go-redis/v9 v9.22.0
 	github.com/xmppauth/xmppauth v0.0.0
 	github.com/xmppauth/xmppauth/sqlstore v0.0.0
 	golang.org/x/term v0.48.0
@@ -19,6 +20,7 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.66.1 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
+	go.uber.org/atomic v1.11.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 )
@@ -34,6 +36,7 @@ require (
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/xmppauth/xmppauth/metrics v0.0.0
+	github.com/xmppauth/xmppauth/redisstore v0.0.0
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/mod v0.42.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
@@ -54,3 +57,5 @@ replace github.com/xmppauth/xmppauth => ../
 replace github.com/xmppauth/xmppauth/sqlstore => ../sqlstore
 
 replace github.com/xmppauth/xmppauth/metrics => ../metrics
+
+replace github.com/xmppauth/xmppauth/redisstore => ../redisstore

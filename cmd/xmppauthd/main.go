@@ -32,9 +32,12 @@ type options struct {
 	Domains                           listFlag
 	Addr, TLSAddr, HTTPAddr, StateDir string
 	CertFile, KeyFile, ClientCA       string
-	ConfigFile, DB                    string
-	Users                             userList
-	MaxSessions                       int
+	ConfigFile, DB, Redis             string
+	// Secret is the cluster's shared secret (XMPPAUTHD_SECRET), from which
+	// every key the nodes must share is derived.
+	Secret      []byte
+	Users       userList
+	MaxSessions int
 	// WriteTimeout bounds each write to a client: one that does not read
 	// is disconnected. NegotiateTimeout, when set, replaces the config's.
 	WriteTimeout, NegotiateTimeout, ShutdownTimeout time.Duration
@@ -96,6 +99,7 @@ func main() {
 	fs.StringVar(&opts.ClientCA, "client-ca", "", "PEM `file` of CAs for client certificates (SASL EXTERNAL)")
 	fs.StringVar(&opts.ConfigFile, "config", "", "xmppauth.Config JSON `file`")
 	fs.StringVar(&opts.DB, "db", "", "account `database`: sqlite:PATH or postgres://… (default: SQLite in the state directory)")
+	fs.StringVar(&opts.Redis, "redis", "", "Redis `address` for a cluster's shared state (needs XMPPAUTHD_SECRET)")
 	fs.Var(&opts.Users, "user", "a user as `name:password` (repeatable; default: one random user)")
 	fs.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "sessions per account")
 	verbose := fs.Bool("v", false, "debug logging")
@@ -109,6 +113,7 @@ func main() {
 		level = slog.LevelDebug
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts.Secret = []byte(os.Getenv("XMPPAUTHD_SECRET"))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/disco"
@@ -34,6 +38,7 @@ import (
 	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/metrics"
 	"github.com/xmppauth/xmppauth/oauth"
+	"github.com/xmppauth/xmppauth/redisstore"
 	"github.com/xmppauth/xmppauth/sqlstore"
 )
 
@@ -47,6 +52,8 @@ type server struct {
 	router  *Router
 	cert    tls.Certificate
 	metrics *prometheus.Registry // served on /metrics
+	relay   *redisstore.Relay    // to the other nodes, with -redis
+	closers []func() error       // at shutdown, after the connections
 
 	lns   [3]net.Listener // STARTTLS, direct TLS, HTTP (nil when disabled)
 	addrs Addrs
@@ -133,7 +140,15 @@ func newServer(opts options) (s *server, err error) {
 	cfg.Logger = log
 	cfg.SASL.Iterations = iterations
 	cfg.SASL.AccountStatus, cfg.SASL.MapCertificate = store.AccountStatus, store.MapCertificate
-	cfg.HTTPAuth.Sender = xmppauth.RouterSender(s.router.Route) // confirmation requests reach users by the router
+	// Confirmation requests reach users by the router, and by the other
+	// nodes' routers for a user whose session is elsewhere.
+	cfg.HTTPAuth.Sender = xmppauth.RouterSender(func(ctx context.Context, st *xmppauth.Stanza) error {
+		err := s.router.Route(ctx, st)
+		if errors.Is(err, ErrUnavailable) && s.relay != nil {
+			return s.relay.Send(ctx, st.Reader())
+		}
+		return err
+	})
 	cfg.HTTPAuth.ErrorHandler = httpauth.HTMLErrorHandler
 	if cfg.HTTPAuth.BaseURL == "" && s.addrs.HTTP != "" {
 		cfg.HTTPAuth.BaseURL = "http://" + s.addrs.HTTP
@@ -141,11 +156,16 @@ func newServer(opts options) (s *server, err error) {
 	if opts.NegotiateTimeout != 0 {
 		cfg.NegotiateTimeout = config.Duration(opts.NegotiateTimeout)
 	}
-	oauthCreds := demoOAuth(&cfg.OAuth)
+	oauthCreds := demoOAuth(&cfg.OAuth, opts.Secret)
 	s.metrics = prometheus.NewRegistry()
 	m, err := metrics.New(s.metrics)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Redis != "" {
+		if err := s.joinCluster(&cfg, m); err != nil {
+			return nil, err
+		}
 	}
 	cfg.SASL.Observe, cfg.HTTPAuth.Observe, cfg.OAuth.Observe = m.Login, m.HTTPAuth, m.OAuth
 	cfg.SASL.Store = m.Scram("credentials", store) // still a features.CredentialUpdater
@@ -173,10 +193,44 @@ func newServer(opts options) (s *server, err error) {
 	return s, nil
 }
 
+// joinCluster shares the ephemeral state with the other nodes in Redis
+// (XEP-0070 transactions, XEP-0235 nonces, the limiter's counters), relays
+// what this node cannot deliver, and derives from the cluster secret the
+// keys every node must share.
+func (s *server) joinCluster(cfg *xmppauth.Config, m *metrics.Metrics) error {
+	if len(s.opts.Secret) < 16 {
+		return errors.New("-redis: XMPPAUTHD_SECRET must hold the cluster's secret, at least 16 bytes, the same on every node")
+	}
+	rdb := redis.NewClient(redisstore.ClientOptions(s.opts.Redis))
+	stores, err := redisstore.New(rdb, redisstore.Options{Key: derive(s.opts.Secret, "redis"), Logger: s.log})
+	if err != nil {
+		rdb.Close()
+		return fmt.Errorf("-redis: %w", err)
+	}
+	cfg.HTTPAuth.Store, cfg.OAuth.Nonces = stores.HTTPAuth, m.Nonces("redis", stores.Nonces)
+	cfg.SASL.Throttle.Store = m.Throttle("redis", stores.Counters)
+	cfg.SASL.Secret, cfg.HTTPAuth.NonceKey = derive(s.opts.Secret, "sasl"), derive(s.opts.Secret, "digest")
+	s.relay = redisstore.NewRelay(rdb, "", xmppauth.RouterSender(s.router.Route).Send, s.log)
+	s.closers = append(s.closers, s.relay.Close, stores.Close, rdb.Close)
+	return nil
+}
+
+// derive is the key for purpose made from the cluster secret.
+func derive(secret []byte, purpose string) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(purpose))
+	return mac.Sum(nil)
+}
+
 // demoOAuth fills in a consumer and an access token for the XEP-0235 demo,
-// with random secrets, and returns key, secret, token and token secret.
-func demoOAuth(cfg *oauth.Config) [4]string {
+// with secrets derived from the cluster secret (random without one), and
+// returns key, secret, token and token secret.
+func demoOAuth(cfg *oauth.Config, clusterSecret []byte) [4]string {
 	key, secret, token, tokenSecret := "xmppauthd-demo", rand.Text(), "demo-token", rand.Text()
+	if len(clusterSecret) > 0 {
+		secret = base64.RawURLEncoding.EncodeToString(derive(clusterSecret, "oauth consumer"))
+		tokenSecret = base64.RawURLEncoding.EncodeToString(derive(clusterSecret, "oauth token"))
+	}
 	cfg.Consumers = oauth.MemoryConsumers{key: secret}
 	tokens := oauth.NewMemoryTokens()
 	tokens.Put(token, oauth.TokenInfo{Secret: tokenSecret, ConsumerKey: key})
@@ -204,7 +258,12 @@ func (s *server) run(ctx context.Context) error {
 	s.ctx, s.stop = context.WithCancel(ctx)
 	defer s.stop()
 	defer s.closeListeners()
-	defer s.store.Close() // after every connection has ended
+	defer func() { // after every connection has ended
+		for _, c := range s.closers {
+			c()
+		}
+		s.store.Close()
+	}()
 	s.goAccept(s.lns[0], false)
 	if s.lns[1] != nil {
 		s.goAccept(s.lns[1], true)
