@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/xml"
 	"net/http"
 	"os"
@@ -17,9 +16,13 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/xmppauth/xmppauth"
 	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/internal/testenv"
 	"github.com/xmppauth/xmppauth/oauth"
+	"github.com/xmppauth/xmppauth/redisstore"
 )
 
 // Two nodes of one domain sharing one PostgreSQL and one Redis, as a
@@ -70,10 +73,16 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var cfg xmppauth.Config
+	cfg.HTTPAuth.Sender = xmppauth.RouterSender(nil)
+	cluster, err := redisstore.Join(&cfg, redis.NewClient(redisstore.ClientOptions(rd.Addr)), secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	creds := demoOAuth(&cfg.OAuth, cluster) // as every node derives them
 	signer := oauth.Signer{From: phone.String(), Credentials: oauth.Credentials{
-		ConsumerKey: "xmppauthd-demo", Token: "demo-token",
-		ConsumerSecret: base64.RawURLEncoding.EncodeToString(derive(secret, "oauth consumer")),
-		TokenSecret:    base64.RawURLEncoding.EncodeToString(derive(secret, "oauth token")),
+		ConsumerKey: creds[0], ConsumerSecret: creds[1], Token: creds[2], TokenSecret: creds[3],
 	}}
 	params, err := signer.Sign(oauth.Stanza{Name: "iq", To: "localhost"})
 	if err != nil {

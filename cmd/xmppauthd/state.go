@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/oauth"
+	"github.com/xmppauth/xmppauth/redisstore"
 	"github.com/xmppauth/xmppauth/sqlstore"
 )
 
@@ -135,29 +138,30 @@ func clientCAs(file string) (*x509.CertPool, error) {
 // accounts to it, at iterations, for every domain. With no -user and no
 // account at all it creates one with a random password, returned for the
 // log.
-func openStore(ctx context.Context, opts options, domains []string, iterations int) (*sqlstore.Store, *user, error) {
+func (s *server) openStore(iterations int) (*user, error) {
+	ctx, opts := context.Background(), s.opts
 	source := opts.DB
 	if source == "" {
 		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		source = "sqlite:" + filepath.Join(opts.StateDir, "accounts.db")
 	}
 	dialect, dsn, err := sqlstore.ParseSource(source)
-	if err != nil {
-		return nil, nil, fmt.Errorf("-db: %w", err)
+	if err == nil {
+		s.store, err = sqlstore.Open(ctx, dialect, dsn, sqlstore.Options{Logger: opts.Logger})
 	}
-	store, err := sqlstore.Open(ctx, dialect, dsn, sqlstore.Options{Logger: opts.Logger})
 	if err != nil {
-		return nil, nil, fmt.Errorf("-db: %w", err)
+		return nil, fmt.Errorf("-db: %w", err)
 	}
+	store := s.store
 	users, generated := opts.Users, (*user)(nil)
 	if existing, err := store.List(ctx, ""); err == nil && len(existing) == 0 && len(users) == 0 {
 		generated = &user{name: "demo", password: rand.Text()}
 		users = userList{*generated}
 	}
 	for _, u := range users {
-		for _, d := range domains {
+		for _, d := range s.domains {
 			account, err := features.Account(u.name, d)
 			if err == nil {
 				if err = store.SetPassword(ctx, account, u.password, iterations); errors.Is(err, sqlstore.ErrNoAccount) {
@@ -165,10 +169,25 @@ func openStore(ctx context.Context, opts options, domains []string, iterations i
 				}
 			}
 			if err != nil {
-				store.Close()
-				return nil, nil, fmt.Errorf("-user %q: %w", u.name, err)
+				return nil, fmt.Errorf("-user %q: %w", u.name, err)
 			}
 		}
 	}
-	return store, generated, nil
+	return generated, nil
+}
+
+// demoOAuth fills in a consumer and an access token for the XEP-0235 demo,
+// with secrets the nodes of a cluster share (random without one), and
+// returns key, secret, token and token secret.
+func demoOAuth(cfg *oauth.Config, cluster *redisstore.Cluster) [4]string {
+	key, secret, token, tokenSecret := "xmppauthd-demo", rand.Text(), "demo-token", rand.Text()
+	if cluster != nil {
+		secret = base64.RawURLEncoding.EncodeToString(cluster.Key("demo oauth consumer"))
+		tokenSecret = base64.RawURLEncoding.EncodeToString(cluster.Key("demo oauth token"))
+	}
+	cfg.Consumers = oauth.MemoryConsumers{key: secret}
+	tokens := oauth.NewMemoryTokens()
+	tokens.Put(token, oauth.TokenInfo{Secret: tokenSecret, ConsumerKey: key})
+	cfg.Tokens = tokens
+	return [4]string{key, secret, token, tokenSecret}
 }
