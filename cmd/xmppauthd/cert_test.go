@@ -73,13 +73,12 @@ func TestUserFlag(t *testing.T) {
 		{"alice:", user{}, true},
 	}
 	for _, tc := range tests {
-		var l userList
-		err := l.Set(tc.in)
+		u, err := parseUser(tc.in)
 		switch {
 		case tc.wantErr && err == nil:
 			t.Errorf("%q accepted", tc.in)
-		case !tc.wantErr && (err != nil || len(l) != 1 || l[0] != tc.want):
-			t.Errorf("%q: %v, %v", tc.in, l, err)
+		case !tc.wantErr && (err != nil || u != tc.want):
+			t.Errorf("%q: %v, %v", tc.in, u, err)
 		}
 	}
 }

@@ -63,33 +63,29 @@ func defaultOptions() options {
 	}
 }
 
-// user is one account given on the command line.
-type user struct{ name, password string }
+// user is one account of -user; userList, of several.
+type (
+	user     struct{ name, password string }
+	userList []user
+	listFlag []string
+)
 
-// userList is the repeatable -user flag.
-type userList []user
-
-func (l *userList) String() string { return fmt.Sprint(len(*l), " users") }
-
-func (l *userList) Set(v string) error {
+// parseUser reads -user's name:password.
+func parseUser(v string) (user, error) {
 	name, password, ok := strings.Cut(v, ":")
 	if !ok || name == "" || password == "" {
-		return errors.New("want name:password")
+		return user{}, errors.New("want name:password")
 	}
-	*l = append(*l, user{name: name, password: password})
-	return nil
+	return user{name, password}, nil
 }
-
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	opts := defaultOptions()
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
-	fs.Var(&opts.Domains, "domain", "a served `domain` (repeatable; default localhost)")
+	fs.Func("domain", "a served `domain` (repeatable; default localhost)", func(v string) error {
+		opts.Domains = append(opts.Domains, v)
+		return nil
+	})
 	fs.StringVar(&opts.Addr, "addr", opts.Addr, "STARTTLS listen `address`")
 	fs.StringVar(&opts.TLSAddr, "tls-addr", opts.TLSAddr, "direct-TLS (XEP-0368) listen `address` (empty: none)")
 	fs.StringVar(&opts.HTTPAddr, "http", opts.HTTPAddr, "HTTP listen `address` (empty: none)")
@@ -100,7 +96,11 @@ func main() {
 	fs.StringVar(&opts.ConfigFile, "config", "", "xmppauth.Config JSON `file`")
 	fs.StringVar(&opts.DB, "db", "", "account `database`: sqlite:PATH or postgres://… (default: SQLite in the state directory)")
 	fs.StringVar(&opts.Redis, "redis", "", "Redis `address` for a cluster's shared state (needs XMPPAUTHD_SECRET)")
-	fs.Var(&opts.Users, "user", "a user as `name:password` (repeatable; default: one random user)")
+	fs.Func("user", "a user as `name:password` (repeatable; default: one random user)", func(v string) error {
+		u, err := parseUser(v)
+		opts.Users = append(opts.Users, u)
+		return err
+	})
 	fs.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "sessions per account")
 	verbose := fs.Bool("v", false, "debug logging")
 	_ = fs.Parse(os.Args[1:])
