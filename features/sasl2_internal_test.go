@@ -370,4 +370,3 @@ func TestBind2Resource(t *testing.T) {
 		t.Errorf("invalid tag kept: %q", got)
 	}
 }
-
