@@ -42,6 +42,8 @@ type Conn struct {
 	current interface{ WriteError() error }   // the guard mellium reads now
 	domain  func() string
 	tls     *tls.Conn
+	fs      []xmpp.StreamFeature // Features of fsFor
+	fsFor   *xmpp.Session
 }
 
 // Accept prepares a connection accepted on a STARTTLS port (5222): the
@@ -50,8 +52,9 @@ type Conn struct {
 // them) and the certificate served on it is recorded for
 // tls-server-end-point.
 func (p *Plugin) Accept(raw net.Conn) *Conn {
-	g := guard.NewConn(raw, &p.guard, true)
-	c := &Conn{p: p, raw: raw, login: p.sasl.NewLogin(), current: g, domain: g.Domain}
+	w := &coalescer{Conn: raw}
+	g := guard.NewConn(w, &p.guard, true)
+	c := &Conn{p: p, raw: w, login: p.sasl.NewLogin(), current: g, domain: g.Domain}
 	c.guards = []interface{ SetAuthenticated() }{g}
 	c.netc = cbind.NewConn(g)
 	c.login.ListAfterBind2(c.Features)
@@ -67,13 +70,14 @@ func (p *Plugin) AcceptTLS(raw net.Conn) (*Conn, error) {
 	if p.directTLS == nil {
 		return nil, errors.New("xmppauth: direct TLS needs Config.TLSConfig")
 	}
-	cb := cbind.NewConn(raw)
+	w := &coalescer{Conn: raw}
+	cb := cbind.NewConn(w)
 	tc := tls.Server(cb, p.directTLS)
 	if err := p.handshake(tc, raw); err != nil {
 		return nil, err
 	}
 	g := guard.NewTLSConn(tc, &p.guard)
-	c := &Conn{p: p, raw: raw, netc: g, direct: true, login: p.sasl.NewLogin(), current: g, domain: g.Domain, tls: tc}
+	c := &Conn{p: p, raw: w, netc: g, direct: true, login: p.sasl.NewLogin(), current: g, domain: g.Domain, tls: tc}
 	c.guards = []interface{ SetAuthenticated() }{g}
 	c.login.ListAfterBind2(c.Features)
 	return c, nil
@@ -119,6 +123,25 @@ func (c *Conn) Negotiator() xmpp.Negotiator {
 // instead (StartTLS, SASL, SASL2, ChannelBindingCapability, Bind), and tells
 // the Conn its list with ListAfterBind2.
 func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
+	// The features depend on the session only (each lists by the state of
+	// the stream it is asked on), and mellium asks anew on every stream.
+	c.mu.Lock()
+	if session != nil && c.fsFor == session {
+		fs := c.fs
+		c.mu.Unlock()
+		return fs
+	}
+	c.mu.Unlock()
+	fs := c.features(session)
+	if session != nil {
+		c.mu.Lock()
+		c.fs, c.fsFor = fs, session
+		c.mu.Unlock()
+	}
+	return fs
+}
+
+func (c *Conn) features(session *xmpp.Session) []xmpp.StreamFeature {
 	fs := make([]xmpp.StreamFeature, 0, 10)
 	if st, ok := c.StartTLS(); ok {
 		fs = append(fs, st)
@@ -320,9 +343,8 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	// error it wrote) have been answered already.
 	if tc := c.tlsConn(); tc != nil {
 		_ = tc.CloseWrite()
-	} else if hc, ok := c.raw.(interface{ CloseWrite() error }); ok {
-		_ = hc.CloseWrite()
 	}
+	_ = c.raw.(*coalescer).closeWrite()
 	_ = c.raw.SetReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, c.raw, lingerBytes)
 	return c.raw.Close()
@@ -386,7 +408,17 @@ func (c *Conn) Negotiate(ctx context.Context) (*xmpp.Session, error) {
 	timeout := c.p.negotiateTimeout
 	timer := time.AfterFunc(timeout, func() { c.raw.Close() })
 	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
+	// During negotiation every write of the server is followed by a read
+	// of the client's answer: coalesce the writes (stream header, features,
+	// SASL elements, TLS records) into one socket write per turn. Once the
+	// session runs, the host writes while it reads, and writes go out at
+	// once again.
+	w := c.raw.(*coalescer)
+	w.coalesce(true)
 	session, err := xmpp.ReceiveSession(context.Background(), c.netc, c.SessionState(), c.Negotiator())
+	if ferr := w.coalesce(false); err == nil {
+		err = ferr
+	}
 	timedOut := !timer.Stop()
 	cancelled := !stop()
 	switch {
@@ -405,3 +437,99 @@ func (c *Conn) Negotiate(ctx context.Context) (*xmpp.Session, error) {
 }
 
 var errNegotiationTimedOut = errors.New("xmppauth: negotiation timed out")
+
+// coalescer is the accepted connection with its writes held back, while
+// on, until the next read (or closeWrite, or turning it off): a
+// negotiation's stream header, features and SASL elements, and the TLS
+// records they make, go out in one socket write where mellium makes one
+// each. Close is the connection's own, so that closing from another
+// goroutine never waits for a write.
+type coalescer struct {
+	net.Conn
+	mu  sync.Mutex
+	on  bool
+	buf *[]byte // from coalescerBufs while on
+	err error   // of a flush, reported by the next Read or Write
+}
+
+// maxCoalesced bounds what a coalescer holds before it writes anyway.
+const maxCoalesced = 64 << 10
+
+func (c *coalescer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if !c.on {
+		return c.Conn.Write(p)
+	}
+	if c.buf != nil && len(*c.buf)+len(p) > maxCoalesced {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > maxCoalesced {
+			return c.Conn.Write(p)
+		}
+	}
+	if c.buf == nil {
+		c.buf = coalescerBufs.Get().(*[]byte)
+	}
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
+}
+
+// coalescerBufs recycles the buffers of negotiations that ended.
+var coalescerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func (c *coalescer) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *coalescer) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *coalescer) flushLocked() error {
+	if c.err != nil || c.buf == nil || len(*c.buf) == 0 {
+		return c.err
+	}
+	_, c.err = c.Conn.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return c.err
+}
+
+// coalesce turns holding writes back on or off; turning it off writes what
+// is held.
+func (c *coalescer) coalesce(on bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = on
+	err := c.flushLocked()
+	if !on && c.buf != nil {
+		if cap(*c.buf) <= maxCoalesced {
+			coalescerBufs.Put(c.buf)
+		}
+		c.buf = nil
+	}
+	return err
+}
+
+// closeWrite writes what is held and half-closes a TCP connection.
+func (c *coalescer) closeWrite() error {
+	if err := c.coalesce(false); err != nil {
+		return err
+	}
+	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return hc.CloseWrite()
+	}
+	return nil
+}
+
+// NetConn returns the connection underneath, for unwrapping.
+func (c *coalescer) NetConn() net.Conn { return c.Conn }

@@ -69,8 +69,8 @@ func BenchmarkLoginCPU(b *testing.B) {
 		"tls":     serveCPU(b, func(raw net.Conn) { bareTLS(raw, cfg.TLSConfig) }),
 		"rfc6120": serveCPU(b, func(raw net.Conn) { negotiateCPU(p.Accept(raw), nil) }),
 		"sasl2":   serveCPU(b, func(raw net.Conn) { c, err := p.AcceptTLS(raw); negotiateCPU(c, err) }),
+		"fast":    serveCPU(b, func(raw net.Conn) { c, err := p.AcceptTLS(raw); negotiateCPU(c, err) }),
 	}
-	servers["fast"] = servers["sasl2"]
 	client := startCPUClient(b, servers)
 	flows := []string{"rfc6120", "sasl2", "fast"}
 	// Runs of interleaved chunks: a baseline chunk before each flow's, so
@@ -105,6 +105,10 @@ func BenchmarkLoginCPU(b *testing.B) {
 	}
 	slices.Sort(base)
 	b.ReportMetric(base[len(base)/2]*1e6, "tls-µs/handshake")
+	for _, f := range append([]string{"tls"}, flows...) {
+		b.ReportMetric(float64(client.allocs[f])/float64(client.logins[f]), f+"-allocs/login")
+		b.ReportMetric(float64(client.bytes[f])/float64(client.logins[f]), f+"-B/login")
+	}
 }
 
 // serveCPU accepts connections on loopback and handles each in its own
@@ -151,6 +155,9 @@ type cpuClientProc struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	out   *bufio.Reader
+
+	allocs, bytes map[string]uint64 // server allocations by flow
+	logins        map[string]int
 }
 
 // startCPUClient starts the client process for the servers (flow → addr)
@@ -180,6 +187,8 @@ func startCPUClient(b *testing.B, servers map[string]string) *cpuClientProc {
 // this process spent meanwhile.
 func (c *cpuClientProc) measure(b *testing.B, flow string, n int) time.Duration {
 	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	start := cpuTime()
 	fmt.Fprintf(c.stdin, "%s %d\n", flow, n)
 	if line, err := c.out.ReadString('\n'); err != nil || line != "done\n" {
@@ -187,7 +196,15 @@ func (c *cpuClientProc) measure(b *testing.B, flow string, n int) time.Duration 
 		b.Fatalf("client for %s: %q %v", flow, line, err)
 	}
 	runtime.GC()
-	return cpuTime() - start
+	cpu := cpuTime() - start
+	runtime.ReadMemStats(&after)
+	if c.allocs == nil {
+		c.allocs, c.bytes, c.logins = map[string]uint64{}, map[string]uint64{}, map[string]int{}
+	}
+	c.allocs[flow] += after.Mallocs - before.Mallocs
+	c.bytes[flow] += after.TotalAlloc - before.TotalAlloc
+	c.logins[flow] += n
+	return cpu
 }
 
 func (c *cpuClientProc) stop(b *testing.B) {

@@ -35,7 +35,8 @@ func (c *Login) SASL(session *xmpp.Session) xmpp.StreamFeature {
 				// invalid-mechanism) instead of a bare policy violation.
 				return false, nil
 			}
-			return true, writeMechanisms(e, start, o.names, nil)
+			list, _, _ := o.lists(c.srv)
+			return true, writeTokens(e, list)
 		},
 		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
 			return true, nil, d.Skip()

@@ -52,7 +52,8 @@ func (c *Login) SASL2(session *xmpp.Session) xmpp.StreamFeature {
 				// be provided" (FAST needs a first login to be useful).
 				return false, nil
 			}
-			return true, writeMechanisms(e, start, o.names, c.srv.sasl2Extras(o.offerTemplate))
+			_, list, _ := o.lists(c.srv)
+			return true, writeTokens(e, list)
 		},
 		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
 			return true, nil, d.Skip()

@@ -15,6 +15,8 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
+	"mellium.im/xmlstream"
+
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/scram"
@@ -195,7 +197,7 @@ func (c *Login) Features(session *xmpp.Session) []xmpp.StreamFeature {
 		fs = append(fs, c.SASL2(session))
 	}
 	fs = append(fs, c.ChannelBindingCapability(session), c.Bind(), SessionAdvertisement())
-	return append(fs, Traps()...)
+	return append(fs, traps[:]...)
 }
 
 // Traps returns the features that list nothing and answer a client that
@@ -203,11 +205,13 @@ func (c *Login) Features(session *xmpp.Session) []xmpp.StreamFeature {
 // close: the retracted XEP-0035 STARTTLS (both namespaces clients used) and
 // <message/> or <presence/> before the session is ready.
 func Traps() []xmpp.StreamFeature {
-	return []xmpp.StreamFeature{
-		legacyTLSFeature(NSLegacyTLS),
-		legacyTLSFeature(nsLegacyTLSNoSuffix),
-		stanzaTrapFeature(),
-	}
+	return slices.Clone(traps[:])
+}
+
+var traps = [...]xmpp.StreamFeature{
+	legacyTLSFeature(NSLegacyTLS),
+	legacyTLSFeature(nsLegacyTLSNoSuffix),
+	stanzaTrapFeature(),
 }
 
 // Identity reports who authenticated on this connection. It is what the
@@ -260,6 +264,51 @@ type offerTemplate struct {
 	ssdp     []byte       // XEP-0474 input of names and the listed types
 	fast     []string     // XEP-0484 HT mechanisms (SASL2 only), strongest first
 	upgrades []string     // XEP-0480 upgrade tasks (SASL2 only)
+
+	// The listed elements as tokens, encoded once per class instead of
+	// being built anew for every stream.
+	listOnce                    sync.Once
+	saslList, sasl2List, cbList []xml.Token
+}
+
+// lists returns the tokens of <mechanisms/>, <authentication/> and
+// <sasl-channel-binding/> (nil for what is not listed).
+func (o *offerTemplate) lists(s *Server) (sasl, sasl2, cb []xml.Token) {
+	o.listOnce.Do(func() {
+		if len(o.names) == 0 {
+			return
+		}
+		var r tokenRecorder
+		_ = writeMechanisms(&r, xml.StartElement{Name: xml.Name{Space: NS, Local: "mechanisms"}}, o.names, nil)
+		o.saslList, r.toks = r.toks, nil
+		if !s.cfg.DisableSASL2 {
+			_ = writeMechanisms(&r, xml.StartElement{Name: xml.Name{Space: NSSASL2, Local: "authentication"}}, o.names, s.sasl2Extras(o))
+			o.sasl2List, r.toks = r.toks, nil
+		}
+		if o.cbListed {
+			_, _ = cbind.Capability{Types: o.cbTypes}.WriteXML(&r)
+			o.cbList = r.toks
+		}
+	})
+	return o.saslList, o.sasl2List, o.cbList
+}
+
+// tokenRecorder is a TokenWriter that keeps copies of the tokens.
+type tokenRecorder struct{ toks []xml.Token }
+
+func (r *tokenRecorder) EncodeToken(t xml.Token) error {
+	r.toks = append(r.toks, xml.CopyToken(t))
+	return nil
+}
+
+// writeTokens encodes toks to e.
+func writeTokens(e xmlstream.TokenWriter, toks []xml.Token) error {
+	for _, t := range toks {
+		if err := e.EncodeToken(t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // The channel-binding types, strongest first, as indexes of offer.cbData.
@@ -330,14 +379,32 @@ func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
 	o.tls13 = o.cs.Version >= tls.VersionTLS13
 	o.leaf = cbind.Served(session.Conn(), cfg.TLSConfig)
 	class := offerClass{secure: true}
-	for _, t := range cbind.Available(&o.cs, o.leaf) {
+	var available []cbind.Type
+	if o.tls13 && o.cs.HandshakeComplete {
+		// crypto/tls always exports keying material on TLS 1.3 (which has
+		// no renegotiation and always the equivalent of EMS), so
+		// tls-exporter, the default type, is there without deriving it
+		// now (cbind.Available would, and the data is derived again when
+		// a client uses it); tls-unique never is (RFC 9266).
+		available = append(available, cbind.TLSExporter)
+		if o.leaf != nil && len(o.leaf.Raw) != 0 {
+			if _, err := cbind.EndPointHash(o.leaf); err == nil {
+				available = append(available, cbind.TLSServerEndPoint)
+			}
+		}
+	} else {
+		available = cbind.Available(&o.cs, o.leaf)
+	}
+	for _, t := range available {
 		if cfg.bindingEnabled(t) {
 			class.types |= 1 << typeIndex(t)
 		}
 	}
-	if t, ok := cbind.Default(&o.cs); ok && class.types&(1<<typeIndex(t)) != 0 {
-		class.hasDefault = true
+	defaultType := cbind.TLSUnique
+	if o.tls13 {
+		defaultType = cbind.TLSExporter
 	}
+	class.hasDefault = class.types&(1<<typeIndex(defaultType)) != 0
 	if !cfg.DisableEXTERNAL && cfg.enabled(EXTERNAL) && len(o.cs.VerifiedChains) > 0 && len(o.cs.VerifiedChains[0]) > 0 {
 		class.external = true
 		o.clientCert = o.cs.VerifiedChains[0][0]
