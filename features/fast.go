@@ -336,7 +336,10 @@ func (fs *fastServer) newMechanism(st *exchangeStream, store accountStore, ht ht
 
 // htMechanism is the server side of an HT-SHA-256-* exchange: one message
 // from the client (authcid NUL initiator-hashed-token), one back (the
-// responder's hash, with success).
+// responder's hash, with success). The authcid is the username as for
+// SCRAM (go-xmpp sends the localpart), the token is used as the HMAC key
+// as its bytes, and the channel-binding data is appended to the label
+// bare, as go-xmpp's client and Prosody's mod_sasl2_fast compute them.
 type htMechanism struct {
 	fs     *fastServer
 	st     *exchangeStream

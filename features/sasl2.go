@@ -178,7 +178,8 @@ func (c *Login) finish2(ctx context.Context, st *exchangeStream, r *authenticate
 	c.mu.Unlock()
 	// XEP-0388: <success/> is followed by the features of the
 	// authenticated stream; mellium will not list them, as the session is
-	// ready.
+	// ready. Clients wait for them (go-xmpp reads one element after
+	// <success/>; Prosody's mod_sasl2 always sends them).
 	if err := c.writeFeaturesAfterBind(ctx, st, after); err != nil {
 		return 0, fatalError{err}
 	}
