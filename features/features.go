@@ -358,8 +358,9 @@ type Config struct {
 // JID or address (those are in the log line).
 type LoginEvent struct {
 	// Mechanism is the mechanism the client selected, one the server
-	// offered (pseudomechanism names included); "" when it named none of
-	// them, so that a label made from it stays within the offered set.
+	// offered (pseudomechanism names included, and on SASL2 the FAST
+	// mechanisms); "" when it named none of them, so that a label made
+	// from it stays within the offered set.
 	Mechanism string
 	// ChannelBinding is the type the exchange was bound to, "" when none.
 	ChannelBinding cbind.Type
