@@ -341,6 +341,8 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	}
 	// Errors a feature raised during negotiation (a <failure/>, a stream
 	// error it wrote) have been answered already.
+	// (Not coalesced with what precedes: crypto/tls sets the write
+	// deadline to now right after its close_notify.)
 	if tc := c.tlsConn(); tc != nil {
 		_ = tc.CloseWrite()
 	}
