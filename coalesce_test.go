@@ -56,7 +56,7 @@ func TestNegotiationWritesCoalesced(t *testing.T) {
 					c, err := p.AcceptTLS(raw)
 					negotiateCPU(c, err)
 				}
-			}, &wg)
+			})
 			c := &cpuClient{addr: addr, keys: map[string][]byte{}}
 			if tc.flow == "fast" {
 				wg.Add(1)
@@ -80,7 +80,7 @@ func TestNegotiationWritesCoalesced(t *testing.T) {
 	}
 }
 
-func serveCount(t *testing.T, handle func(net.Conn), _ *sync.WaitGroup) string {
+func serveCount(t *testing.T, handle func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
