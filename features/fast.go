@@ -385,10 +385,14 @@ func (m *htMechanism) step(ctx context.Context, in []byte) ([]byte, bool, error)
 	match := -1
 	var token []byte
 	for i := range 2 {
-		key := m.fs.srv.keys.dummy
 		real := i < len(tokens) && tokens[i].Mechanism == m.ht.name
+		rec := FASTToken{Mechanism: m.ht.name}
 		if real {
-			key = m.fs.token(account, m.client, &tokens[i])
+			rec = tokens[i]
+		}
+		key := m.fs.token(account, m.client, &rec)
+		if !real {
+			key = m.fs.srv.keys.dummy
 		}
 		if subtle.ConstantTimeCompare(htHash(key, "Initiator", cbData), proof) == 1 && real && match < 0 {
 			match, token = i, key

@@ -196,3 +196,18 @@ func TestSASL2Login(t *testing.T) {
 		}
 	}
 }
+
+// XEP-0388 "SASL Data Encoding": without an initial response the server
+// sends an empty challenge, and the data comes in the response.
+func TestSASL2NoInitialResponse(t *testing.T) {
+	srv := newHostServer(t, features.Config{}, true, nil)
+	c := dialDirectTLS(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
+	c.authenticate("PLAIN", nil, authenticateOpts{})
+	if el := c.next(); el.XMLName.Local != "challenge" || strings.TrimSpace(el.Inner) != "" {
+		t.Fatalf("expected an empty challenge, got %v", el)
+	}
+	c.response2([]byte("\x00alice\x00alice-secret"))
+	if s := parseSuccess2(t, c.next()); s.AuthzID != "alice@localhost" {
+		t.Fatalf("success %+v", s)
+	}
+}
