@@ -370,3 +370,27 @@ func TestBind2Resource(t *testing.T) {
 		t.Errorf("invalid tag kept: %q", got)
 	}
 }
+
+// BenchmarkParseAuthenticate parses a SASL2 <authenticate/> as Conversations
+// or go-xmpp send it: initial response, user agent, Bind2 with inline
+// requests, a FAST token request.
+func BenchmarkParseAuthenticate(b *testing.B) {
+	in := `<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-256-PLUS'>` +
+		`<initial-response>cD10bHMtZXhwb3J0ZXIsLG49dXNlcixyPTEyQzRDRDVDLUUzOEUtNEE5OC04RjZELTE1QzM4RjUxQ0NDNg==</initial-response>` +
+		`<user-agent id='d4565fa7-4d72-4749-b3d3-740edbf87770'><software>AwesomeXMPP</software><device>Kiva's Phone</device></user-agent>` +
+		`<bind xmlns='urn:xmpp:bind:0'><tag>AwesomeXMPP</tag><enable xmlns='urn:xmpp:carbons:2'/><enable xmlns='urn:xmpp:sm:3'/></bind>` +
+		`<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-EXPR'/></authenticate>`
+	r := strings.NewReader(in)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(in)
+		d := xml.NewDecoder(r)
+		start, err := nextStart(d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if el, err := parseElement2(d, start, DefaultMaxPayloadSize); err != nil || el.err != nil {
+			b.Fatal(err, el.err)
+		}
+	}
+}
