@@ -42,6 +42,8 @@ type Conn struct {
 	current interface{ WriteError() error }   // the guard mellium reads now
 	domain  func() string
 	tls     *tls.Conn
+	fs      []xmpp.StreamFeature // Features of fsFor
+	fsFor   *xmpp.Session
 }
 
 // Accept prepares a connection accepted on a STARTTLS port (5222): the
@@ -50,10 +52,12 @@ type Conn struct {
 // them) and the certificate served on it is recorded for
 // tls-server-end-point.
 func (p *Plugin) Accept(raw net.Conn) *Conn {
-	g := guard.NewConn(raw, &p.guard, true)
-	c := &Conn{p: p, raw: raw, login: p.sasl.NewLogin(), current: g, domain: g.Domain}
+	w := &coalescer{Conn: raw}
+	g := guard.NewConn(w, &p.guard, true)
+	c := &Conn{p: p, raw: w, login: p.sasl.NewLogin(), current: g, domain: g.Domain}
 	c.guards = []interface{ SetAuthenticated() }{g}
 	c.netc = cbind.NewConn(g)
+	c.login.ListAfterBind2(c.Features)
 	return c
 }
 
@@ -66,14 +70,16 @@ func (p *Plugin) AcceptTLS(raw net.Conn) (*Conn, error) {
 	if p.directTLS == nil {
 		return nil, errors.New("xmppauth: direct TLS needs Config.TLSConfig")
 	}
-	cb := cbind.NewConn(raw)
+	w := &coalescer{Conn: raw}
+	cb := cbind.NewConn(w)
 	tc := tls.Server(cb, p.directTLS)
 	if err := p.handshake(tc, raw); err != nil {
 		return nil, err
 	}
 	g := guard.NewTLSConn(tc, &p.guard)
-	c := &Conn{p: p, raw: raw, netc: g, direct: true, login: p.sasl.NewLogin(), current: g, domain: g.Domain, tls: tc}
+	c := &Conn{p: p, raw: w, netc: g, direct: true, login: p.sasl.NewLogin(), current: g, domain: g.Domain, tls: tc}
 	c.guards = []interface{ SetAuthenticated() }{g}
+	c.login.ListAfterBind2(c.Features)
 	return c, nil
 }
 
@@ -110,16 +116,41 @@ func (c *Conn) Negotiator() xmpp.Negotiator {
 
 // Features returns the stream features for the negotiator of session, in
 // the order to list them: STARTTLS (when Config.TLSConfig is set and the
-// connection is not direct TLS), SASL, the XEP-0440 capability, resource
+// connection is not direct TLS), SASL, SASL2 (XEP-0388, with Bind2 and
+// FAST; unless Config.SASL.DisableSASL2), the XEP-0440 capability, resource
 // binding, the RFC 3921 session advertisement and the traps of package
 // features. A host that lists features of its own takes these by name
-// instead (StartTLS, SASL, ChannelBindingCapability, Bind).
+// instead (StartTLS, SASL, SASL2, ChannelBindingCapability, Bind), and tells
+// the Conn its list with ListAfterBind2.
 func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
-	fs := make([]xmpp.StreamFeature, 0, 9)
+	// The features depend on the session only (each lists by the state of
+	// the stream it is asked on), and mellium asks anew on every stream.
+	c.mu.Lock()
+	if session != nil && c.fsFor == session {
+		fs := c.fs
+		c.mu.Unlock()
+		return fs
+	}
+	c.mu.Unlock()
+	fs := c.features(session)
+	if session != nil {
+		c.mu.Lock()
+		c.fs, c.fsFor = fs, session
+		c.mu.Unlock()
+	}
+	return fs
+}
+
+func (c *Conn) features(session *xmpp.Session) []xmpp.StreamFeature {
+	fs := make([]xmpp.StreamFeature, 0, 10)
 	if st, ok := c.StartTLS(); ok {
 		fs = append(fs, st)
 	}
-	fs = append(fs, c.SASL(session), c.ChannelBindingCapability(session), c.Bind(), features.SessionAdvertisement())
+	fs = append(fs, c.SASL(session))
+	if !c.p.cfg.SASL.DisableSASL2 {
+		fs = append(fs, c.SASL2(session))
+	}
+	fs = append(fs, c.ChannelBindingCapability(session), c.Bind(), features.SessionAdvertisement())
 	return append(fs, features.Traps()...)
 }
 
@@ -165,7 +196,21 @@ func (c *Conn) StartTLS() (xmpp.StreamFeature, bool) {
 // SASL returns the SASL feature of package features for session; on
 // success it switches the stream guard to the session limits.
 func (c *Conn) SASL(session *xmpp.Session) xmpp.StreamFeature {
-	f := c.login.SASL(session)
+	return c.guarded(c.login.SASL(session))
+}
+
+// SASL2 returns the XEP-0388 feature of package features for session (with
+// Bind2, FAST and the XEP-0480 upgrade tasks inside); on success it
+// switches the stream guard to the session limits. No stream restart
+// follows a SASL2 success: with Bind2 the session is ready at once, else
+// the client binds (Bind) on the same stream.
+func (c *Conn) SASL2(session *xmpp.Session) xmpp.StreamFeature {
+	return c.guarded(c.login.SASL2(session))
+}
+
+// guarded wraps an authenticating feature so that a success switches the
+// guards to the session limits.
+func (c *Conn) guarded(f xmpp.StreamFeature) xmpp.StreamFeature {
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
 		mask, rw, err := negotiate(ctx, s, data)
@@ -194,6 +239,22 @@ func (c *Conn) Bind() xmpp.StreamFeature { return c.login.Bind() }
 // registers the session with its router.
 func (c *Conn) OnBind(f func(ctx context.Context, session *xmpp.Session, full jid.JID) error) {
 	c.login.OnBind(f)
+}
+
+// OnBind2 sets f to run when a SASL2 login bound a resource with Bind2,
+// after OnBind, with the inline features the client asked for (see
+// features.Login.OnBind2): where a host enables Message Carbons or Stream
+// Management for the new session. What f returns goes inside <bound/>.
+func (c *Conn) OnBind2(f func(ctx context.Context, session *xmpp.Session, full jid.JID, req features.Bind2Request) xml.TokenReader) {
+	c.login.OnBind2(f)
+}
+
+// ListAfterBind2 sets the features listed after a SASL2 success with Bind2
+// (the session is then ready without a restart; see
+// features.Login.ListAfterBind2). Accept sets it to Features; a host with
+// features of its own passes its negotiator's list.
+func (c *Conn) ListAfterBind2(f func(*xmpp.Session) []xmpp.StreamFeature) {
+	c.login.ListAfterBind2(f)
 }
 
 // Identity reports who authenticated on this connection: the address the
@@ -280,11 +341,12 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	}
 	// Errors a feature raised during negotiation (a <failure/>, a stream
 	// error it wrote) have been answered already.
+	// (Not coalesced with what precedes: crypto/tls sets the write
+	// deadline to now right after its close_notify.)
 	if tc := c.tlsConn(); tc != nil {
 		_ = tc.CloseWrite()
-	} else if hc, ok := c.raw.(interface{ CloseWrite() error }); ok {
-		_ = hc.CloseWrite()
 	}
+	_ = c.raw.(*coalescer).closeWrite()
 	_ = c.raw.SetReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, c.raw, lingerBytes)
 	return c.raw.Close()
@@ -348,7 +410,17 @@ func (c *Conn) Negotiate(ctx context.Context) (*xmpp.Session, error) {
 	timeout := c.p.negotiateTimeout
 	timer := time.AfterFunc(timeout, func() { c.raw.Close() })
 	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
+	// During negotiation every write of the server is followed by a read
+	// of the client's answer: coalesce the writes (stream header, features,
+	// SASL elements, TLS records) into one socket write per turn. Once the
+	// session runs, the host writes while it reads, and writes go out at
+	// once again.
+	w := c.raw.(*coalescer)
+	w.coalesce(true)
 	session, err := xmpp.ReceiveSession(context.Background(), c.netc, c.SessionState(), c.Negotiator())
+	if ferr := w.coalesce(false); err == nil {
+		err = ferr
+	}
 	timedOut := !timer.Stop()
 	cancelled := !stop()
 	switch {
@@ -367,3 +439,99 @@ func (c *Conn) Negotiate(ctx context.Context) (*xmpp.Session, error) {
 }
 
 var errNegotiationTimedOut = errors.New("xmppauth: negotiation timed out")
+
+// coalescer is the accepted connection with its writes held back, while
+// on, until the next read (or closeWrite, or turning it off): a
+// negotiation's stream header, features and SASL elements, and the TLS
+// records they make, go out in one socket write where mellium makes one
+// each. Close is the connection's own, so that closing from another
+// goroutine never waits for a write.
+type coalescer struct {
+	net.Conn
+	mu  sync.Mutex
+	on  bool
+	buf *[]byte // from coalescerBufs while on
+	err error   // of a flush, reported by the next Read or Write
+}
+
+// maxCoalesced bounds what a coalescer holds before it writes anyway.
+const maxCoalesced = 64 << 10
+
+func (c *coalescer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if !c.on {
+		return c.Conn.Write(p)
+	}
+	if c.buf != nil && len(*c.buf)+len(p) > maxCoalesced {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > maxCoalesced {
+			return c.Conn.Write(p)
+		}
+	}
+	if c.buf == nil {
+		c.buf = coalescerBufs.Get().(*[]byte)
+	}
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
+}
+
+// coalescerBufs recycles the buffers of negotiations that ended.
+var coalescerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func (c *coalescer) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *coalescer) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *coalescer) flushLocked() error {
+	if c.err != nil || c.buf == nil || len(*c.buf) == 0 {
+		return c.err
+	}
+	_, c.err = c.Conn.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return c.err
+}
+
+// coalesce turns holding writes back on or off; turning it off writes what
+// is held.
+func (c *coalescer) coalesce(on bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = on
+	err := c.flushLocked()
+	if !on && c.buf != nil {
+		if cap(*c.buf) <= maxCoalesced {
+			coalescerBufs.Put(c.buf)
+		}
+		c.buf = nil
+	}
+	return err
+}
+
+// closeWrite writes what is held and half-closes a TCP connection.
+func (c *coalescer) closeWrite() error {
+	if err := c.coalesce(false); err != nil {
+		return err
+	}
+	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return hc.CloseWrite()
+	}
+	return nil
+}
+
+// NetConn returns the connection underneath, for unwrapping.
+func (c *coalescer) NetConn() net.Conn { return c.Conn }

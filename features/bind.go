@@ -31,8 +31,8 @@ func (c *Login) ChannelBindingCapability(session *xmpp.Session) xmpp.StreamFeatu
 			if !o.cbListed {
 				return false, nil
 			}
-			_, err := cbind.Capability{Types: o.cbTypes}.WriteXML(e)
-			return false, err
+			_, _, list := o.lists(c.srv)
+			return false, writeTokens(e, list)
 		},
 		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
 			return false, nil, d.Skip()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/features"
 )
 
@@ -32,6 +33,13 @@ func TestConfigJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"step_timeout":"soon"}`), &c); err == nil {
 		t.Fatal("accepted a bad duration")
 	}
+	var f features.Config
+	if err := json.Unmarshal([]byte(`{"disable_bind2":true,"disable_upgrade_tasks":true,"fast_token_lifetime":"48h","fast_rotate_after":"6h"}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if !f.DisableBind2 || !f.DisableUpgradeTasks || f.FASTTokenLifetime.D() != 48*time.Hour || f.FASTRotateAfter.D() != 6*time.Hour || f.DisableSASL2 || f.DisableFAST {
+		t.Fatalf("decoded %+v", f)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -49,6 +57,11 @@ func TestConfigValidate(t *testing.T) {
 		{features.Config{Domains: []string{"a.example", "alice@b.example"}}, "domains[1]: "},
 		{features.Config{Iterations: 1000}, "iterations: 1000 is below 4096"},
 		{features.Config{SaltLen: 99}, "salt_len: 99 is not in 0..32"},
+		{features.Config{Mechanisms: []string{"HT-SHA-256-EXPR", "HT-SHA-256-NONE"}}, ""},
+		{features.Config{Mechanisms: []string{"HT-SHA-512-EXPR"}}, `mechanisms[0]: unknown mechanism "HT-SHA-512-EXPR"`},
+		{features.Config{FASTTokenLifetime: config.Duration(-time.Hour)}, "fast_token_lifetime: -1h0m0s is negative"},
+		{features.Config{FASTTokenLifetime: config.Duration(time.Hour), FASTRotateAfter: config.Duration(2 * time.Hour)}, "fast_rotate_after: 2h0m0s is not below fast_token_lifetime 1h0m0s"},
+		{features.Config{Bind2Features: []string{"urn:xmpp:carbons:2", ""}}, "bind2_features[1]: "},
 	}
 	for _, tc := range tests {
 		err := tc.cfg.Validate()

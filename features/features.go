@@ -6,14 +6,19 @@
 // Channel-Binding Type Capability), XEP-0474 (SASL SCRAM Downgrade
 // Protection), PLAIN (RFC 4616) verified against the stored SCRAM
 // credentials, EXTERNAL (RFC 4422 Appendix A) with TLS client certificates,
-// and resource binding tied to the authenticated identity (RFC 6120 §7).
+// and resource binding tied to the authenticated identity (RFC 6120 §7);
+// and beside it XEP-0388 (Extensible SASL Profile, "SASL2") with XEP-0386
+// (Bind 2), XEP-0484 (Fast Authentication Streamlining Tokens) with the
+// HT-SHA-256-* mechanisms of draft-schmaus-kitten-sasl-ht-08, and the SCRAM
+// upgrade tasks of XEP-0480.
 //
 // A host uses these features instead of mellium's xmpp.SASLServer and
 // xmpp.BindResource, which cannot run SCRAM on the server side, panic on
 // -PLUS mechanisms and do not record who authenticated. One Server holds the
 // configuration; each accepted connection gets its own Login, whose features
 // are listed in the host's negotiator (all of them with Features, or each by
-// name: SASL, ChannelBindingCapability, Bind, SessionAdvertisement, Traps):
+// name: SASL, SASL2, ChannelBindingCapability, Bind, SessionAdvertisement,
+// Traps):
 //
 //	auth, err := features.New(features.Config{Domains: []string{"example.net"}, Store: store, TLSConfig: tlsCfg})
 //	…
@@ -52,13 +57,79 @@
 // <unsupported-feature/> stream error that says so. Old clients' RFC 3921
 // session IQ is advertised as optional and answered (HandleSession).
 //
-// Left out: SASL2 (XEP-0388) and FAST; security layers (SCRAM has none);
-// mechanisms other than SCRAM, PLAIN and EXTERNAL; server-to-server
-// authentication. This package caps every SASL payload it decodes and bounds
-// each step in time, but mellium's XML decoder reads a whole element before
-// the package sees it: bounding what a client may send before it
-// authenticates, and refusing malformed XML, is the stream guard's job
-// (package guard, which the root package puts on every connection).
+// # SASL2, Bind2, FAST
+//
+// SASL2 (Login.SASL2, <authentication xmlns='urn:xmpp:sasl:2'/>) is listed
+// beside <mechanisms/> after TLS only (STARTTLS or XEP-0368 direct TLS). It
+// runs the same exchange core as RFC 6120 SASL; only the framing differs:
+// the same mechanism list (pseudomechanisms and plain -PLUS names
+// included), XEP-0440 and XEP-0474 (h= covers what <authentication/>
+// lists and the XEP-0440 types, never the FAST mechanisms, which live in
+// <inline/>), the login limiter, step timeouts, payload caps, attempts,
+// served domains, the authzid rules (plus XEP-0388's: an authzid must match
+// the stream's from), the host's callbacks, the Observe events
+// (LoginEvent.SASL2) and the log lines. <authenticate/> takes an
+// <initial-response/>, a <user-agent id=…/> (Identity.UserAgent), a Bind2
+// <bind/>, FAST's <request-token/> and <fast/>, and XEP-0480 <upgrade/>;
+// the server answers with <challenge/>, <continue/> (upgrade tasks only),
+// <failure/> (the RFC 6120 condition in its namespace) or <success/> with
+// <additional-data/> (the SCRAM server-final, or the HT responder hash) and
+// <authorization-identifier/>. No stream restart follows a success: with a
+// Bind2 request the session is ready at once (the feature returns
+// Authn|Ready and writes the <stream:features/> of the ready session,
+// Login.ListAfterBind2), without one mellium lists the authenticated
+// stream's features on the same stream and the client binds with RFC 6120.
+//
+// Bind2 binds the authenticated identity (or the authorized authzid) to
+// "[tag]/[id]": id is HMAC-SHA-256 keyed from Config.Secret over the
+// account, the user-agent id and the tag, so one client installation gets
+// the same resource on every login and nobody can compute or reverse it;
+// without a user-agent id it is random. Config.BindResource and
+// Login.OnBind run as for RFC 6120 binding (a refusal becomes a <failure/>
+// carrying the stanza error); Config.Bind2Features advertises what the host
+// enables inline, and Login.OnBind2 hands it the client's requests
+// (carbons, stream management, CSI) and puts its answers in <bound/>. The
+// package owns none of those features.
+//
+// FAST offers HT-SHA-256-EXPR, -ENDP, -UNIQ (per the binding types the
+// connection can give, like the pseudomechanisms) and -NONE inside
+// <inline/>. A token is issued on request after any other successful
+// SASL2 login with a user-agent id, returned with its expiry, bound to the
+// mechanism, the account and the client; a login with it is one message
+// (authcid NUL HMAC(token, "Initiator" || channel-binding data)) and one
+// answer (HMAC(token, "Responder" || data)). Tokens rotate when older than
+// Config.FASTRotateAfter (the old one stays valid until the new one is
+// used), expire (<credentials-expired/>), are invalidated on request, and
+// each <fast count=…/> must exceed the last. A TokenStore keeps two slots
+// per client and never the token: the token is HMAC-SHA-256, keyed from
+// Config.Secret, of the record's random ID (HT needs the server to compute
+// HMAC keyed by the token, so a one-way verifier cannot serve; this way a
+// copy of the store alone authenticates nobody). Wrong tokens count as
+// failed guesses for the limiter; an unknown account fails like a wrong
+// token, after the same work.
+//
+// XEP-0480: when Config.Store is a CredentialUpdater, SASL2 offers
+// UPGR-SCRAM-SHA-256 and -512; after a channel-bound SCRAM login whose
+// account lacks that credential (or has fewer than Config.Iterations
+// iterations), the client sends its SaltedPassword for the server's new
+// salt and the server stores StoredKey and ServerKey: the password never
+// leaves the client. Without channel binding the task is skipped (a relay
+// could substitute its own SaltedPassword).
+//
+// Left out: security layers (SCRAM has none); mechanisms other than SCRAM,
+// PLAIN, EXTERNAL and HT-SHA-256-*; server-to-server authentication; SASL2
+// tasks other than XEP-0480's SCRAM upgrades (no second factor); XEP-0198
+// resumption inside <authenticate/> (ignored, as other unknown requests);
+// FAST in TLS 0-RTT (crypto/tls servers take no early data, so tls-0rtt is
+// not advertised; the count is checked all the same); HT with hashes other
+// than SHA-256 and the draft's later key/value extension; XEP-0388's
+// invalid-from check of from against to; XEP-0386's archive <metadata/>
+// and offline-message handling (the host's, through OnBind2). This package
+// caps every SASL payload it decodes and bounds each step in time, but
+// mellium's XML decoder reads a whole element before the package sees it:
+// bounding what a client may send before it authenticates, and refusing
+// malformed XML, is the stream guard's job (package guard, which the root
+// package puts on every connection).
 package features
 
 import (
@@ -103,6 +174,10 @@ const (
 	DefaultMaxAttempts    = 3
 	DefaultStepTimeout    = 30 * time.Second
 	DefaultMaxPayloadSize = 8 << 10
+	// DefaultFASTTokenLifetime and DefaultFASTRotateAfter are Prosody's
+	// mod_sasl2_fast defaults (sasl2_fast_token_ttl, _min_ttl).
+	DefaultFASTTokenLifetime = 21 * 24 * time.Hour
+	DefaultFASTRotateAfter   = 24 * time.Hour
 )
 
 // Errors a host's callbacks return (possibly wrapped) to choose the SASL
@@ -233,6 +308,42 @@ type Config struct {
 	// resource when it is a valid resourcepart, else a random one.
 	BindResource func(ctx context.Context, conn ConnMetadata, identity jid.JID, requested string) (jid.JID, error) `json:"-"`
 
+	// DisableSASL2 stops offering XEP-0388 (Extensible SASL Profile), and
+	// with it Bind2, FAST and the upgrade tasks. SASL2 is only ever offered
+	// over TLS.
+	DisableSASL2 bool `json:"disable_sasl2,omitempty"`
+	// DisableBind2 stops offering XEP-0386 (Bind 2) inside SASL2: clients
+	// then bind with RFC 6120 resource binding after SASL2.
+	DisableBind2 bool `json:"disable_bind2,omitempty"`
+	// Bind2Features are the service-discovery features of what the host
+	// can enable inline in a Bind2 request (XEP-0386: "urn:xmpp:carbons:2",
+	// "urn:xmpp:sm:3", "urn:xmpp:csi:0"…), listed in the Bind2 feature.
+	// The host enables what a client asks for in Login.OnBind2; this
+	// package owns none of them.
+	Bind2Features []string `json:"-"`
+	// DisableFAST stops offering XEP-0484 (Fast Authentication Streamlining
+	// Tokens) and its HT-* mechanisms.
+	DisableFAST bool `json:"disable_fast,omitempty"`
+	// FASTTokens stores what the server keeps of the FAST tokens it issued
+	// (never the tokens). Nil: NewMemoryTokenStore, whose tokens are lost
+	// on restart. The tokens are derived from Secret: without it they are
+	// also lost on restart, whatever the store.
+	FASTTokens TokenStore `json:"-"`
+	// FASTTokenLifetime is how long a FAST token is valid: how long a
+	// client may stay away before it must log in with its password again.
+	// Zero: DefaultFASTTokenLifetime.
+	FASTTokenLifetime config.Duration `json:"fast_token_lifetime,omitempty"`
+	// FASTRotateAfter is the age at which a token used to log in is
+	// replaced by a new one in the same <success/>. Zero:
+	// DefaultFASTRotateAfter.
+	FASTRotateAfter config.Duration `json:"fast_rotate_after,omitempty"`
+	// DisableUpgradeTasks stops offering the XEP-0480 SCRAM upgrade tasks
+	// (which are only offered when Store is a CredentialUpdater).
+	DisableUpgradeTasks bool `json:"disable_upgrade_tasks,omitempty"`
+	// Clock tells the time for FAST token expiry and rotation. Nil: the
+	// system clock.
+	Clock config.Clock `json:"-"`
+
 	// Logger receives one line per login and per failure, never secrets.
 	// Nil: slog.Default().
 	Logger *slog.Logger `json:"-"`
@@ -247,8 +358,9 @@ type Config struct {
 // JID or address (those are in the log line).
 type LoginEvent struct {
 	// Mechanism is the mechanism the client selected, one the server
-	// offered (pseudomechanism names included); "" when it named none of
-	// them, so that a label made from it stays within the offered set.
+	// offered (pseudomechanism names included, and on SASL2 the FAST
+	// mechanisms); "" when it named none of them, so that a label made
+	// from it stays within the offered set.
 	Mechanism string
 	// ChannelBinding is the type the exchange was bound to, "" when none.
 	ChannelBinding cbind.Type
@@ -259,6 +371,8 @@ type LoginEvent struct {
 	Duration time.Duration
 	// Banned reports that this failure made the limiter ban the address.
 	Banned bool
+	// SASL2 reports that the attempt used XEP-0388 rather than RFC 6120.
+	SASL2 bool
 }
 
 // Validate reports the first invalid setting, named by its JSON key (see
@@ -293,6 +407,17 @@ func (c Config) Validate() error {
 		return config.Errorf("iterations", "%d is below %d (RFC 7677)", c.Iterations, scram.MinIterations)
 	case c.SaltLen < 0 || c.SaltLen > scram.MaxFakeSaltLen:
 		return config.Errorf("salt_len", "%d is not in 0..%d", c.SaltLen, scram.MaxFakeSaltLen)
+	case c.FASTTokenLifetime < 0:
+		return config.Errorf("fast_token_lifetime", "%v is negative", c.FASTTokenLifetime)
+	case c.FASTRotateAfter < 0:
+		return config.Errorf("fast_rotate_after", "%v is negative", c.FASTRotateAfter)
+	case c.FASTTokenLifetime != 0 && c.FASTRotateAfter.D() >= c.FASTTokenLifetime.D():
+		return config.Errorf("fast_rotate_after", "%v is not below fast_token_lifetime %v", c.FASTRotateAfter, c.FASTTokenLifetime)
+	}
+	for i, f := range c.Bind2Features {
+		if f == "" || len(f) > maxFeatureVar {
+			return config.Errorf(fmt.Sprintf("bind2_features[%d]", i), "%q is not a feature name", f)
+		}
 	}
 	return nil
 }
@@ -322,6 +447,9 @@ func (c Config) usesStore() bool {
 
 func knownMechanism(name string) bool {
 	if name == PLAIN || name == EXTERNAL {
+		return true
+	}
+	if _, ok := htMechanismByName(name); ok {
 		return true
 	}
 	_, ok := scram.MechanismByName(name)
