@@ -42,8 +42,8 @@ func (fs *fakeServer) sent() []*node {
 
 // fakeConn is the server's view of one client after TLS.
 type fakeConn struct {
-	t    testing.TB
-	conn net.Conn
+	t     testing.TB
+	conn  net.Conn
 	d     *xml.Decoder
 	seen  chan string
 	nodes chan *node
