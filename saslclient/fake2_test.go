@@ -317,3 +317,5 @@ func tokenCfg(store saslclient.TokenStore) saslclient.Config {
 }
 
 var t0ctx = context.Background()
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

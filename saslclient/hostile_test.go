@@ -25,7 +25,11 @@ type fakeServer struct {
 	addr  string
 	seen  chan string // local names of the SASL elements the client sent
 	nodes chan *node  // the elements nextNode read
+	done  chan struct{}
 }
+
+// wait returns when the script has returned.
+func (fs *fakeServer) wait() { <-fs.done }
 
 // sent returns the elements nextNode read so far.
 func (fs *fakeServer) sent() []*node {
@@ -94,11 +98,12 @@ func newFakeServer(t testing.TB, features string, script func(*fakeConn)) *fakeS
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := &fakeServer{addr: ln.Addr().String(), seen: make(chan string, 64), nodes: make(chan *node, 64)}
+	fs := &fakeServer{addr: ln.Addr().String(), seen: make(chan string, 64), nodes: make(chan *node, 64), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer close(fs.done)
 		raw, err := ln.Accept()
 		if err != nil {
 			return

@@ -770,6 +770,10 @@ func (c *Client) Negotiator(cfg func(*xmpp.Session, *xmpp.StreamConfig) xmpp.Str
 		}
 		features, err := c.readFeatures(ctx, s)
 		if err != nil {
+			// The session is lost: so is the login.
+			c.mu.Lock()
+			c.result = nil
+			c.mu.Unlock()
 			return mask, nil, cache, err
 		}
 		c.mu.Lock()
