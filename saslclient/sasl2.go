@@ -281,24 +281,31 @@ func (t *sasl2) next() (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
+	return readSASL2(t.s.d, start)
+}
+
+// readSASL2 reads the server element start opened: <challenge/>,
+// <success/>, <failure/> or <continue/>.
+func readSASL2(d *xml.Decoder, start xml.StartElement) (outcome, error) {
 	el := outcome{kind: start.Name.Local}
 	if start.Name.Space != NS2 {
 		return el, fmt.Errorf("%w: unexpected element <%s/> during SASL2", ErrMalformed, start.Name.Local)
 	}
+	var err error
 	switch el.kind {
 	case "challenge":
-		text, err := readText(t.s.d, base64.StdEncoding.EncodedLen(MaxServerMessageLen)+64)
+		text, err := readText(d, base64.StdEncoding.EncodedLen(MaxServerMessageLen)+64)
 		if err != nil {
 			return el, err
 		}
 		el.data, err = decodeSASLData(text, false)
 		return el, err
 	case "success":
-		err = readSuccess2(t.s.d, &el)
+		err = readSuccess2(d, &el)
 	case "failure":
-		el.failure, err = readFailure2(t.s.d)
+		el.failure, err = readFailure2(d)
 	case "continue":
-		err = readContinue(t.s.d, &el)
+		err = readContinue(d, &el)
 	default:
 		err = fmt.Errorf("%w: unexpected element <%s/> during SASL2", ErrMalformed, el.kind)
 	}
