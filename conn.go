@@ -54,6 +54,7 @@ func (p *Plugin) Accept(raw net.Conn) *Conn {
 	c := &Conn{p: p, raw: raw, login: p.sasl.NewLogin(), current: g, domain: g.Domain}
 	c.guards = []interface{ SetAuthenticated() }{g}
 	c.netc = cbind.NewConn(g)
+	c.login.ListAfterBind2(c.Features)
 	return c
 }
 
@@ -74,6 +75,7 @@ func (p *Plugin) AcceptTLS(raw net.Conn) (*Conn, error) {
 	g := guard.NewTLSConn(tc, &p.guard)
 	c := &Conn{p: p, raw: raw, netc: g, direct: true, login: p.sasl.NewLogin(), current: g, domain: g.Domain, tls: tc}
 	c.guards = []interface{ SetAuthenticated() }{g}
+	c.login.ListAfterBind2(c.Features)
 	return c, nil
 }
 
@@ -110,16 +112,22 @@ func (c *Conn) Negotiator() xmpp.Negotiator {
 
 // Features returns the stream features for the negotiator of session, in
 // the order to list them: STARTTLS (when Config.TLSConfig is set and the
-// connection is not direct TLS), SASL, the XEP-0440 capability, resource
+// connection is not direct TLS), SASL, SASL2 (XEP-0388, with Bind2 and
+// FAST; unless Config.SASL.DisableSASL2), the XEP-0440 capability, resource
 // binding, the RFC 3921 session advertisement and the traps of package
 // features. A host that lists features of its own takes these by name
-// instead (StartTLS, SASL, ChannelBindingCapability, Bind).
+// instead (StartTLS, SASL, SASL2, ChannelBindingCapability, Bind), and tells
+// the Conn its list with ListAfterBind2.
 func (c *Conn) Features(session *xmpp.Session) []xmpp.StreamFeature {
-	fs := make([]xmpp.StreamFeature, 0, 9)
+	fs := make([]xmpp.StreamFeature, 0, 10)
 	if st, ok := c.StartTLS(); ok {
 		fs = append(fs, st)
 	}
-	fs = append(fs, c.SASL(session), c.ChannelBindingCapability(session), c.Bind(), features.SessionAdvertisement())
+	fs = append(fs, c.SASL(session))
+	if !c.p.cfg.SASL.DisableSASL2 {
+		fs = append(fs, c.SASL2(session))
+	}
+	fs = append(fs, c.ChannelBindingCapability(session), c.Bind(), features.SessionAdvertisement())
 	return append(fs, features.Traps()...)
 }
 
@@ -165,7 +173,21 @@ func (c *Conn) StartTLS() (xmpp.StreamFeature, bool) {
 // SASL returns the SASL feature of package features for session; on
 // success it switches the stream guard to the session limits.
 func (c *Conn) SASL(session *xmpp.Session) xmpp.StreamFeature {
-	f := c.login.SASL(session)
+	return c.guarded(c.login.SASL(session))
+}
+
+// SASL2 returns the XEP-0388 feature of package features for session (with
+// Bind2, FAST and the XEP-0480 upgrade tasks inside); on success it
+// switches the stream guard to the session limits. No stream restart
+// follows a SASL2 success: with Bind2 the session is ready at once, else
+// the client binds (Bind) on the same stream.
+func (c *Conn) SASL2(session *xmpp.Session) xmpp.StreamFeature {
+	return c.guarded(c.login.SASL2(session))
+}
+
+// guarded wraps an authenticating feature so that a success switches the
+// guards to the session limits.
+func (c *Conn) guarded(f xmpp.StreamFeature) xmpp.StreamFeature {
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
 		mask, rw, err := negotiate(ctx, s, data)
@@ -194,6 +216,22 @@ func (c *Conn) Bind() xmpp.StreamFeature { return c.login.Bind() }
 // registers the session with its router.
 func (c *Conn) OnBind(f func(ctx context.Context, session *xmpp.Session, full jid.JID) error) {
 	c.login.OnBind(f)
+}
+
+// OnBind2 sets f to run when a SASL2 login bound a resource with Bind2,
+// after OnBind, with the inline features the client asked for (see
+// features.Login.OnBind2): where a host enables Message Carbons or Stream
+// Management for the new session. What f returns goes inside <bound/>.
+func (c *Conn) OnBind2(f func(ctx context.Context, session *xmpp.Session, full jid.JID, req features.Bind2Request) xml.TokenReader) {
+	c.login.OnBind2(f)
+}
+
+// ListAfterBind2 sets the features listed after a SASL2 success with Bind2
+// (the session is then ready without a restart; see
+// features.Login.ListAfterBind2). Accept sets it to Features; a host with
+// features of its own passes its negotiator's list.
+func (c *Conn) ListAfterBind2(f func(*xmpp.Session) []xmpp.StreamFeature) {
+	c.login.ListAfterBind2(f)
 }
 
 // Identity reports who authenticated on this connection: the address the

@@ -14,8 +14,9 @@
 //
 // Left out, by design: the connection loop, routing between sessions and
 // stamping from (the host's; see cmd/xmppauthd for a small example), and
-// server-to-server streams. Not implemented: SASL2 (XEP-0388), FAST and
-// Bind2.
+// server-to-server streams. SASL2 (XEP-0388) with Bind2 (XEP-0386), FAST
+// (XEP-0484) and the XEP-0480 upgrade tasks is offered beside RFC 6120 SASL
+// (see Conn.SASL2 and package features).
 package xmppauth
 
 import (

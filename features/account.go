@@ -104,6 +104,7 @@ func (s *Server) streamDomain(session *xmpp.Session) (jid.JID, bool) {
 type attempt struct {
 	begun     time.Time // when <auth/> arrived
 	mechanism string    // the offered mechanism selected, for metrics
+	requested string    // the name the client sent when it was not offered, for the log
 	started   bool
 	name      string // the username as the client sent it (capped)
 	account   string // the bare JID looked up; "" when name is no valid localpart

@@ -35,6 +35,12 @@ var (
 	errEncryptionRequired = errors.New("features: TLS is required before authentication")
 	errPayloadTooLarge    = errors.New("features: payload too large")
 	errUnexpectedElement  = errors.New("features: non-SASL element before authentication")
+	errFASTUnavailable    = errors.New("features: FAST mechanism without <fast/> or user-agent id")
+	// errBadToken is a FAST token that does not verify (wrong, replaced,
+	// replayed count, unknown account): <not-authorized/> without a text
+	// that could tell them apart.
+	errBadToken = errors.New("features: FAST token does not verify")
+	errBadTask  = errors.New("features: SASL2 task not offered or malformed")
 	// errTLSUniqueOnTLS13 is a client binding to tls-unique on TLS 1.3,
 	// where RFC 9266 leaves it undefined (slixmpp 1.8 and poezio do this).
 	errTLSUniqueOnTLS13 = fmt.Errorf("%w: tls-unique on TLS 1.3", cbind.ErrUnavailable)
@@ -47,6 +53,14 @@ var (
 // table in package scram (scram.Condition), which this defers to.
 func failureCondition(err error) (condition, text string) {
 	switch {
+	case errors.As(err, new(errBindRefused)):
+		return condTemporaryFailure, "the server could not bind a resource for this session"
+	case errors.Is(err, errFASTUnavailable):
+		return condMalformedRequest, "FAST needs a <fast/> element and a <user-agent/> id"
+	case errors.Is(err, errBadToken):
+		return condNotAuthorized, ""
+	case errors.Is(err, errBadTask):
+		return condMalformedRequest, "the task is not the one offered, or its data is malformed"
 	case errors.Is(err, ErrBanned):
 		return condTemporaryFailure, "too many failed logins from your address; try again later"
 	case errors.Is(err, errBadPassword):
@@ -80,7 +94,7 @@ func failureCondition(err error) (condition, text string) {
 // guessed reports whether err is a wrong password or an unknown user: what
 // the login limiter counts.
 func guessed(err error) bool {
-	return errors.Is(err, scram.ErrInvalidProof) || errors.Is(err, errBadPassword)
+	return errors.Is(err, scram.ErrInvalidProof) || errors.Is(err, errBadPassword) || errors.Is(err, errBadToken)
 }
 
 // maxLoggedReason caps the error text logged with a failure.

@@ -103,6 +103,10 @@ const (
 	DefaultMaxAttempts    = 3
 	DefaultStepTimeout    = 30 * time.Second
 	DefaultMaxPayloadSize = 8 << 10
+	// DefaultFASTTokenLifetime and DefaultFASTRotateAfter are Prosody's
+	// mod_sasl2_fast defaults (sasl2_fast_token_ttl, _min_ttl).
+	DefaultFASTTokenLifetime = 21 * 24 * time.Hour
+	DefaultFASTRotateAfter   = 24 * time.Hour
 )
 
 // Errors a host's callbacks return (possibly wrapped) to choose the SASL
@@ -233,6 +237,42 @@ type Config struct {
 	// resource when it is a valid resourcepart, else a random one.
 	BindResource func(ctx context.Context, conn ConnMetadata, identity jid.JID, requested string) (jid.JID, error) `json:"-"`
 
+	// DisableSASL2 stops offering XEP-0388 (Extensible SASL Profile), and
+	// with it Bind2, FAST and the upgrade tasks. SASL2 is only ever offered
+	// over TLS.
+	DisableSASL2 bool `json:"disable_sasl2,omitempty"`
+	// DisableBind2 stops offering XEP-0386 (Bind 2) inside SASL2: clients
+	// then bind with RFC 6120 resource binding after SASL2.
+	DisableBind2 bool `json:"disable_bind2,omitempty"`
+	// Bind2Features are the service-discovery features of what the host
+	// can enable inline in a Bind2 request (XEP-0386: "urn:xmpp:carbons:2",
+	// "urn:xmpp:sm:3", "urn:xmpp:csi:0"…), listed in the Bind2 feature.
+	// The host enables what a client asks for in Login.OnBind2; this
+	// package owns none of them.
+	Bind2Features []string `json:"-"`
+	// DisableFAST stops offering XEP-0484 (Fast Authentication Streamlining
+	// Tokens) and its HT-* mechanisms.
+	DisableFAST bool `json:"disable_fast,omitempty"`
+	// FASTTokens stores what the server keeps of the FAST tokens it issued
+	// (never the tokens). Nil: NewMemoryTokenStore, whose tokens are lost
+	// on restart. The tokens are derived from Secret: without it they are
+	// also lost on restart, whatever the store.
+	FASTTokens TokenStore `json:"-"`
+	// FASTTokenLifetime is how long a FAST token is valid: how long a
+	// client may stay away before it must log in with its password again.
+	// Zero: DefaultFASTTokenLifetime.
+	FASTTokenLifetime config.Duration `json:"fast_token_lifetime,omitempty"`
+	// FASTRotateAfter is the age at which a token used to log in is
+	// replaced by a new one in the same <success/>. Zero:
+	// DefaultFASTRotateAfter.
+	FASTRotateAfter config.Duration `json:"fast_rotate_after,omitempty"`
+	// DisableUpgradeTasks stops offering the XEP-0480 SCRAM upgrade tasks
+	// (which are only offered when Store is a CredentialUpdater).
+	DisableUpgradeTasks bool `json:"disable_upgrade_tasks,omitempty"`
+	// Clock tells the time for FAST token expiry and rotation. Nil: the
+	// system clock.
+	Clock config.Clock `json:"-"`
+
 	// Logger receives one line per login and per failure, never secrets.
 	// Nil: slog.Default().
 	Logger *slog.Logger `json:"-"`
@@ -259,6 +299,8 @@ type LoginEvent struct {
 	Duration time.Duration
 	// Banned reports that this failure made the limiter ban the address.
 	Banned bool
+	// SASL2 reports that the attempt used XEP-0388 rather than RFC 6120.
+	SASL2 bool
 }
 
 // Validate reports the first invalid setting, named by its JSON key (see
@@ -293,6 +335,17 @@ func (c Config) Validate() error {
 		return config.Errorf("iterations", "%d is below %d (RFC 7677)", c.Iterations, scram.MinIterations)
 	case c.SaltLen < 0 || c.SaltLen > scram.MaxFakeSaltLen:
 		return config.Errorf("salt_len", "%d is not in 0..%d", c.SaltLen, scram.MaxFakeSaltLen)
+	case c.FASTTokenLifetime < 0:
+		return config.Errorf("fast_token_lifetime", "%v is negative", c.FASTTokenLifetime)
+	case c.FASTRotateAfter < 0:
+		return config.Errorf("fast_rotate_after", "%v is negative", c.FASTRotateAfter)
+	case c.FASTTokenLifetime != 0 && c.FASTRotateAfter.D() >= c.FASTTokenLifetime.D():
+		return config.Errorf("fast_rotate_after", "%v is not below fast_token_lifetime %v", c.FASTRotateAfter, c.FASTTokenLifetime)
+	}
+	for i, f := range c.Bind2Features {
+		if f == "" || len(f) > maxFeatureVar {
+			return config.Errorf(fmt.Sprintf("bind2_features[%d]", i), "%q is not a feature name", f)
+		}
 	}
 	return nil
 }
@@ -322,6 +375,9 @@ func (c Config) usesStore() bool {
 
 func knownMechanism(name string) bool {
 	if name == PLAIN || name == EXTERNAL {
+		return true
+	}
+	if _, ok := htMechanismByName(name); ok {
 		return true
 	}
 	_, ok := scram.MechanismByName(name)

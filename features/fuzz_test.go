@@ -8,17 +8,12 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/scram"
 )
-
-type noDeadline struct{}
-
-func (noDeadline) SetReadDeadline(time.Time) error { return nil }
 
 // FuzzReadElement feeds arbitrary client XML to the SASL element reader: it
 // must never panic, and never hand out a payload over the cap.

@@ -33,6 +33,7 @@ type mechanism interface {
 type scramMechanism struct {
 	ex       *scram.Exchange
 	a        *attempt
+	mech     scram.Mechanism
 	identity jid.JID
 }
 

@@ -35,13 +35,7 @@ func (c *Login) SASL(session *xmpp.Session) xmpp.StreamFeature {
 				// invalid-mechanism) instead of a bare policy violation.
 				return false, nil
 			}
-			mechanism := xml.StartElement{Name: xml.Name{Local: "mechanism"}}
-			var inner []xml.TokenReader
-			for _, name := range o.names {
-				inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(name)), mechanism))
-			}
-			_, err := xmlstream.Copy(e, xmlstream.Wrap(xmlstream.MultiReader(inner...), start))
-			return true, err
+			return true, writeMechanisms(e, start, o.names, nil)
 		},
 		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
 			return true, nil, d.Skip()
@@ -52,78 +46,327 @@ func (c *Login) SASL(session *xmpp.Session) xmpp.StreamFeature {
 	}
 }
 
-// saslElement is one element a client sends during SASL negotiation.
-type saslElement struct {
-	name      string // auth, response or abort
-	mechanism string
-	payload   []byte // decoded; nil when the element was empty
-	err       error  // decoding error, reported as a failure
+// writeMechanisms writes start with a <mechanism/> child per name, then
+// whatever extra lists.
+func writeMechanisms(e xmlstream.TokenWriter, start xml.StartElement, names []string, extra xml.TokenReader) error {
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	mechanism := xml.StartElement{Name: xml.Name{Local: "mechanism"}}
+	for _, name := range names {
+		if err := writeText(e, mechanism, name); err != nil {
+			return err
+		}
+	}
+	if extra != nil {
+		if _, err := xmlstream.Copy(e, extra); err != nil {
+			return err
+		}
+	}
+	return e.EncodeToken(start.End())
 }
 
-// negotiate runs SASL exchanges until one succeeds, the client exhausts its
-// attempts, or the connection fails.
-func (c *Login) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
-	cfg := &c.srv.cfg
-	r := session.TokenReader()
-	defer r.Close()
-	w := session.TokenWriter()
-	defer w.Close()
-	d := xml.NewTokenDecoder(r)
-	conn := session.Conn()
-	defer restoreDeadline(ctx, conn)
-
-	domain, ok := c.srv.streamDomain(session)
-	if !ok {
-		// The host's stream guard refuses such a header first; this is the
-		// check that holds without it.
-		c.srv.log.InfoContext(ctx, "stream to a domain not served", "domain", session.LocalAddr().String(),
-			"ip", remoteIP(conn.RemoteAddr()))
-		return 0, nil, closeStream(w, conn, stream.HostUnknown, "this server does not serve that domain")
+// writeText writes <start>text</start>.
+func writeText(e xmlstream.TokenWriter, start xml.StartElement, text string) error {
+	if err := e.EncodeToken(start); err != nil {
+		return err
 	}
-	meta := connMeta{session: session, domain: domain}
-	o := c.currentOffer(session)
+	if err := e.EncodeToken(xml.CharData(text)); err != nil {
+		return err
+	}
+	return e.EncodeToken(start.End())
+}
+
+// The kinds of SASL element a client sends, in either profile.
+const (
+	elOther    = iota
+	elBegin    // RFC 6120 <auth/>, XEP-0388 <authenticate/>
+	elResponse // <response/>
+	elAbort    // <abort/>
+	elNext     // XEP-0388 <next/>
+	elTaskData // XEP-0388 <task-data/>
+)
+
+// saslElement is one element a client sends during SASL negotiation.
+type saslElement struct {
+	kind      int
+	name      string // the local name, for logs
+	mechanism string // of <auth/>/<authenticate/>; the task of <next/>
+	payload   []byte // decoded; nil when there was none
+	err       error  // decoding error, reported as a failure
+	req       *sasl2Request
+}
+
+// deadliner is what the exchange needs of the connection.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+// exchangeStream is one stream's SASL negotiation in one profile: the
+// element reader and writer, and the profile's framing.
+type exchangeStream struct {
+	c     *Login
+	meta  connMeta
+	d     *xml.Decoder
+	w     xmlstream.TokenWriteFlusher
+	conn  deadliner
+	o     *offer
+	sasl2 bool // XEP-0388 framing, else RFC 6120
+}
+
+// read reads the next element of the stream's profile within the step
+// timeout.
+func (st *exchangeStream) read(ctx context.Context) (saslElement, error) {
+	if err := st.conn.SetReadDeadline(st.c.stepDeadline(ctx)); err != nil {
+		return saslElement{}, err
+	}
+	if st.sasl2 {
+		return st.c.readElement2(st.d)
+	}
+	return st.c.readElement(ctx, st.d, noDeadline{})
+}
+
+// challenge sends a challenge and returns the payload of the client's
+// <response/>.
+func (st *exchangeStream) challenge(ctx context.Context, data []byte) ([]byte, error) {
+	var err error
+	if st.sasl2 {
+		err = writeChallenge2(st.w, data)
+	} else {
+		err = writeSASL(st.w, "challenge", data)
+	}
+	if err != nil {
+		return nil, fatalError{err}
+	}
+	el, err := st.read(ctx)
+	switch {
+	case err != nil:
+		return nil, fatalError{err}
+	case el.err != nil:
+		return nil, el.err
+	case el.kind == elAbort:
+		return nil, errAborted
+	case el.kind != elResponse:
+		return nil, errMalformed
+	}
+	if el.payload == nil {
+		el.payload = []byte{}
+	}
+	return el.payload, nil
+}
+
+// authenticated is an attempt whose mechanism succeeded and whose identity
+// was authorized: what the profile needs to finish it.
+type authenticated struct {
+	id    Identity
+	out   []byte // the mechanism's additional data for success
+	a     *attempt
+	m     mechanism
+	begin saslElement // the <auth/> or <authenticate/> that began it
+}
+
+// attempt runs one authentication attempt from its first element until the
+// mechanism succeeds (and the identity is authorized) or fails. A non-fatal
+// error means a <failure/> was sent. It is the same for both profiles: the
+// offered names, the limiter, the mechanisms, the authzid rules, the log
+// and the events; only the framing differs.
+func (st *exchangeStream) attempt(ctx context.Context) (*authenticated, error) {
+	c := st.c
+	a := &attempt{}
+	el, err := st.read(ctx)
+	if err != nil {
+		return nil, fatalError{err}
+	}
+	switch {
+	case el.err != nil:
+		return nil, st.fail(ctx, a, el.err)
+	case el.kind == elAbort:
+		return nil, st.fail(ctx, a, errAborted)
+	case el.kind != elBegin:
+		return nil, st.fail(ctx, a, errMalformed)
+	}
+
+	selected := el.mechanism
+	a.begun = time.Now()
+	if !st.offered(selected) {
+		a.requested = selected
+		return nil, st.fail(ctx, a, errInvalidMechanism)
+	}
+	a.mechanism = selected
+	if l := c.srv.limiter; l != nil {
+		// A banned address is refused before any credential is looked at.
+		if _, err := l.Check(ctx, st.meta.RemoteAddr(), ""); err != nil {
+			return nil, st.fail(ctx, a, fmt.Errorf("%w: %w", scram.ErrStore, err))
+		}
+	}
+	m, err := c.newMechanism(ctx, st, a, selected, el.req)
+	if err != nil {
+		return nil, st.fail(ctx, a, err)
+	}
+
+	in := el.payload
+	if in == nil {
+		// No initial response: every mechanism here is client-first, so send
+		// an empty challenge (RFC 6120 §6.4.2, XEP-0388 "SASL Data
+		// Encoding").
+		if in, err = st.challenge(ctx, nil); err != nil {
+			return nil, st.failUnlessFatal(ctx, a, err)
+		}
+	}
+	for {
+		out, done, err := m.step(ctx, in)
+		if err != nil {
+			return nil, st.fail(ctx, a, err)
+		}
+		if done {
+			id, err := c.authorize(ctx, st, m, selected)
+			if err != nil {
+				return nil, st.fail(ctx, a, err)
+			}
+			if l := c.srv.limiter; l != nil && a.limitKey != "" {
+				if err := l.Succeeded(ctx, st.meta.RemoteAddr(), a.limitKey); err != nil {
+					c.srv.log.WarnContext(ctx, "login limiter: recording a success failed", "err", err)
+				}
+			}
+			return &authenticated{id: id, out: out, a: a, m: m, begin: el}, nil
+		}
+		if in, err = st.challenge(ctx, out); err != nil {
+			return nil, st.failUnlessFatal(ctx, a, err)
+		}
+	}
+}
+
+// offered reports whether the client may select name on this stream: a
+// mechanism of the list, or, on SASL2, a FAST mechanism.
+func (st *exchangeStream) offered(name string) bool {
+	if st.o.offered(name) {
+		return true
+	}
+	if !st.sasl2 {
+		return false
+	}
+	for _, n := range st.o.fast {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// negotiate runs RFC 6120 SASL exchanges until one succeeds, the client
+// exhausts its attempts, or the connection fails.
+func (c *Login) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
+	st, closeFn, err := c.openStream(ctx, session, false)
+	if st == nil {
+		return 0, nil, err
+	}
+	defer closeFn()
+	o := st.o
 
 	if !o.secure && len(o.names) == 0 {
 		// RFC 6120 §6.4.1 / §5.3.1: this server requires TLS first. Answer
 		// the attempt and let the client go on with STARTTLS.
-		el, err := c.readElement(ctx, d, conn)
+		el, err := st.read(ctx)
 		if errors.Is(err, errUnexpectedElement) {
-			return 0, nil, closeStream(w, conn, stream.NotAuthorized, "negotiate TLS and authenticate first")
+			return 0, nil, closeStream(st.w, session.Conn(), stream.NotAuthorized, "negotiate TLS and authenticate first")
 		}
 		if err != nil {
 			return 0, nil, err
 		}
-		if el.name == "abort" {
-			return 0, nil, c.fail(ctx, w, meta, &attempt{}, errAborted, "")
+		if el.kind == elAbort {
+			return 0, nil, st.fail(ctx, &attempt{}, errAborted)
 		}
-		return 0, nil, c.fail(ctx, w, meta, &attempt{}, errEncryptionRequired, el.mechanism)
+		return 0, nil, st.fail(ctx, &attempt{requested: el.mechanism}, errEncryptionRequired)
 	}
 
+	return st.loop(ctx, func(r *authenticated) (xmpp.SessionState, error) {
+		c.srv.observe(r.a, r.id.ChannelBinding, "", false, false)
+		if err := writeSASL(st.w, "success", r.out); err != nil {
+			return 0, fatalError{err}
+		}
+		c.loggedIn(ctx, st, r.id)
+		return xmpp.Authn, nil
+	}, session.Conn())
+}
+
+// loop runs attempts until one succeeds and finish accepts it, the client
+// exhausts its attempts, or the connection fails. rw is what a success
+// returns to mellium (the connection for RFC 6120's stream restart, nil for
+// SASL2).
+func (st *exchangeStream) loop(ctx context.Context, finish func(*authenticated) (xmpp.SessionState, error), rw io.ReadWriter) (xmpp.SessionState, io.ReadWriter, error) {
+	c := st.c
+	conn := st.meta.session.Conn()
 	for failures := 0; ; {
-		id, err := c.exchange(ctx, session, meta, d, w, conn, o)
+		r, err := st.attempt(ctx)
 		if err == nil {
-			c.mu.Lock()
-			c.identity = &id
-			c.mu.Unlock()
-			c.srv.log.InfoContext(ctx, "sasl login", "jid", id.JID.String(),
-				"mechanism", id.Mechanism, "channel_binding", string(id.ChannelBinding),
-				"ip", remoteIP(conn.RemoteAddr()))
-			return xmpp.Authn, session.Conn(), nil
+			var mask xmpp.SessionState
+			if mask, err = finish(r); err == nil {
+				return mask, rw, nil
+			}
 		}
 		if errors.Is(err, errUnexpectedElement) {
-			// RFC 6120 §4.9.3.12: data other than SASL before authentication.
-			return 0, nil, closeStream(w, conn, stream.NotAuthorized, "authenticate before sending anything else")
+			// RFC 6120 §4.9.3.12 (and XEP-0388 "During Authentication"):
+			// data other than SASL before authentication.
+			return 0, nil, closeStream(st.w, conn, stream.NotAuthorized, "authenticate before sending anything else")
 		}
 		var fatal fatalError
 		if errors.As(err, &fatal) {
 			return 0, nil, fatal.err
 		}
 		failures++
-		if failures >= cfg.MaxAttempts {
+		if failures >= c.srv.cfg.MaxAttempts {
 			c.srv.log.InfoContext(ctx, "sasl attempts exhausted", "attempts", failures, "ip", remoteIP(conn.RemoteAddr()))
-			return 0, nil, closeStream(w, conn, stream.PolicyViolation, "too many failed authentication attempts")
+			return 0, nil, closeStream(st.w, conn, stream.PolicyViolation, "too many failed authentication attempts")
 		}
 	}
+}
+
+// openStream checks the stream's domain and prepares the exchange; a nil
+// stream means the negotiation ends with err (a stream error already sent).
+// closeFn releases the session's reader and writer.
+func (c *Login) openStream(ctx context.Context, session *xmpp.Session, sasl2 bool) (*exchangeStream, func(), error) {
+	r := session.TokenReader()
+	w := session.TokenWriter()
+	conn := session.Conn()
+	closeFn := func() {
+		restoreDeadline(ctx, conn)
+		w.Close()
+		r.Close()
+	}
+	domain, ok := c.srv.streamDomain(session)
+	if !ok {
+		// The host's stream guard refuses such a header first; this is the
+		// check that holds without it.
+		c.srv.log.InfoContext(ctx, "stream to a domain not served", "domain", session.LocalAddr().String(),
+			"ip", remoteIP(conn.RemoteAddr()))
+		err := closeStream(w, conn, stream.HostUnknown, "this server does not serve that domain")
+		closeFn()
+		return nil, nil, err
+	}
+	st := &exchangeStream{
+		c:     c,
+		meta:  connMeta{session: session, domain: domain},
+		d:     xml.NewTokenDecoder(r),
+		w:     w,
+		conn:  conn,
+		o:     c.currentOffer(session),
+		sasl2: sasl2,
+	}
+	return st, closeFn, nil
+}
+
+// loggedIn records and logs a successful login.
+func (c *Login) loggedIn(ctx context.Context, st *exchangeStream, id Identity) {
+	c.mu.Lock()
+	c.identity = &id
+	c.mu.Unlock()
+	profile := "sasl"
+	if st.sasl2 {
+		profile = "sasl2"
+	}
+	c.srv.log.InfoContext(ctx, "sasl login", "jid", id.JID.String(),
+		"mechanism", id.Mechanism, "channel_binding", string(id.ChannelBinding), "profile", profile,
+		"ip", remoteIP(st.meta.RemoteAddr()))
 }
 
 // fatalError ends the negotiation without a <failure/> (I/O errors, stream
@@ -133,106 +376,11 @@ type fatalError struct{ err error }
 func (f fatalError) Error() string { return f.err.Error() }
 func (f fatalError) Unwrap() error { return f.err }
 
-// exchange runs one authentication attempt, from <auth/> to <success/> or
-// <failure/>. A non-fatal error means a <failure/> was sent.
-func (c *Login) exchange(ctx context.Context, session *xmpp.Session, meta connMeta, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
-	SetReadDeadline(time.Time) error
-}, o *offer) (Identity, error) {
-	a := &attempt{}
-	el, err := c.readElement(ctx, d, conn)
-	if err != nil {
-		return Identity{}, fatalError{err}
-	}
-	switch {
-	case el.err != nil:
-		return Identity{}, c.fail(ctx, w, meta, a, el.err, el.mechanism)
-	case el.name == "abort":
-		return Identity{}, c.fail(ctx, w, meta, a, errAborted, "")
-	case el.name != "auth":
-		return Identity{}, c.fail(ctx, w, meta, a, errMalformed, "")
-	}
-
-	selected := el.mechanism
-	a.begun = time.Now()
-	if !o.offered(selected) {
-		return Identity{}, c.fail(ctx, w, meta, a, errInvalidMechanism, selected)
-	}
-	a.mechanism = selected
-	if l := c.srv.limiter; l != nil {
-		// A banned address is refused before any credential is looked at.
-		if _, err := l.Check(ctx, meta.RemoteAddr(), ""); err != nil {
-			return Identity{}, c.fail(ctx, w, meta, a, fmt.Errorf("%w: %w", scram.ErrStore, err), selected)
-		}
-	}
-	m, err := c.newMechanism(ctx, meta, o, a, selected)
-	if err != nil {
-		return Identity{}, c.fail(ctx, w, meta, a, err, selected)
-	}
-
-	in := el.payload
-	if in == nil {
-		// No initial response: every mechanism here is client-first, so send
-		// an empty challenge (RFC 6120 §6.4.2).
-		if in, err = c.challenge(ctx, d, w, conn, nil); err != nil {
-			return Identity{}, c.failUnlessFatal(ctx, w, meta, a, err, selected)
-		}
-	}
-	for {
-		out, done, err := m.step(ctx, in)
-		if err != nil {
-			return Identity{}, c.fail(ctx, w, meta, a, err, selected)
-		}
-		if done {
-			id, err := c.authorize(ctx, meta, m, selected)
-			if err != nil {
-				return Identity{}, c.fail(ctx, w, meta, a, err, selected)
-			}
-			if l := c.srv.limiter; l != nil && a.limitKey != "" {
-				if err := l.Succeeded(ctx, meta.RemoteAddr(), a.limitKey); err != nil {
-					c.srv.log.WarnContext(ctx, "login limiter: recording a success failed", "err", err)
-				}
-			}
-			if err := writeSASL(w, "success", out); err != nil {
-				return Identity{}, fatalError{err}
-			}
-			c.srv.observe(a, id.ChannelBinding, "", false)
-			return id, nil
-		}
-		if in, err = c.challenge(ctx, d, w, conn, out); err != nil {
-			return Identity{}, c.failUnlessFatal(ctx, w, meta, a, err, selected)
-		}
-	}
-}
-
-// challenge sends a challenge and returns the payload of the client's
-// <response/>.
-func (c *Login) challenge(ctx context.Context, d *xml.Decoder, w xmlstream.TokenWriteFlusher, conn interface {
-	SetReadDeadline(time.Time) error
-}, data []byte) ([]byte, error) {
-	if err := writeSASL(w, "challenge", data); err != nil {
-		return nil, fatalError{err}
-	}
-	el, err := c.readElement(ctx, d, conn)
-	switch {
-	case err != nil:
-		return nil, fatalError{err}
-	case el.err != nil:
-		return nil, el.err
-	case el.name == "abort":
-		return nil, errAborted
-	case el.name != "response":
-		return nil, errMalformed
-	}
-	if el.payload == nil {
-		el.payload = []byte{}
-	}
-	return el.payload, nil
-}
-
 // authorize turns a finished mechanism into an Identity: the authzid rules
 // and the host's account checks.
-func (c *Login) authorize(ctx context.Context, meta connMeta, m mechanism, selected string) (Identity, error) {
+func (c *Login) authorize(ctx context.Context, st *exchangeStream, m mechanism, selected string) (Identity, error) {
 	cfg := &c.srv.cfg
+	meta := st.meta
 	identity, authzid, cb := m.result()
 	id := Identity{JID: identity, Mechanism: selected, ChannelBinding: cb}
 	if authzid != "" {
@@ -243,6 +391,13 @@ func (c *Login) authorize(ctx context.Context, meta connMeta, m mechanism, selec
 		if !az.Domain().Equal(meta.Domain()) {
 			// Identities never cross domains, whatever Authorize would say.
 			return id, fmt.Errorf("%w: another domain", errInvalidAuthzid)
+		}
+		if st.sasl2 {
+			// XEP-0388 "Initiation": a non-empty authorization string that
+			// does not match the stream's from fails the authentication.
+			if from := meta.session.RemoteAddr(); !from.Equal(jid.JID{}) && !from.Bare().Equal(az.Bare()) {
+				return id, fmt.Errorf("%w: not the stream's from", errInvalidAuthzid)
+			}
 		}
 		if !az.Equal(identity) {
 			if cfg.Authorize == nil {
@@ -268,45 +423,61 @@ func (c *Login) authorize(ctx context.Context, meta connMeta, m mechanism, selec
 // fail sends <failure/> for err, records a guessing failure with the
 // limiter, logs one line, and returns err (wrapped as fatal if the failure
 // could not be written).
-func (c *Login) fail(ctx context.Context, w xmlstream.TokenWriteFlusher, meta connMeta, a *attempt, err error, mechanism string) error {
+func (st *exchangeStream) fail(ctx context.Context, a *attempt, err error) error {
+	return st.failWith(ctx, a, err, nil)
+}
+
+// failWith is fail with an application-specific condition for SASL2.
+func (st *exchangeStream) failWith(ctx context.Context, a *attempt, err error, appCondition xml.TokenReader) error {
+	s := st.c.srv
 	condition, text := failureCondition(err)
-	ip := remoteIP(meta.RemoteAddr())
+	ip := remoteIP(st.meta.RemoteAddr())
+	mechanism := a.mechanism
+	if mechanism == "" {
+		mechanism = capName(a.requested)
+	}
 	switch {
 	case errors.Is(err, ErrBanned):
 		// One line when the ban starts (below); refusals during it are
 		// routine.
-		c.srv.log.DebugContext(ctx, "sasl refused: address banned", "ip", ip, "mechanism", mechanism)
+		s.log.DebugContext(ctx, "sasl refused: address banned", "ip", ip, "mechanism", mechanism)
 	default:
 		reason := text
 		if reason == "" {
 			reason = failureReason(err)
 		}
-		c.srv.log.InfoContext(ctx, "sasl failure", "user", a.name, "ip", ip, "mechanism", mechanism,
+		s.log.InfoContext(ctx, "sasl failure", "user", a.name, "ip", ip, "mechanism", mechanism,
 			"condition", condition, "reason", reason)
 	}
 	banned := false
-	if l := c.srv.limiter; l != nil && guessed(err) && a.limitKey != "" {
+	if l := s.limiter; l != nil && guessed(err) && a.limitKey != "" {
 		var lerr error
-		banned, lerr = l.Failed(ctx, meta.RemoteAddr(), a.limitKey)
+		banned, lerr = l.Failed(ctx, st.meta.RemoteAddr(), a.limitKey)
 		switch {
 		case lerr != nil:
-			c.srv.log.WarnContext(ctx, "login limiter: recording a failure failed", "ip", ip, "err", lerr)
+			s.log.WarnContext(ctx, "login limiter: recording a failure failed", "ip", ip, "err", lerr)
 		case banned:
-			c.srv.log.InfoContext(ctx, "sasl ban", "ip", ip, "user", a.name)
+			s.log.InfoContext(ctx, "sasl ban", "ip", ip, "user", a.name)
 		}
 	}
-	c.srv.observe(a, "", condition, banned)
-	if _, werr := xmlstream.Copy(w, failureElement(condition, text)); werr != nil {
+	s.observe(a, "", condition, banned, st.sasl2)
+	var el xml.TokenReader
+	if st.sasl2 {
+		el = failureElement2(condition, text, appCondition)
+	} else {
+		el = failureElement(condition, text)
+	}
+	if _, werr := xmlstream.Copy(st.w, el); werr != nil {
 		return fatalError{werr}
 	}
-	if werr := w.Flush(); werr != nil {
+	if werr := st.w.Flush(); werr != nil {
 		return fatalError{werr}
 	}
 	return err
 }
 
 // observe reports a finished attempt to Config.Observe.
-func (s *Server) observe(a *attempt, cb cbind.Type, condition string, banned bool) {
+func (s *Server) observe(a *attempt, cb cbind.Type, condition string, banned, sasl2 bool) {
 	if s.cfg.Observe == nil {
 		return
 	}
@@ -314,18 +485,19 @@ func (s *Server) observe(a *attempt, cb cbind.Type, condition string, banned boo
 	if !a.begun.IsZero() {
 		d = time.Since(a.begun)
 	}
-	s.cfg.Observe(LoginEvent{Mechanism: a.mechanism, ChannelBinding: cb, Condition: condition, Duration: d, Banned: banned})
+	s.cfg.Observe(LoginEvent{Mechanism: a.mechanism, ChannelBinding: cb, Condition: condition, Duration: d, Banned: banned,
+		SASL2: sasl2})
 }
 
 // failUnlessFatal sends <failure/> for err unless the connection itself
 // failed (or the client sent something other than SASL), which ends the
 // negotiation instead.
-func (c *Login) failUnlessFatal(ctx context.Context, w xmlstream.TokenWriteFlusher, meta connMeta, a *attempt, err error, mechanism string) error {
+func (st *exchangeStream) failUnlessFatal(ctx context.Context, a *attempt, err error) error {
 	var fatal fatalError
 	if errors.As(err, &fatal) {
 		return err
 	}
-	return c.fail(ctx, w, meta, a, err, mechanism)
+	return st.fail(ctx, a, err)
 }
 
 // remoteIP is the address part of a remote address, for logs (fail2ban
@@ -341,35 +513,36 @@ func remoteIP(addr net.Addr) string {
 	return s
 }
 
-// readElement reads the next SASL element within the step timeout. I/O
-// errors and anything that is not a SASL element are returned as err; a
+// noDeadline is a deadliner that sets nothing, for readers whose caller has
+// set the deadline already.
+type noDeadline struct{}
+
+func (noDeadline) SetReadDeadline(time.Time) error { return nil }
+
+// readElement reads the next RFC 6120 SASL element within the step timeout.
+// I/O errors and anything that is not a SASL element are returned as err; a
 // SASL element with a bad payload comes back with el.err set.
-func (c *Login) readElement(ctx context.Context, d *xml.Decoder, conn interface {
-	SetReadDeadline(time.Time) error
-}) (saslElement, error) {
+func (c *Login) readElement(ctx context.Context, d *xml.Decoder, conn deadliner) (saslElement, error) {
 	cfg := &c.srv.cfg
 	if err := conn.SetReadDeadline(c.stepDeadline(ctx)); err != nil {
 		return saslElement{}, err
 	}
-	var start xml.StartElement
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return saslElement{}, err
-		}
-		if s, ok := tok.(xml.StartElement); ok {
-			start = s
-			break
-		}
-		// Whitespace between elements is allowed; anything else is not.
-		if cd, ok := tok.(xml.CharData); !ok || strings.TrimSpace(string(cd)) != "" {
-			return saslElement{}, fmt.Errorf("features: unexpected %T during SASL", tok)
-		}
+	start, err := nextStart(d)
+	if err != nil {
+		return saslElement{}, err
 	}
 	if start.Name.Space != NS {
 		return saslElement{}, errUnexpectedElement
 	}
 	el := saslElement{name: start.Name.Local}
+	switch el.name {
+	case "auth":
+		el.kind = elBegin
+	case "response":
+		el.kind = elResponse
+	case "abort":
+		el.kind = elAbort
+	}
 	for _, a := range start.Attr {
 		if a.Name.Local == "mechanism" && a.Name.Space == "" {
 			el.mechanism = a.Value
@@ -412,14 +585,37 @@ func (c *Login) readElement(ctx context.Context, d *xml.Decoder, conn interface 
 		el.payload = []byte{}
 		return el, nil
 	}
+	el.payload, el.err = decodeBase64(text)
+	return el, nil
+}
+
+// nextStart returns the next start element, skipping whitespace between
+// elements; anything else is an error.
+func nextStart(d *xml.Decoder) (xml.StartElement, error) {
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return xml.StartElement{}, err
+		}
+		if s, ok := tok.(xml.StartElement); ok {
+			return s, nil
+		}
+		// Whitespace between elements is allowed; anything else is not.
+		if cd, ok := tok.(xml.CharData); !ok || strings.TrimSpace(string(cd)) != "" {
+			return xml.StartElement{}, fmt.Errorf("features: unexpected %T during SASL", tok)
+		}
+	}
+}
+
+// decodeBase64 decodes strict base64 (no whitespace, canonical padding);
+// empty text is an error.
+func decodeBase64(text []byte) ([]byte, error) {
 	payload := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
 	n, err := base64.StdEncoding.Strict().Decode(payload, text)
 	if err != nil || len(text) == 0 {
-		el.err = errIncorrectEncoding
-		return el, nil
+		return nil, errIncorrectEncoding
 	}
-	el.payload = payload[:n]
-	return el, nil
+	return payload[:n], nil
 }
 
 // writeSASL writes <name xmlns=NS>base64(data)</name>; empty data is "="
@@ -476,14 +672,18 @@ func restoreDeadline(ctx context.Context, conn interface{ SetReadDeadline(time.T
 }
 
 // newMechanism starts the server side of the selected mechanism for
-// attempt a.
-func (c *Login) newMechanism(ctx context.Context, meta connMeta, o *offer, a *attempt, selected string) (mechanism, error) {
+// attempt a; req is the SASL2 request (nil on RFC 6120).
+func (c *Login) newMechanism(ctx context.Context, st *exchangeStream, a *attempt, selected string, req *sasl2Request) (mechanism, error) {
+	meta, o := st.meta, st.o
 	store := accountStore{srv: c.srv, meta: meta, domain: meta.Domain(), a: a}
 	switch selected {
 	case PLAIN:
 		return &plainMechanism{store: store, profile: &c.srv.plain}, nil
 	case EXTERNAL:
 		return c.newExternal(ctx, meta, o)
+	}
+	if ht, ok := htMechanismByName(selected); ok {
+		return c.srv.fast.newMechanism(st, store, ht, req)
 	}
 	name, require := selected, cbind.Type("")
 	if strings.ContainsRune(selected, ':') {
@@ -499,17 +699,9 @@ func (c *Login) newMechanism(ctx context.Context, meta connMeta, o *offer, a *at
 		cb := scram.ChannelBinding{
 			Advertised: o.plus,
 			Require:    require,
-			Data: func(t cbind.Type) ([]byte, error) {
-				if data, ok := o.cbData[t]; ok {
-					return data, nil
-				}
-				if t == cbind.TLSUnique && o.tls13 {
-					return nil, errTLSUniqueOnTLS13
-				}
-				return nil, cbind.ErrUnavailable
-			},
+			Data:       o.data,
 		}
-		return &scramMechanism{ex: m.server.StartWith(store, cb, o.ssdp), a: a}, nil
+		return &scramMechanism{ex: m.server.StartWith(store, cb, o.ssdp), a: a, mech: m.mech}, nil
 	}
 	return nil, errInvalidMechanism
 }

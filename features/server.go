@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/xml"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -30,6 +31,10 @@ type Server struct {
 	scram     []scramMech         // enabled SCRAM mechanisms, strongest first
 	upgradeTo []crypto.Hash       // hashes PLAIN logins upgrade credentials to
 	plain     plainProfile
+	offers    sync.Map // offerClass → *offerTemplate
+	keys      derivedKeys
+	fast      *fastServer // nil when FAST is off
+	clock     config.Clock
 }
 
 type scramMech struct {
@@ -80,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.limiter = l
 	}
+	var err error
 	for _, m := range scram.Mechanisms() {
 		if !cfg.enabled(m.Name()) {
 			continue
@@ -96,6 +102,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.upgradeTo = s.upgradeHashes()
 	s.plain.init(cfg)
+	s.clock = config.ClockOr(cfg.Clock)
+	if s.keys, err = deriveKeys(cfg.Secret); err != nil {
+		return nil, err
+	}
+	if !cfg.DisableSASL2 && !cfg.DisableFAST {
+		s.fast = newFASTServer(s)
+	}
 	return s, nil
 }
 
@@ -118,6 +131,24 @@ type Identity struct {
 	// ChannelBinding is the channel-binding type the exchange was bound to,
 	// empty when none.
 	ChannelBinding cbind.Type
+	// SASL2 reports that the client authenticated with XEP-0388.
+	SASL2 bool
+	// UserAgent is what a SASL2 client said about itself (XEP-0388
+	// <user-agent/>); zero on RFC 6120. A host may show it to the user (it
+	// must not show it to others) and, per XEP-0386, end the earlier
+	// sessions of the same UserAgent.ID when a new one binds.
+	UserAgent UserAgent
+}
+
+// UserAgent is the XEP-0388 <user-agent/> a client sent. Each field is at
+// most 256 bytes of UTF-8 (longer values are refused with
+// <malformed-request/>).
+type UserAgent struct {
+	// ID is the client installation's stable identifier (a UUID by the
+	// XEP); "" when absent. FAST tokens and stable Bind2 resources need it.
+	ID string
+	// Software and Device are free text, for the user's list of sessions.
+	Software, Device string
 }
 
 // Login is the authentication of one connection: the stream features that
@@ -132,6 +163,8 @@ type Login struct {
 	identity *Identity
 	bound    jid.JID
 	onBind   func(ctx context.Context, session *xmpp.Session, full jid.JID) error
+	onBind2  func(ctx context.Context, session *xmpp.Session, full jid.JID, req Bind2Request) xml.TokenReader
+	after    func(*xmpp.Session) []xmpp.StreamFeature // listed after a Bind2 success
 }
 
 // OnBind sets f to be called when resource binding has chosen the full JID,
@@ -149,18 +182,20 @@ func (c *Login) OnBind(f func(ctx context.Context, session *xmpp.Session, full j
 }
 
 // Features returns every stream feature of the login, for the host's
-// negotiator, in the order to list them: SASL, the XEP-0440 capability,
+// negotiator, in the order to list them: SASL, SASL2 (unless
+// Config.DisableSASL2), the XEP-0440 capability,
 // resource binding, the RFC 3921 session advertisement and the traps. Call it
 // from the xmpp.NewNegotiator callback each time (session may be nil on the
 // first call, which mellium makes before the session exists). A host that
 // lists features of its own picks the ones it wants by name instead.
 func (c *Login) Features(session *xmpp.Session) []xmpp.StreamFeature {
-	return append([]xmpp.StreamFeature{
-		c.SASL(session),
-		c.ChannelBindingCapability(session),
-		c.Bind(),
-		SessionAdvertisement(),
-	}, Traps()...)
+	fs := make([]xmpp.StreamFeature, 0, 8)
+	fs = append(fs, c.SASL(session))
+	if !c.srv.cfg.DisableSASL2 {
+		fs = append(fs, c.SASL2(session))
+	}
+	fs = append(fs, c.ChannelBindingCapability(session), c.Bind(), SessionAdvertisement())
+	return append(fs, Traps()...)
 }
 
 // Traps returns the features that list nothing and answer a client that
@@ -195,19 +230,80 @@ func (c *Login) Bound() jid.JID {
 }
 
 // offer is what the server advertised on one stream, computed once per
-// stream from the connection's TLS state.
+// stream from the connection's TLS state. What it lists depends only on the
+// configuration and the connection's class (TLS or not, the channel-binding
+// types it can give, whether its default type can be given, whether a client
+// certificate verified): that part is shared between the connections of a
+// class (offerClass), and the binding data itself is derived only for the
+// type a client uses.
 type offer struct {
-	secure   bool
-	tls13    bool         // the TLS version is 1.3 (no tls-unique, RFC 9266)
-	names    []string     // <mechanism/> names, in advertised order
-	cbTypes  []cbind.Type // enabled types this connection can give, strongest first
-	cbData   map[cbind.Type][]byte
-	cbListed bool // XEP-0440 element listed
-	plus     bool // some -PLUS mechanism listed
-	ssdp     []byte
+	*offerTemplate
+	secure bool
+	tls13  bool // the TLS version is 1.3 (no tls-unique, RFC 9266)
 	// clientCert is the client's verified certificate, for EXTERNAL; nil
 	// when it presented none that verified.
 	clientCert *x509.Certificate
+
+	cs   tls.ConnectionState
+	leaf *x509.Certificate // the certificate served, for tls-server-end-point
+
+	cbMu   sync.Mutex
+	cbData [numTypes][]byte // derived on first use
+}
+
+// offerTemplate is what one class of connections is offered.
+type offerTemplate struct {
+	names    []string     // <mechanism/> names, in advertised order
+	cbTypes  []cbind.Type // enabled types this connection can give, strongest first
+	cbListed bool         // XEP-0440 element listed
+	plus     bool         // some -PLUS mechanism listed
+	ssdp     []byte       // XEP-0474 input of names and the listed types
+	fast     []string     // XEP-0484 HT mechanisms (SASL2 only), strongest first
+	upgrades []string     // XEP-0480 upgrade tasks (SASL2 only)
+}
+
+// The channel-binding types, strongest first, as indexes of offer.cbData.
+var bindingTypes = [...]cbind.Type{cbind.TLSExporter, cbind.TLSServerEndPoint, cbind.TLSUnique}
+
+const numTypes = len(bindingTypes)
+
+func typeIndex(t cbind.Type) int {
+	for i, x := range bindingTypes {
+		if x == t {
+			return i
+		}
+	}
+	return -1
+}
+
+// offerClass keys the shared offers.
+type offerClass struct {
+	secure     bool
+	types      uint8 // bit i: bindingTypes[i] can be given (and is enabled)
+	hasDefault bool  // the connection's default type can be given
+	external   bool  // EXTERNAL can be offered (a client certificate verified)
+}
+
+// data returns the channel-binding data of type t for this connection,
+// deriving it on first use; t must be one of cbTypes.
+func (o *offer) data(t cbind.Type) ([]byte, error) {
+	i := typeIndex(t)
+	if i < 0 || !slices.Contains(o.cbTypes, t) {
+		if t == cbind.TLSUnique && o.tls13 {
+			return nil, errTLSUniqueOnTLS13
+		}
+		return nil, cbind.ErrUnavailable
+	}
+	o.cbMu.Lock()
+	defer o.cbMu.Unlock()
+	if o.cbData[i] == nil {
+		d, err := cbind.Data(t, &o.cs, o.leaf)
+		if err != nil {
+			return nil, err
+		}
+		o.cbData[i] = d
+	}
+	return o.cbData[i], nil
 }
 
 // currentOffer returns the offer for session's current stream, computing it
@@ -225,8 +321,44 @@ func (c *Login) currentOffer(session *xmpp.Session) *offer {
 
 func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
 	o := &offer{secure: secure}
-	cfg := &s.cfg
 	if !secure {
+		o.offerTemplate = s.template(offerClass{})
+		return o
+	}
+	cfg := &s.cfg
+	o.cs = session.ConnectionState()
+	o.tls13 = o.cs.Version >= tls.VersionTLS13
+	o.leaf = cbind.Served(session.Conn(), cfg.TLSConfig)
+	class := offerClass{secure: true}
+	for _, t := range cbind.Available(&o.cs, o.leaf) {
+		if cfg.bindingEnabled(t) {
+			class.types |= 1 << typeIndex(t)
+		}
+	}
+	if t, ok := cbind.Default(&o.cs); ok && class.types&(1<<typeIndex(t)) != 0 {
+		class.hasDefault = true
+	}
+	if !cfg.DisableEXTERNAL && cfg.enabled(EXTERNAL) && len(o.cs.VerifiedChains) > 0 && len(o.cs.VerifiedChains[0]) > 0 {
+		class.external = true
+		o.clientCert = o.cs.VerifiedChains[0][0]
+	}
+	o.offerTemplate = s.template(class)
+	return o
+}
+
+// template returns the shared offer of a class, building it once.
+func (s *Server) template(class offerClass) *offerTemplate {
+	if t, ok := s.offers.Load(class); ok {
+		return t.(*offerTemplate)
+	}
+	t, _ := s.offers.LoadOrStore(class, s.buildTemplate(class))
+	return t.(*offerTemplate)
+}
+
+func (s *Server) buildTemplate(class offerClass) *offerTemplate {
+	cfg := &s.cfg
+	o := &offerTemplate{}
+	if !class.secure {
 		if cfg.AllowUnencrypted {
 			for _, m := range s.scram {
 				if !m.mech.Plus() {
@@ -236,32 +368,13 @@ func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
 		}
 		return o
 	}
-
-	cs := session.ConnectionState()
-	o.tls13 = cs.Version >= tls.VersionTLS13
-	leaf := cbind.Served(session.Conn(), cfg.TLSConfig)
-	// Strongest first, as cbind.Available orders them; Data itself says
-	// which the connection can give, so each is derived only once.
-	for _, t := range [...]cbind.Type{cbind.TLSExporter, cbind.TLSServerEndPoint, cbind.TLSUnique} {
-		if !cfg.bindingEnabled(t) {
-			continue
+	for i, t := range bindingTypes {
+		if class.types&(1<<i) != 0 {
+			o.cbTypes = append(o.cbTypes, t)
 		}
-		data, err := cbind.Data(t, &cs, leaf)
-		if err != nil {
-			continue
-		}
-		if o.cbData == nil {
-			o.cbData = make(map[cbind.Type][]byte, 3)
-		}
-		o.cbTypes = append(o.cbTypes, t)
-		o.cbData[t] = data
 	}
-	defaultType, hasDefault := cbind.Default(&cs)
-	hasDefault = hasDefault && o.cbData[defaultType] != nil
-
-	if !cfg.DisableEXTERNAL && cfg.enabled(EXTERNAL) && len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
+	if class.external {
 		o.names = append(o.names, EXTERNAL)
-		o.clientCert = cs.VerifiedChains[0][0]
 	}
 	for _, m := range s.scram {
 		if !m.mech.Plus() || len(o.cbTypes) == 0 {
@@ -269,7 +382,7 @@ func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
 		}
 		// The plain -PLUS name means the connection's default type to old
 		// clients; offer it only when that default can be given.
-		if hasDefault {
+		if class.hasDefault {
 			o.names = append(o.names, m.mech.Name())
 			o.plus = true
 		}
@@ -291,20 +404,33 @@ func (s *Server) computeOffer(session *xmpp.Session, secure bool) *offer {
 	// XEP-0440 only means something next to a -PLUS mechanism.
 	o.cbListed = !cfg.DisableChannelBindingCapability && o.plus
 	if !cfg.DisableDowngradeProtection {
+		// The FAST mechanisms are not part of it: XEP-0474 hashes the
+		// mechanisms of the profile's list, and XEP-0484 lists them inside
+		// <inline/>, where clients (Monal, go-sendxmpp) do not look for
+		// them when they check h= (ejabberd 24.12 hashed them too and those
+		// clients could not log in).
 		o.ssdp = DowngradeProtectionInput(o.names, o.listedTypes())
 	}
+	if s.fast != nil {
+		for _, m := range htMechanisms {
+			if cfg.enabled(m.name) && (m.cb == "" || slices.Contains(o.cbTypes, m.cb)) {
+				o.fast = append(o.fast, m.name)
+			}
+		}
+	}
+	o.upgrades = s.upgradeTasks()
 	return o
 }
 
 // listedTypes is the XEP-0440 list as advertised (nil when not listed).
-func (o *offer) listedTypes() []cbind.Type {
+func (o *offerTemplate) listedTypes() []cbind.Type {
 	if !o.cbListed {
 		return nil
 	}
 	return o.cbTypes
 }
 
-func (o *offer) offered(name string) bool {
+func (o *offerTemplate) offered(name string) bool {
 	return slices.Contains(o.names, name)
 }
 
