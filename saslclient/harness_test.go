@@ -139,7 +139,7 @@ type loginOpts struct {
 // login connects to addr and logs in as alice with this package's client.
 func login(t testing.TB, addr string, cfg saslclient.Config, o loginOpts) (*saslclient.Client, *xmpp.Session, error) {
 	t.Helper()
-	if cfg.Password == "" {
+	if cfg.Password == "" && cfg.FAST.Tokens == nil {
 		cfg.Password = alicePassword
 	}
 	if o.version == 0 {
