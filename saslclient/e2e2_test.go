@@ -177,6 +177,69 @@ func TestFASTEndToEnd(t *testing.T) {
 	}
 }
 
+// TestTokenReplay: a count the server has seen for a token is refused, so
+// a recorded token login cannot be played again.
+func TestTokenReplay(t *testing.T) {
+	srv := newTestServer(t, features.Config{})
+	store := &saslclient.MemoryTokenStore{}
+	cfg := tokenCfg(store)
+	if _, _, err := login(t, srv.addr, cfg, loginOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	srv.result(t)
+	cfg.Password = ""
+	for range 2 {
+		if _, _, err := login(t, srv.addr, cfg, loginOpts{}); err != nil {
+			t.Fatal(err)
+		}
+		checkServerSide(t, srv, "HT-SHA-256-EXPR")
+	}
+	tok, _, _ := store.LoadToken("alice@localhost")
+	tok.Count = 1 // the next attempt sends 2, which the server accepted
+	store.StoreToken("alice@localhost", tok)
+	_, _, err := login(t, srv.addr, cfg, loginOpts{})
+	var f *saslclient.Failure
+	if !errors.As(err, &f) {
+		t.Fatalf("replayed count: %v", err)
+	}
+	if res := srv.result(t); res.Err == nil {
+		t.Fatal("server accepted a replayed count")
+	}
+}
+
+// TestSASL2MelliumNegotiator: with mellium's own negotiator instead of
+// Client.Negotiator, a Bind 2 login works when the features that follow
+// <success/> are empty (mellium reads them and is done); Result.Features
+// stays nil.
+func TestSASL2MelliumNegotiator(t *testing.T) {
+	srv := newTestServer(t, features.Config{})
+	c, err := saslclient.New(saslclient.Config{Password: alicePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	origin := jid.MustParse("alice@localhost")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tlsCfg := getPKI().clientTLS(tls.VersionTLS13)
+	session, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, 0, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{xmpp.StartTLS(tlsCfg)}, append(c.Features(), xmpp.BindResource())...)}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	srv.result(t)
+	res, _ := c.Result()
+	if !res.Bound || res.Features != nil || !session.LocalAddr().Equal(res.JID) || res.JID.Resourcepart() == "" {
+		t.Errorf("result %+v, address %s", res, session.LocalAddr())
+	}
+}
+
 // TestSASL2DirectTLS: the root package's Plugin.AcceptTLS (XEP-0368 direct
 // TLS, no STARTTLS): SCRAM-SHA-256-PLUS via SASL2 and Bind 2 from the first
 // stream, then a FAST login with the token.

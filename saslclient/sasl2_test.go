@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,8 @@ func TestSASL2Login(t *testing.T) {
 		}
 		c.success2(final, boundJID,
 			"<bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='sm1' resume='true'/><metadata xmlns='urn:xmpp:mam:2'><start id='a' timestamp='2008-08-22T21:09:04Z'/></metadata></bound>"+
-				"<token xmlns='urn:xmpp:fast:0' expiry='"+expiry.Format(time.RFC3339)+"' token='s3cr3t-token'/>",
+				"<token xmlns='urn:xmpp:fast:0' expiry='"+expiry.Format(time.RFC3339)+"' token='s3cr3t-token'/>"+
+				"<failed xmlns='urn:xmpp:sm:3' h='5'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>",
 			"<sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/>")
 		c.nextNode() // until the client goes
 	})
@@ -43,6 +45,16 @@ func TestSASL2Login(t *testing.T) {
 		}
 		return []xml.TokenReader{xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:xmpp:carbons:2", Local: "enable"}})}
 	}
+	cfg.Inline = func(offered []xml.Name) []xml.TokenReader {
+		want := []xml.Name{{Space: saslclient.NSBind2, Local: "bind"}, {Space: saslclient.NSFAST, Local: "fast"}}
+		if !slices.Equal(offered, want) {
+			t.Errorf("SASL2 inline features = %v", offered)
+		}
+		return []xml.TokenReader{xmlstream.Wrap(nil, xml.StartElement{
+			Name: xml.Name{Space: "urn:xmpp:sm:3", Local: "resume"},
+			Attr: []xml.Attr{{Name: xml.Name{Local: "previd"}, Value: "old"}, {Name: xml.Name{Local: "h"}, Value: "3"}},
+		})}
+	}
 	c, session, err := login2(t, fs.addr, cfg, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +62,9 @@ func TestSASL2Login(t *testing.T) {
 
 	// What the client sent.
 	got := fs.sent()[0]
+	if r := got.child("urn:xmpp:sm:3", "resume"); r.attr("previd") != "old" {
+		t.Errorf("inline <resume/> = %+v", r)
+	}
 	if m := got.attr("mechanism"); m != "SCRAM-SHA-256-PLUS" {
 		t.Errorf("mechanism = %q", m)
 	}
@@ -88,6 +103,10 @@ func TestSASL2Login(t *testing.T) {
 	}
 	if err := xml.Unmarshal(res.BoundElements[0].XML, &enabled); err != nil || enabled.ID != "sm1" {
 		t.Errorf("<enabled/> = %s: %v", res.BoundElements[0].XML, err)
+	}
+	if len(res.SuccessElements) != 1 || res.SuccessElements[0].Name != (xml.Name{Space: "urn:xmpp:sm:3", Local: "failed"}) ||
+		!strings.Contains(string(res.SuccessElements[0].XML), "item-not-found") {
+		t.Errorf("success elements = %+v", res.SuccessElements)
 	}
 	if len(res.Features) != 2 || res.Features[0].Name.Space != "urn:xmpp:sm:3" || res.Features[1].Name.Local != "csi" {
 		t.Errorf("features = %+v", res.Features)
