@@ -96,7 +96,8 @@ type authenticateOpts struct {
 	tag          string
 	inline       string // raw XML inside <bind/>
 	requestToken string
-	fast         string // raw <fast/> attributes; "-" for none
+	useFAST      bool   // send <fast/>
+	fast         string // its raw attributes
 	upgrade      string
 	extra        string // raw XML appended
 }
@@ -123,7 +124,7 @@ func (c *rawClient) authenticate(mechanism string, payload []byte, o authenticat
 	if o.requestToken != "" {
 		fmt.Fprintf(&b, `<request-token xmlns='urn:xmpp:fast:0' mechanism='%s'/>`, o.requestToken)
 	}
-	if o.fast != "" && o.fast != "-" {
+	if o.useFAST {
 		fmt.Fprintf(&b, `<fast xmlns='urn:xmpp:fast:0' %s/>`, o.fast)
 	}
 	if o.upgrade != "" {
@@ -344,7 +345,7 @@ func newHostServer(t testing.TB, cfg features.Config, direct bool, setup func(*f
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &testServer{results: make(chan serverResult, 16)}
+	srv := &testServer{results: make(chan serverResult, 1024)}
 	srv.addr = xmpptest.Listen(t, func(raw net.Conn) {
 		defer raw.Close()
 		var rw net.Conn = cbind.NewConn(raw)

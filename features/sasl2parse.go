@@ -363,7 +363,7 @@ func (p *parser2) bind(b *bind2Request) error {
 // element copies the element start began, refusing more than
 // maxInlineTokens tokens.
 func (p *parser2) element(start xml.StartElement) (Element, error) {
-	e := Element{Start: start.Copy()}
+	e := Element{Start: withoutNSDecls(start)}
 	for depth := 1; depth > 0; {
 		tok, err := p.d.Token()
 		if err != nil {
@@ -379,9 +379,27 @@ func (p *parser2) element(start xml.StartElement) (Element, error) {
 			p.bad(errMalformed)
 			continue
 		}
+		if s, ok := tok.(xml.StartElement); ok {
+			tok = withoutNSDecls(s)
+		}
 		e.tokens = append(e.tokens, xml.CopyToken(tok))
 	}
 	return e, nil
+}
+
+// withoutNSDecls copies start without its namespace declarations, which
+// encoding/xml keeps as attributes although Name.Space already says them
+// (encoding the element again would declare them twice).
+func withoutNSDecls(start xml.StartElement) xml.StartElement {
+	s := start.Copy()
+	s.Attr = s.Attr[:0]
+	for _, a := range start.Attr {
+		if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
+			continue
+		}
+		s.Attr = append(s.Attr, a)
+	}
+	return s
 }
 
 // taskData reads a <task-data/>: the XEP-0480 SCRAM upgrade <hash/> goes
