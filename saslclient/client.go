@@ -71,8 +71,10 @@
 // and the children of <bound/> in Result, and sets the session's address.
 // The features list that follows <success/> (no stream restart) is read by
 // Client.Negotiator, kept in Result.Features, and the session is ready:
-// mellium's own negotiator would try to negotiate that list and fail on one
-// that holds only features it does not know.
+// mellium's own negotiator would try to negotiate that list, which works
+// when it is empty but fails on one that holds only features the client
+// does not know. Without Bind 2 on the server (or with Config.Bind2.Disable)
+// the client binds the RFC 6120 way after SASL2: list xmpp.BindResource.
 //
 // # FAST
 //
@@ -82,15 +84,17 @@
 // TLS 1.2), then the others this connection can give (tls-exporter before
 // tls-server-end-point before tls-unique), and HT-*-NONE only with
 // Config.FAST.AllowNoBinding. The token received is stored; the next login
-// uses it, with a count that grows with every attempt, and verifies the
-// server's HT answer. A token is used only with the mechanism it was issued
-// for, only while the server still offers that mechanism, only over a
+// uses it, with a count that grows with every attempt. A token is used only
+// with the mechanism it was issued for, only while the server still offers that mechanism, only over a
 // connection that can give that mechanism's binding type and before it
 // expires; otherwise the client logs in with the password (and asks for a
-// new token) or fails with ErrTokenUnusable. A new token in <success/>
-// replaces the stored one (rotation). A token the server refuses is deleted
-// and, with a password, the client logs in again on the same stream.
-// Config.FAST.Invalidate logs a token out (XEP-0484 "invalidate").
+// new token) or fails with ErrTokenUnusable. The server's HT answer in
+// <additional-data/> is checked in constant time (ErrServerSignature, and
+// the token is deleted, when it is missing or wrong). A new token in
+// <success/> replaces the stored one (rotation). A token the server refuses
+// is deleted and, with a password, the client logs in again on the same
+// stream (Result.TokenRefused says so). Config.FAST.Invalidate logs a token
+// out (XEP-0484 "invalidate").
 //
 // # Other behaviour
 //
@@ -113,7 +117,10 @@
 // Left out: XEP-0388 tasks (<next/>, <task-data/>: no task is implemented,
 // so a <continue/> always fails, and XEP-0480 SASL upgrade tasks are not
 // requested); TLS 0-RTT early data for FAST (the count is sent, but the
-// request always goes after the handshake); EXTERNAL and other mechanisms;
+// request always goes after the handshake); the inline features themselves
+// (XEP-0198, XEP-0280, XEP-0352: the caller builds their elements with
+// Config.Inline and Config.Bind2.Inline and reads the answers in Result);
+// a TokenStore on disk (MemoryTokenStore only); EXTERNAL and other mechanisms;
 // the GSS-API form of SCRAM; security layers (SCRAM has none); pinning of
 // mechanisms (XEP-0474 asks clients to rely on the hash instead, and pinning
 // needs storage this package does not own); retrying with another mechanism
