@@ -37,6 +37,7 @@ require (
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/xmppauth/xmppauth/metrics v0.0.0
 	github.com/xmppauth/xmppauth/redisstore v0.0.0
+	github.com/xmppo/go-xmpp v0.4.1
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/mod v0.42.0 // indirect
 	golang.org/x/net v0.61.0 // indirect

@@ -17,29 +17,43 @@ import (
 )
 
 // BenchmarkLogin measures complete logins over loopback TLS 1.3: TCP,
-// STARTTLS, SCRAM-SHA-256-PLUS with tls-exporter, stream restart and
-// resource binding. After the timed loop it runs as many bare TLS 1.3
-// handshakes with the same certificate (see BenchmarkTLSHandshake) and
-// reports both rates and their ratio.
+// STARTTLS, then
+//   - SASL: RFC 6120 SCRAM-SHA-256-PLUS with tls-exporter, stream restart
+//     and RFC 6120 resource binding;
+//   - SASL2: the same mechanism over XEP-0388 with Bind 2 (no restart, no
+//     binding round trip);
+//   - FAST: HT-SHA-256-EXPR with a token over SASL2 and Bind 2 (one round
+//     trip, no PBKDF2 on either side).
+//
+// After the timed loop it runs as many bare TLS 1.3 handshakes with the
+// same certificate (see BenchmarkTLSHandshake) and reports both rates and
+// their ratio.
 func BenchmarkLogin(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
+		sasl1 bool
 		cache bool
-	}{{"cache", true}, {"nocache", false}} {
+		fast  bool
+	}{
+		{"SASL/cache", true, true, false},
+		{"SASL/nocache", true, false, false},
+		{"SASL2/cache", false, true, false},
+		{"SASL2/nocache", false, false, false},
+		{"FAST", false, false, true},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := newTestServer(b, features.Config{
-				Mechanisms:          []string{"SCRAM-SHA-256-PLUS"},
+				Mechanisms:          []string{"SCRAM-SHA-256-PLUS", "HT-SHA-256-EXPR"},
 				ChannelBindingTypes: []cbind.Type{cbind.TLSExporter},
 			})
-			cfg := saslclient.Config{Password: alicePassword, Mechanisms: []string{"SCRAM-SHA-256-PLUS"}}
+			cfg := saslclient.Config{Password: alicePassword, Mechanisms: []string{"SCRAM-SHA-256-PLUS"}, DisableSASL2: bc.sasl1, UserAgent: saslclient.UserAgent{ID: uaID}}
+			want := "SCRAM-SHA-256-PLUS:tls-exporter"
 			if bc.cache {
 				cfg.Cache = saslclient.NewMemoryCache(0)
 			}
 			tlsCfg := getPKI().clientTLS(tls.VersionTLS13)
 			origin := jid.MustParse("alice@localhost")
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
+			loginOnce := func(cfg saslclient.Config) saslclient.Result {
 				c, err := saslclient.New(cfg)
 				if err != nil {
 					b.Fatal(err)
@@ -48,19 +62,34 @@ func BenchmarkLogin(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				defer raw.Close()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				session, err := xmpp.NewSession(ctx, origin.Domain(), origin, raw, 0, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+				session, err := xmpp.NewSession(ctx, origin.Domain(), origin, raw, 0, c.Negotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 					return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{xmpp.StartTLS(tlsCfg)}, append(c.Features(), xmpp.BindResource())...)}
 				}))
 				cancel()
 				if err != nil {
 					b.Fatal(err)
 				}
-				if r, _ := c.Result(); r.Mechanism != "SCRAM-SHA-256-PLUS:tls-exporter" {
+				defer session.Close()
+				r, _ := c.Result()
+				return r
+			}
+			if bc.fast {
+				cfg = tokenCfg(&saslclient.MemoryTokenStore{})
+				cfg.Mechanisms = []string{"SCRAM-SHA-256-PLUS"}
+				if r := loginOnce(cfg); !r.TokenStored {
+					b.Fatalf("no token: %+v", r)
+				}
+				cfg.Password = ""
+				want = "HT-SHA-256-EXPR"
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if r := loginOnce(cfg); r.Mechanism != want || r.SASL2 == bc.sasl1 {
 					b.Fatalf("logged in with %+v", r)
 				}
-				session.Close()
-				raw.Close()
 			}
 			b.StopTimer()
 			logins := float64(b.N) / b.Elapsed().Seconds()

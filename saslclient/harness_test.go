@@ -130,6 +130,7 @@ func (s *testServer) result(t testing.TB) serverResult {
 
 // loginOpts tunes login.
 type loginOpts struct {
+	sasl1   bool // DisableSASL2: RFC 6120 SASL only
 	version uint16
 	teeOut  io.Writer // copy of what the client writes (plaintext)
 	conn    func(net.Conn) net.Conn
@@ -138,12 +139,13 @@ type loginOpts struct {
 // login connects to addr and logs in as alice with this package's client.
 func login(t testing.TB, addr string, cfg saslclient.Config, o loginOpts) (*saslclient.Client, *xmpp.Session, error) {
 	t.Helper()
-	if cfg.Password == "" {
+	if cfg.Password == "" && cfg.FAST.Tokens == nil {
 		cfg.Password = alicePassword
 	}
 	if o.version == 0 {
 		o.version = tls.VersionTLS13
 	}
+	cfg.DisableSASL2 = cfg.DisableSASL2 || o.sasl1
 	c, err := saslclient.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +163,7 @@ func login(t testing.TB, addr string, cfg saslclient.Config, o loginOpts) (*sasl
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tlsCfg := getPKI().clientTLS(o.version)
-	session, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, 0, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+	session, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, 0, c.Negotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{
 			Features: append([]xmpp.StreamFeature{xmpp.StartTLS(tlsCfg)}, append(c.Features(), xmpp.BindResource())...),
 			TeeOut:   o.teeOut,
@@ -314,13 +316,14 @@ var (
 	plusMechanism = regexp.MustCompile(`<mechanism>[^<]*-PLUS[^<]*</mechanism>`)
 	cbCapability  = regexp.MustCompile(`<sasl-channel-binding[^>]*>.*?</sasl-channel-binding>`)
 	authElement   = regexp.MustCompile(`(<auth [^>]*>)([^<]*)(</auth>)`)
+	initialResp   = regexp.MustCompile(`(<initial-response[^>]*>)([^<]*)(</initial-response>)`)
 )
 
 // holdFeatures keeps an incomplete features list (and an incomplete <auth>)
 // until its end arrives, then applies f to everything buffered.
 func holdUntilComplete(f func([]byte) []byte) rewriter {
 	return func(pending []byte) ([]byte, []byte) {
-		if incomplete(pending, "features") || incomplete(pending, "auth") {
+		if incomplete(pending, "features") || incomplete(pending, "auth") || incomplete(pending, "authenticate") {
 			return nil, pending
 		}
 		return f(pending), nil
@@ -329,7 +332,7 @@ func holdUntilComplete(f func([]byte) []byte) rewriter {
 
 func incomplete(b []byte, local string) bool {
 	for _, prefix := range []string{"<stream:", "<"} {
-		i := bytes.LastIndex(b, []byte(prefix+local))
+		i := lastStartTag(b, prefix+local)
 		if i < 0 {
 			continue
 		}
@@ -343,6 +346,21 @@ func incomplete(b []byte, local string) bool {
 		return !bytes.Contains(rest, []byte("</"+prefix[1:]+local+">"))
 	}
 	return false
+}
+
+// lastStartTag is the index of the last "<name" in b that is followed by
+// the end of the name (so "<auth" does not find "<authenticate"), or -1.
+func lastStartTag(b []byte, tag string) int {
+	for end := len(b); ; {
+		i := bytes.LastIndex(b[:end], []byte(tag))
+		if i < 0 {
+			return -1
+		}
+		if j := i + len(tag); j == len(b) || bytes.IndexByte([]byte(" \t\r\n/>"), b[j]) >= 0 {
+			return i
+		}
+		end = i
+	}
 }
 
 // selfClosed reports whether the start tag at the beginning of b ends with
@@ -363,21 +381,31 @@ func stripPlus(cb bool) rewriter {
 	})
 }
 
-// flagYToN rewrites the GS2 flag "y" of client-first to "n", as an attacker
-// who stripped -PLUS must do to get past the server's check of "y".
+// flagYToN rewrites the GS2 flag "y" of client-first (in <auth/> or in a
+// SASL2 <initial-response/>) to "n", as an attacker who stripped -PLUS must
+// do to get past the server's check of "y".
 func flagYToN() rewriter {
 	return holdUntilComplete(func(b []byte) []byte {
-		return authElement.ReplaceAllFunc(b, func(m []byte) []byte {
-			parts := authElement.FindSubmatch(m)
-			payload, err := base64.StdEncoding.DecodeString(string(parts[2]))
-			if err != nil || !bytes.HasPrefix(payload, []byte("y,")) {
-				return m
-			}
-			payload[0] = 'n'
-			return bytes.Join([][]byte{parts[1], []byte(base64.StdEncoding.EncodeToString(payload)), parts[3]}, nil)
-		})
+		for _, re := range []*regexp.Regexp{authElement, initialResp} {
+			b = re.ReplaceAllFunc(b, func(m []byte) []byte {
+				parts := re.FindSubmatch(m)
+				payload, err := base64.StdEncoding.DecodeString(string(parts[2]))
+				if err != nil || !bytes.HasPrefix(payload, []byte("y,")) {
+					return m
+				}
+				payload[0] = 'n'
+				return bytes.Join([][]byte{parts[1], []byte(base64.StdEncoding.EncodeToString(payload)), parts[3]}, nil)
+			})
+		}
+		return b
 	})
 }
+
+// profiles are the two SASL profiles every end-to-end test runs over.
+var profiles = []struct {
+	name  string
+	sasl2 bool
+}{{"SASL", false}, {"SASL2", true}}
 
 // triggerWriter calls f once when what is written contains trigger.
 type triggerWriter struct {

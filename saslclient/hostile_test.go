@@ -22,16 +22,35 @@ import (
 // fakeServer is a scripted XMPP server: STARTTLS, then the given features,
 // then script runs the SASL exchange by hand.
 type fakeServer struct {
-	addr string
-	seen chan string // local names of the SASL elements the client sent
+	addr  string
+	seen  chan string // local names of the SASL elements the client sent
+	nodes chan *node  // the elements nextNode read
+	done  chan struct{}
+}
+
+// wait returns when the script has returned.
+func (fs *fakeServer) wait() { <-fs.done }
+
+// sent returns the elements nextNode read so far.
+func (fs *fakeServer) sent() []*node {
+	var out []*node
+	for {
+		select {
+		case n := <-fs.nodes:
+			out = append(out, n)
+		default:
+			return out
+		}
+	}
 }
 
 // fakeConn is the server's view of one client after TLS.
 type fakeConn struct {
-	t    testing.TB
-	conn net.Conn
-	d    *xml.Decoder
-	seen chan string
+	t     testing.TB
+	conn  net.Conn
+	d     *xml.Decoder
+	seen  chan string
+	nodes chan *node
 }
 
 // next reads the next element from the client and returns its local name
@@ -79,11 +98,12 @@ func newFakeServer(t testing.TB, features string, script func(*fakeConn)) *fakeS
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := &fakeServer{addr: ln.Addr().String(), seen: make(chan string, 16)}
+	fs := &fakeServer{addr: ln.Addr().String(), seen: make(chan string, 64), nodes: make(chan *node, 64), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer close(fs.done)
 		raw, err := ln.Accept()
 		if err != nil {
 			return
@@ -94,7 +114,7 @@ func newFakeServer(t testing.TB, features string, script func(*fakeConn)) *fakeS
 		if err != nil {
 			return
 		}
-		c := &fakeConn{t: t, conn: tc, d: xml.NewDecoder(tc), seen: fs.seen}
+		c := &fakeConn{t: t, conn: tc, d: xml.NewDecoder(tc), seen: fs.seen, nodes: fs.nodes}
 		c.restart(features)
 		script(c)
 	}()

@@ -16,64 +16,97 @@ import (
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/stream"
 
 	"github.com/xmppauth/xmppauth/cbind"
 )
 
-// negotiate runs one login on session.
-func (c *Client) negotiate(ctx context.Context, session *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
-	mechanisms, _ := data.([]string)
-	o := offer{mechanisms: mechanisms}
+// negotiate runs one login on session with the profile Config prefers among
+// those the server offered.
+func (c *Client) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
+	var types []string
 	if d, ok := session.Feature(cbind.NS); ok {
 		at, _ := d.(*advertisedTypes)
 		if at == nil {
 			return 0, nil, errors.New("saslclient: XEP-0440 was advertised but not parsed: list every feature of Client.Features")
 		}
-		o.types = at.types
+		types = at.types
 	}
+	if !c.cfg.DisableSASL2 {
+		if d, ok := session.Feature(NS2); ok {
+			if off, _ := d.(*sasl2Offer); off != nil {
+				return c.negotiateSASL2(ctx, session, off, types)
+			}
+		}
+	}
+	d, ok := session.Feature(NS)
+	mechanisms, _ := d.([]string)
+	if !ok || mechanisms == nil {
+		if c.cfg.DisableSASL2 {
+			return 0, nil, fmt.Errorf("%w: the server offers SASL2 only and DisableSASL2 is set", ErrNoMechanism)
+		}
+		return 0, nil, fmt.Errorf("%w: RFC 6120 SASL not offered", ErrNoMechanism)
+	}
+	return c.negotiateSASL1(ctx, session, offer{mechanisms: mechanisms, types: types})
+}
 
-	cs := session.ConnectionState()
-	var leaf *x509.Certificate
-	if len(cs.PeerCertificates) > 0 {
-		leaf = cs.PeerCertificates[0]
-	}
-	conn := c.connection(&cs, leaf)
-	p, err := choose(&c.cfg, o, conn)
-	if err != nil {
-		return 0, nil, err
-	}
+// tlsState is what the client knows about its TLS connection.
+type tlsState struct {
+	cs   tls.ConnectionState
+	leaf *x509.Certificate
+	conn connection
+}
 
-	username := c.cfg.Username
-	if username == "" {
-		username = session.LocalAddr().Localpart()
+func (c *Client) tlsState(session *xmpp.Session) *tlsState {
+	st := &tlsState{cs: session.ConnectionState()}
+	if len(st.cs.PeerCertificates) > 0 {
+		st.leaf = st.cs.PeerCertificates[0]
 	}
+	st.conn = c.connection(&st.cs, st.leaf)
+	return st
+}
 
+func (c *Client) username(session *xmpp.Session) string {
+	if c.cfg.Username != "" {
+		return c.cfg.Username
+	}
+	return session.LocalAddr().Localpart()
+}
+
+func (c *Client) newStream(ctx context.Context, session *xmpp.Session) (*saslStream, func()) {
 	s := &saslStream{
 		ctx:     ctx,
 		conn:    session.Conn(),
 		timeout: c.cfg.StepTimeout,
 	}
 	r := session.TokenReader()
-	defer r.Close()
 	w := session.TokenWriter()
-	defer w.Close()
 	s.d = xml.NewTokenDecoder(r)
 	s.w = w
-	defer s.restoreDeadline()
-
-	var res Result
-	if p.plain {
-		res, err = c.loginPLAIN(s, username)
-	} else {
-		res, err = c.loginSCRAM(s, p, o, &cs, leaf, username)
+	return s, func() {
+		s.restoreDeadline()
+		w.Close()
+		r.Close()
 	}
+}
+
+// negotiateSASL1 logs in with RFC 6120 SASL; a stream restart follows.
+func (c *Client) negotiateSASL1(ctx context.Context, session *xmpp.Session, o offer) (xmpp.SessionState, io.ReadWriter, error) {
+	st := c.tlsState(session)
+	if c.password == "" {
+		return 0, nil, fmt.Errorf("%w: no password, and FAST needs SASL2", ErrNoMechanism)
+	}
+	p, err := choose(&c.cfg, o, st.conn)
 	if err != nil {
 		return 0, nil, err
 	}
-	c.mu.Lock()
-	c.result = &res
-	c.mu.Unlock()
+	s, done := c.newStream(ctx, session)
+	defer done()
+	t := &sasl1{s: s}
+	res, _, err := c.loginPassword(t, p, o, st, c.username(session))
+	if err != nil {
+		return 0, nil, err
+	}
+	c.setResult(res)
 	return xmpp.Authn, session.Conn(), nil
 }
 
@@ -94,96 +127,167 @@ func (c *Client) connection(cs *tls.ConnectionState, leaf *x509.Certificate) con
 	return conn
 }
 
-func (c *Client) loginPLAIN(s *saslStream, username string) (Result, error) {
-	msg := []byte(c.cfg.Authzid + "\x00" + username + "\x00" + c.password)
-	defer clear(msg)
-	if err := s.write("auth", PLAIN, msg); err != nil {
-		return Result{}, err
-	}
-	el, err := s.read()
-	if err != nil {
-		return Result{}, err
-	}
-	if el.name != "success" {
-		return Result{}, s.unexpected(el)
-	}
-	return Result{Mechanism: PLAIN}, nil
+// outcome is one server element of an exchange, in either profile.
+type outcome struct {
+	kind    string // "challenge", "success", "failure" or "continue"
+	data    []byte // challenge data, or the additional data of success and continue
+	failure *Failure
+	tasks   *ContinueError
+	success *sasl2Success // SASL2 <success/> details
 }
 
-func (c *Client) loginSCRAM(s *saslStream, p plan, o offer, cs *tls.ConnectionState, leaf *x509.Certificate, username string) (Result, error) {
+// transport is a SASL profile: RFC 6120 (sasl1) or XEP-0388 (sasl2).
+type transport interface {
+	// start sends <auth/> or <authenticate/> with the initial response.
+	start(mechanism string, initial []byte) error
+	// respond sends <response/>.
+	respond(data []byte) error
+	// abort sends <abort/>.
+	abort() error
+	// next reads the server's next element.
+	next() (outcome, error)
+}
+
+// unexpected turns an element that does not fit the exchange into an error.
+func unexpected(o outcome) error {
+	switch {
+	case o.failure != nil:
+		return o.failure
+	case o.kind == "success" || o.kind == "challenge":
+		if _, err := parseServerFinal(o.data); err != nil {
+			var se *ServerError
+			if errors.As(err, &se) {
+				return se
+			}
+		}
+	}
+	return fmt.Errorf("%w: unexpected <%s/>", ErrMalformed, o.kind)
+}
+
+// abortWith sends <abort/> and returns err: the client gives up (the server
+// answers with a failure, which is not waited for).
+func abortWith(t transport, err error) error {
+	if werr := t.abort(); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return err
+}
+
+// loginPassword runs the password mechanism p over t and returns the final
+// outcome (a success).
+func (c *Client) loginPassword(t transport, p plan, o offer, st *tlsState, username string) (Result, outcome, error) {
+	if p.plain {
+		return c.loginPLAIN(t, username)
+	}
+	return c.loginSCRAM(t, p, o, st, username)
+}
+
+func (c *Client) loginPLAIN(t transport, username string) (Result, outcome, error) {
+	msg := []byte(c.cfg.Authzid + "\x00" + username + "\x00" + c.password)
+	defer clear(msg)
+	if err := t.start(PLAIN, msg); err != nil {
+		return Result{}, outcome{}, err
+	}
+	el, err := t.next()
+	if err != nil {
+		return Result{}, el, err
+	}
+	switch el.kind {
+	case "success":
+		return Result{Mechanism: PLAIN}, el, nil
+	case "continue":
+		return Result{}, el, abortWith(t, el.tasks)
+	}
+	return Result{}, el, unexpected(el)
+}
+
+func (c *Client) loginSCRAM(t transport, p plan, o offer, st *tlsState, username string) (Result, outcome, error) {
 	var cbData []byte
 	if p.cbType != "" {
 		var err error
-		if cbData, err = cbind.Data(p.cbType, cs, leaf); err != nil {
-			return Result{}, fmt.Errorf("saslclient: channel binding %s: %w", p.cbType, err)
+		if cbData, err = cbind.Data(p.cbType, &st.cs, st.leaf); err != nil {
+			return Result{}, outcome{}, fmt.Errorf("saslclient: channel binding %s: %w", p.cbType, err)
 		}
 	}
 	sc, err := newScramClient(p.mech, username, c.cfg.Authzid, c.password, p.flag, cbData, c.cfg.Rand)
 	if err != nil {
-		return Result{}, err
+		return Result{}, outcome{}, err
 	}
 	sc.cache, sc.minIter, sc.maxIter = c.cfg.Cache, c.cfg.MinIterations, c.cfg.MaxIterations
 
-	if err := s.write("auth", p.name, sc.first()); err != nil {
-		return Result{}, err
+	if err := t.start(p.name, sc.first()); err != nil {
+		return Result{}, outcome{}, err
 	}
-	el, err := s.read()
+	el, err := t.next()
 	if err != nil {
-		return Result{}, err
+		return Result{}, el, err
 	}
-	if el.name != "challenge" {
-		return Result{}, s.unexpected(el)
+	if el.kind != "challenge" {
+		return Result{}, el, unexpected(el)
 	}
-	final, err := sc.final(el.payload, func(sf serverFirst) error {
+	final, err := sc.final(el.data, func(sf serverFirst) error {
 		return c.checkDowngrade(p, o, sf)
 	})
 	if err != nil {
-		return Result{}, s.abort(err)
+		return Result{}, el, abortWith(t, err)
 	}
-	if err := s.write("response", "", final); err != nil {
-		return Result{}, err
+	if err := t.respond(final); err != nil {
+		return Result{}, el, err
 	}
 
-	el, err = s.read()
-	if err != nil {
-		return Result{}, err
+	if el, err = t.next(); err != nil {
+		return Result{}, el, err
 	}
-	switch el.name {
+	switch el.kind {
 	case "challenge":
 		// Some servers send server-final in a challenge and <success/>
 		// after an empty response.
-		if err := sc.verifyFinal(el.payload); err != nil {
+		if err := sc.verifyFinal(el.data); err != nil {
 			sc.forget()
-			return Result{}, s.abort(err)
+			return Result{}, el, abortWith(t, err)
 		}
-		if err := s.write("response", "", nil); err != nil {
-			return Result{}, err
+		if err := t.respond(nil); err != nil {
+			return Result{}, el, err
 		}
-		if el, err = s.read(); err != nil {
-			return Result{}, err
+		if el, err = t.next(); err != nil {
+			return Result{}, el, err
 		}
-		if el.name != "success" {
-			return Result{}, s.unexpected(el)
+		switch el.kind {
+		case "success":
+		case "continue":
+			return Result{}, el, abortWith(t, el.tasks)
+		default:
+			return Result{}, el, unexpected(el)
 		}
-		if len(el.payload) > 0 {
-			if err := sc.verifyFinal(el.payload); err != nil {
-				return Result{}, err
+		if len(el.data) > 0 {
+			if err := sc.verifyFinal(el.data); err != nil {
+				return Result{}, el, err
 			}
 		}
-	case "success":
-		if len(el.payload) == 0 {
+	case "success", "continue":
+		if len(el.data) == 0 {
 			// The server never proved that it knows the credentials.
-			return Result{}, fmt.Errorf("%w: success without server-final", ErrServerSignature)
+			err := fmt.Errorf("%w: <%s/> without server-final", ErrServerSignature, el.kind)
+			if el.kind == "continue" {
+				err = abortWith(t, err)
+			}
+			return Result{}, el, err
 		}
-		if err := sc.verifyFinal(el.payload); err != nil {
+		if err := sc.verifyFinal(el.data); err != nil {
 			sc.forget()
-			return Result{}, err
+			if el.kind == "continue" {
+				err = abortWith(t, err)
+			}
+			return Result{}, el, err
+		}
+		if el.kind == "continue" {
+			return Result{}, el, abortWith(t, el.tasks)
 		}
 	default:
 		sc.forget()
-		return Result{}, s.unexpected(el)
+		return Result{}, el, unexpected(el)
 	}
-	return Result{Mechanism: p.name, ChannelBinding: p.cbType, DowngradeProtected: sc.h != nil}, nil
+	return Result{Mechanism: p.name, ChannelBinding: p.cbType, DowngradeProtected: sc.h != nil}, el, nil
 }
 
 // checkDowngrade applies XEP-0474 §6.2 (and its modified XEP-0440 rule 6)
@@ -216,54 +320,12 @@ type saslStream struct {
 	w       xmlstream.TokenWriteFlusher
 }
 
-// saslElement is one element the server sent.
-type saslElement struct {
-	name    string // challenge, success or failure
-	payload []byte // decoded
-	failure *Failure
-}
-
-func (s *saslStream) write(name, mechanism string, data []byte) error {
-	start := xml.StartElement{Name: xml.Name{Space: NS, Local: name}}
-	if mechanism != "" {
-		start.Attr = []xml.Attr{{Name: xml.Name{Local: "mechanism"}, Value: mechanism}}
-	}
-	var inner xml.TokenReader
-	switch {
-	case len(data) > 0:
-		inner = xmlstream.Token(xml.CharData(base64.StdEncoding.EncodeToString(data)))
-	case name == "auth":
-		inner = xmlstream.Token(xml.CharData("=")) // RFC 6120 §6.4.2
-	}
-	if _, err := xmlstream.Copy(s.w, xmlstream.Wrap(inner, start)); err != nil {
+// send writes r and flushes.
+func (s *saslStream) send(r xml.TokenReader) error {
+	if _, err := xmlstream.Copy(s.w, r); err != nil {
 		return err
 	}
 	return s.w.Flush()
-}
-
-// abort sends <abort/> and returns err: the client gives up (the server
-// answers with <failure><aborted/></failure>, which is not waited for).
-func (s *saslStream) abort(err error) error {
-	if werr := s.write("abort", "", nil); werr != nil {
-		return errors.Join(err, werr)
-	}
-	return err
-}
-
-// unexpected turns an element that does not fit the exchange into an error.
-func (s *saslStream) unexpected(el saslElement) error {
-	if el.failure != nil {
-		return el.failure
-	}
-	if el.name == "success" || el.name == "challenge" {
-		if _, err := parseServerFinal(el.payload); err != nil {
-			var se *ServerError
-			if errors.As(err, &se) {
-				return se
-			}
-		}
-	}
-	return fmt.Errorf("%w: unexpected <%s/>", ErrMalformed, el.name)
 }
 
 func (s *saslStream) deadline() time.Time {
@@ -279,42 +341,70 @@ func (s *saslStream) restoreDeadline() {
 	_ = s.conn.SetReadDeadline(d)
 }
 
-// read returns the next SASL element from the server.
-func (s *saslStream) read() (saslElement, error) {
+// nextStart returns the start of the server's next element, skipping
+// whitespace, within the step deadline. Stream errors come back as the
+// stream.Error mellium's reader returns.
+func (s *saslStream) nextStart() (xml.StartElement, error) {
 	if err := s.ctx.Err(); err != nil {
-		return saslElement{}, err
+		return xml.StartElement{}, err
 	}
 	if err := s.conn.SetReadDeadline(s.deadline()); err != nil {
-		return saslElement{}, err
+		return xml.StartElement{}, err
 	}
-	var start xml.StartElement
 	for {
 		tok, err := s.d.Token()
 		if err != nil {
-			return saslElement{}, err
+			return xml.StartElement{}, err
 		}
 		if st, ok := tok.(xml.StartElement); ok {
-			start = st
-			break
+			return st, nil
 		}
 		if cd, ok := tok.(xml.CharData); !ok || strings.TrimSpace(string(cd)) != "" {
-			return saslElement{}, fmt.Errorf("%w: unexpected %T during SASL", ErrMalformed, tok)
+			return xml.StartElement{}, fmt.Errorf("%w: unexpected %T during SASL", ErrMalformed, tok)
 		}
 	}
-	if start.Name.Space == stream.NS && start.Name.Local == "error" {
-		var se stream.Error
-		if err := s.d.DecodeElement(&se, &start); err != nil {
-			return saslElement{}, fmt.Errorf("%w: stream error: %v", ErrMalformed, err)
-		}
-		return saslElement{}, se
+}
+
+// sasl1 is the RFC 6120 §6 profile.
+type sasl1 struct {
+	s *saslStream
+}
+
+func (t *sasl1) write(name, mechanism string, data []byte) error {
+	start := xml.StartElement{Name: xml.Name{Space: NS, Local: name}}
+	if mechanism != "" {
+		start.Attr = []xml.Attr{{Name: xml.Name{Local: "mechanism"}, Value: mechanism}}
 	}
-	el := saslElement{name: start.Name.Local}
+	var inner xml.TokenReader
+	switch {
+	case len(data) > 0:
+		inner = xmlstream.Token(xml.CharData(base64.StdEncoding.EncodeToString(data)))
+	case name == "auth":
+		inner = xmlstream.Token(xml.CharData("=")) // RFC 6120 §6.4.2
+	}
+	return t.s.send(xmlstream.Wrap(inner, start))
+}
+
+func (t *sasl1) start(mechanism string, initial []byte) error {
+	return t.write("auth", mechanism, initial)
+}
+
+func (t *sasl1) respond(data []byte) error { return t.write("response", "", data) }
+
+func (t *sasl1) abort() error { return t.write("abort", "", nil) }
+
+func (t *sasl1) next() (outcome, error) {
+	start, err := t.s.nextStart()
+	if err != nil {
+		return outcome{}, err
+	}
+	el := outcome{kind: start.Name.Local}
 	if start.Name.Space != NS {
 		return el, fmt.Errorf("%w: unexpected element <%s/> during SASL", ErrMalformed, start.Name.Local)
 	}
-	switch el.name {
+	switch el.kind {
 	case "failure":
-		f, err := readFailure(s.d)
+		f, err := readFailure(t.s.d)
 		if err != nil {
 			return el, err
 		}
@@ -322,23 +412,31 @@ func (s *saslStream) read() (saslElement, error) {
 		return el, nil
 	case "challenge", "success":
 	default:
-		return el, fmt.Errorf("%w: unexpected element <%s/> during SASL", ErrMalformed, el.name)
+		return el, fmt.Errorf("%w: unexpected element <%s/> during SASL", ErrMalformed, el.kind)
 	}
-	text, err := readText(s.d, base64.StdEncoding.EncodedLen(MaxServerMessageLen))
+	text, err := readText(t.s.d, base64.StdEncoding.EncodedLen(MaxServerMessageLen))
 	if err != nil {
 		return el, err
 	}
-	text = strings.TrimSpace(text)
-	if text == "" || text == "=" {
-		return el, nil
-	}
-	if el.payload, err = base64.StdEncoding.Strict().DecodeString(text); err != nil {
-		return el, fmt.Errorf("%w: payload is not valid base64", ErrMalformed)
-	}
-	return el, nil
+	el.data, err = decodeSASLData(text, true)
+	return el, err
 }
 
-// readFailure reads the children of <failure/>.
+// decodeSASLData decodes base64 element text, surrounding whitespace
+// ignored; with equalsEmpty, RFC 6120's "=" is the empty string.
+func decodeSASLData(text string, equalsEmpty bool) ([]byte, error) {
+	text = strings.TrimSpace(text)
+	if text == "" || equalsEmpty && text == "=" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(text)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload is not valid base64", ErrMalformed)
+	}
+	return b, nil
+}
+
+// readFailure reads the children of an RFC 6120 <failure/>.
 func readFailure(d *xml.Decoder) (*Failure, error) {
 	f := &Failure{}
 	for {

@@ -13,6 +13,7 @@ import (
 type offer struct {
 	mechanisms []string
 	types      []string // XEP-0440 types; nil when not advertised
+	sasl2      bool     // the SASL2 list (XEP-0440 business rule 4 applies)
 }
 
 // connection is what this side's TLS connection can give.
@@ -63,6 +64,15 @@ func choose(cfg *Config, o offer, conn connection) (plan, error) {
 		pseudo[m] = append(pseudo[m], t)
 	}
 	advertised := func(name string) bool { return slices.Contains(o.mechanisms, name) }
+
+	if o.sasl2 && o.types == nil && len(pseudo) == 0 && len(conn.available) > 0 &&
+		slices.ContainsFunc(scram.Mechanisms(), func(m scram.Mechanism) bool {
+			return m.Plus() && cfg.enabled(m.Name()) && advertised(m.Name())
+		}) {
+		// XEP-0440 business rule 4: on SASL2, -PLUS without any binding
+		// type means someone stripped the types (or a broken server).
+		return plan{}, fmt.Errorf("%w: SASL2 offers -PLUS without XEP-0440 channel-binding types", ErrDowngrade)
+	}
 
 	wouldPickPlus := false
 	for _, m := range scram.Mechanisms() { // strongest hash first
