@@ -43,7 +43,7 @@ var allowed = map[string][]string{
 	"outcome": {
 		"granted", "reused", "no_credentials", "bad_credentials", "used_transaction", "unknown_host",
 		"bad_request", "forbidden", "rate_limited", "too_many_pending", "overloaded", "offline", "denied",
-		"timed_out", "could_not_answer", "session_ended", "canceled", "disabled", "internal", "other",
+		"timed_out", "could_not_answer", "session_ended", "canceled", "disabled", "internal", "store_unavailable", "other",
 	},
 	"op":    {"credential", "set_credential", "incr", "get", "delete", "use_nonce"},
 	"store": nil,
