@@ -186,7 +186,7 @@ func New(cfg Config) (*Plugin, error) {
 		return nil, fmt.Errorf("xmppauth: %w", config.Errorf("domains", "at least one served domain is required"))
 	}
 	cfg.SASL.Domains = cfg.Domains
-	p := &Plugin{cfg: cfg, guard: cfg.Stream, stepTimeout: cfg.SASL.StepTimeout, negotiateTimeout: cfg.NegotiateTimeout.D()}
+	p := &Plugin{cfg: cfg, guard: cfg.Stream, stepTimeout: cfg.SASL.StepTimeout.D(), negotiateTimeout: cfg.NegotiateTimeout.D()}
 	if p.stepTimeout == 0 {
 		p.stepTimeout = features.DefaultStepTimeout
 	}

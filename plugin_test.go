@@ -393,7 +393,7 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.EnableHTTPAuth || !c.EnableOAuth || c.SASL.StepTimeout != 10*time.Second || time.Duration(c.OAuth.Window) != 2*time.Minute {
+	if !c.EnableHTTPAuth || !c.EnableOAuth || c.SASL.StepTimeout.D() != 10*time.Second || time.Duration(c.OAuth.Window) != 2*time.Minute {
 		t.Fatalf("decoded %+v", c)
 	}
 	for in, field := range map[string]string{

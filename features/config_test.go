@@ -18,7 +18,7 @@ func TestConfigJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(in), &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.StepTimeout != 90*time.Second || c.MaxAttempts != 2 || !c.DisablePseudomechanisms ||
+	if c.StepTimeout.D() != 90*time.Second || c.MaxAttempts != 2 || !c.DisablePseudomechanisms ||
 		!c.DisableDowngradeProtection || len(c.Mechanisms) != 2 || c.ChannelBindingTypes[0] != cbind.TLSExporter {
 		t.Fatalf("decoded %+v", c)
 	}
@@ -53,7 +53,7 @@ func TestConfigValidate(t *testing.T) {
 		{features.Config{Mechanisms: []string{"SCRAM-SHA-1", "CRAM-MD5"}}, `mechanisms[1]: unknown mechanism "CRAM-MD5"`},
 		{features.Config{ChannelBindingTypes: []cbind.Type{"tls-unique-for-telnet"}}, "channel_binding_types[0]: "},
 		{features.Config{MaxAttempts: 9}, "max_attempts: 9 is not in 0..5"},
-		{features.Config{StepTimeout: -time.Second}, "step_timeout: -1s is negative"},
+		{features.Config{StepTimeout: config.Duration(-time.Second)}, "step_timeout: -1s is negative"},
 		{features.Config{Domains: []string{"a.example", "alice@b.example"}}, "domains[1]: "},
 		{features.Config{Iterations: 1000}, "iterations: 1000 is below 4096"},
 		{features.Config{SaltLen: 99}, "salt_len: 99 is not in 0..32"},

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/xmppauth/xmppauth/config"
 	"runtime"
 	"strings"
 	"testing"
@@ -361,7 +362,7 @@ func TestDowngradeProtectionInputVector(t *testing.T) {
 func TestStalledClient(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for _, disconnect := range []bool{false, true} {
-		srv := newTestServer(t, features.Config{StepTimeout: 200 * time.Millisecond})
+		srv := newTestServer(t, features.Config{StepTimeout: config.Duration(200 * time.Millisecond)})
 		c := dialRaw(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
 		c.auth("SCRAM-SHA-256", []byte("n,,n=alice,r=abcdefghijklmnop"))
 		if el := c.next(); el.XMLName.Local != "challenge" {

@@ -133,11 +133,9 @@
 package features
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -264,8 +262,7 @@ type Config struct {
 	MaxAttempts int `json:"max_attempts,omitempty"`
 	// StepTimeout bounds how long the server waits for each client message
 	// of an exchange. Zero: DefaultStepTimeout.
-	// In JSON it is a Go duration string such as "30s".
-	StepTimeout time.Duration `json:"-"`
+	StepTimeout config.Duration `json:"step_timeout,omitempty"`
 	// MaxPayloadSize caps the decoded size of one SASL message. Zero:
 	// DefaultMaxPayloadSize.
 	MaxPayloadSize int `json:"max_payload_size,omitempty"`
@@ -482,46 +479,3 @@ func (c Config) bindingEnabled(t cbind.Type) bool {
 	}
 	return false
 }
-
-// configJSON is Config's JSON form: durations as strings.
-type configJSON struct {
-	*configAlias
-	StepTimeout string `json:"step_timeout,omitempty"`
-}
-
-type configAlias Config
-
-// MarshalJSON encodes StepTimeout as a duration string.
-func (c Config) MarshalJSON() ([]byte, error) {
-	j := configJSON{configAlias: (*configAlias)(&c)}
-	if c.StepTimeout != 0 {
-		j.StepTimeout = c.StepTimeout.String()
-	}
-	return json.Marshal(j)
-}
-
-// UnmarshalJSON decodes StepTimeout from a duration string ("30s").
-func (c *Config) UnmarshalJSON(b []byte) error {
-	j := configJSON{configAlias: (*configAlias)(c)}
-	// Strict, like the file it comes from: a misspelt key must not
-	// silently drop a restriction.
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&j); err != nil {
-		return fmt.Errorf("features: %w", err)
-	}
-	if j.StepTimeout != "" {
-		d, err := time.ParseDuration(j.StepTimeout)
-		if err != nil {
-			return fmt.Errorf("features: step_timeout: %w", err)
-		}
-		c.StepTimeout = d
-	}
-	return nil
-}
-
-// Interface guards.
-var (
-	_ json.Marshaler   = Config{}
-	_ json.Unmarshaler = (*Config)(nil)
-)

@@ -658,7 +658,7 @@ func closeStream(w xmlstream.TokenWriteFlusher, conn io.Writer, e stream.Error, 
 
 // stepDeadline is when the client's next message must have arrived.
 func (c *Login) stepDeadline(ctx context.Context) time.Time {
-	deadline := time.Now().Add(c.srv.cfg.StepTimeout)
+	deadline := time.Now().Add(c.srv.cfg.StepTimeout.D())
 	if ctxDeadline, ok := ctx.Deadline(); ok && ctxDeadline.Before(deadline) {
 		return ctxDeadline
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/xmppauth/xmppauth/config"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -290,7 +291,7 @@ func TestSASL2UnknownUserLooksReal(t *testing.T) {
 func TestSASL2StalledAndExhausted(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for _, disconnect := range []bool{false, true} {
-		srv := newHostServer(t, features.Config{StepTimeout: 200 * time.Millisecond}, true, nil)
+		srv := newHostServer(t, features.Config{StepTimeout: config.Duration(200 * time.Millisecond)}, true, nil)
 		c := dialDirectTLS(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
 		c.authenticate("SCRAM-SHA-256", []byte("n,,n=alice,r=abcdefghijklmnop"), authenticateOpts{})
 		if el := c.next(); el.XMLName.Local != "challenge" {

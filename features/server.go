@@ -56,7 +56,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	if cfg.StepTimeout == 0 {
-		cfg.StepTimeout = DefaultStepTimeout
+		cfg.StepTimeout = config.Duration(DefaultStepTimeout)
 	}
 	if cfg.MaxPayloadSize == 0 {
 		cfg.MaxPayloadSize = DefaultMaxPayloadSize
