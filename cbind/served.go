@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 a host may still fill the deprecated tls.Config.NameToCertificate; Served honours it.
+
 package cbind
 
 import (

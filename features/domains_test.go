@@ -180,7 +180,7 @@ func TestExternalCrossDomain(t *testing.T) {
 			return out, nil
 		}
 	}
-	cert := p.clientCert("alice@a.example")
+	cert := p.Client("alice@a.example")
 	for _, tc := range []struct {
 		mapped []string
 		want   string

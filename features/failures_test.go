@@ -275,8 +275,8 @@ func TestSpoofedFrom(t *testing.T) {
 
 func TestExternal(t *testing.T) {
 	p := getPKI(t)
-	bob := p.clientCert("bob@localhost")
-	two := p.clientCert("bob@localhost", "alice@localhost")
+	bob := p.Client("bob@localhost")
+	two := p.Client("bob@localhost", "alice@localhost")
 	tests := []struct {
 		name    string
 		cert    []tls.Certificate

@@ -2,8 +2,6 @@ package features
 
 import (
 	"context"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/xml"
 	"log/slog"
 	"strings"
@@ -73,22 +71,6 @@ func FuzzPLAIN(f *testing.F) {
 			id, _, _ := m.result()
 			if id.String() != "alice@localhost" {
 				t.Fatalf("%q authenticated as %s", in, id)
-			}
-		}
-	})
-}
-
-// FuzzXMPPAddrs parses arbitrary subjectAltName extension values.
-func FuzzXMPPAddrs(f *testing.F) {
-	// A SAN with one otherName id-on-xmppAddr "bob@localhost" and a dNSName.
-	f.Add([]byte("0\x200\x19\xa0\x17\x06\x08+\x06\x01\x05\x05\x07\x08\x05\xa0\x0b\x0c\x09bob@local\x82\x03abc"))
-	f.Add([]byte{0x30, 0x00})
-	f.Add([]byte{0x30, 0x80})
-	f.Fuzz(func(t *testing.T, value []byte) {
-		cert := &x509.Certificate{Extensions: []pkix.Extension{{Id: oidSubjectAltName, Value: value}}}
-		for _, a := range XMPPAddrs(cert) {
-			if len(a) > len(value) || !utf8.ValidString(a) {
-				t.Fatalf("address %q from %x", a, value)
 			}
 		}
 	})

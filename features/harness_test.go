@@ -3,9 +3,6 @@ package features_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	encasn1 "encoding/asn1"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
@@ -17,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -41,28 +36,6 @@ var getPKIOnce = sync.OnceValue(func() *pki {
 })
 
 func getPKI(testing.TB) *pki { return getPKIOnce() }
-
-// clientCert returns a client certificate whose subjectAltName carries the
-// given id-on-xmppAddr values.
-func (p *pki) clientCert(addrs ...string) tls.Certificate {
-	var b cryptobyte.Builder
-	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		for _, a := range addrs {
-			b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-				b.AddASN1ObjectIdentifier(features.OIDXMPPAddr)
-				b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-					b.AddASN1(asn1.UTF8String, func(b *cryptobyte.Builder) { b.AddBytes([]byte(a)) })
-				})
-			})
-		}
-	})
-	san := b.BytesOrPanic()
-	return p.Leaf(&x509.Certificate{
-		Subject:         pkix.Name{CommonName: "client"},
-		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		ExtraExtensions: []pkix.Extension{{Id: encasn1.ObjectIdentifier{2, 5, 29, 17}, Value: san}},
-	})
-}
 
 func (p *pki) serverTLS() *tls.Config {
 	return &tls.Config{

@@ -4,19 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/x509"
-	encasn1 "encoding/asn1"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/scram"
+	"github.com/xmppauth/xmppauth/xmppcert"
 )
 
 // mechanism is the server side of one SASL exchange.
@@ -229,7 +226,7 @@ func (c *Login) newExternal(ctx context.Context, meta connMeta, o *offer) (mecha
 			}
 		}
 	} else {
-		for _, addr := range XMPPAddrs(leaf) {
+		for _, addr := range xmppcert.Addrs(leaf) {
 			j, err := jid.Parse(addr)
 			if err != nil || !j.Domain().Equal(domain) || j.Localpart() == "" {
 				continue
@@ -277,47 +274,4 @@ func (m *externalMechanism) step(ctx context.Context, in []byte) ([]byte, bool, 
 
 func (m *externalMechanism) result() (jid.JID, string, cbind.Type) {
 	return m.identity, m.authzid, ""
-}
-
-var (
-	oidSubjectAltName = encasn1.ObjectIdentifier{2, 5, 29, 17}
-	// OIDXMPPAddr is id-on-xmppAddr (RFC 6120 §13.7.1.4).
-	OIDXMPPAddr = encasn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 5}
-)
-
-// XMPPAddrs returns the id-on-xmppAddr otherName values of cert's
-// subjectAltName extension (RFC 6120 §13.7.1.4). Malformed entries are
-// skipped.
-func XMPPAddrs(cert *x509.Certificate) []string {
-	var out []string
-	otherName := asn1.Tag(0).ContextSpecific().Constructed()
-	for _, ext := range cert.Extensions {
-		if !ext.Id.Equal(oidSubjectAltName) {
-			continue
-		}
-		in := cryptobyte.String(ext.Value)
-		var names cryptobyte.String
-		if !in.ReadASN1(&names, asn1.SEQUENCE) {
-			return out
-		}
-		for !names.Empty() {
-			var name cryptobyte.String
-			var tag asn1.Tag
-			if !names.ReadAnyASN1(&name, &tag) {
-				return out
-			}
-			if tag != otherName {
-				continue
-			}
-			var oid encasn1.ObjectIdentifier
-			var value, utf8String cryptobyte.String
-			if !name.ReadASN1ObjectIdentifier(&oid) || !oid.Equal(OIDXMPPAddr) ||
-				!name.ReadASN1(&value, asn1.Tag(0).ContextSpecific().Constructed()) ||
-				!value.ReadASN1(&utf8String, asn1.UTF8String) || !utf8.Valid(utf8String) {
-				continue
-			}
-			out = append(out, string(utf8String))
-		}
-	}
-	return out
 }

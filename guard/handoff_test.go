@@ -9,7 +9,7 @@ import (
 )
 
 // TestOldFilterCases runs the old filter's test cases (cmd/xmppauthd
-// whitespace_test.go) through the guard, and checks that both give the
+// whitespace_test.go at 6b1f7c2) through the guard, and checks that both give the
 // same bytes.
 func TestOldFilterCases(t *testing.T) {
 	const hdr = "<?xml version='1.0'?>\n<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"

@@ -519,7 +519,6 @@ loop:
 			if end = min(n, lim); i >= end {
 				continue
 			}
-			b = p[i]
 			fallthrough
 
 		case sTagSpace, sAfterValue:

@@ -135,9 +135,9 @@ func (s *HTTPAuth) lost(ctx context.Context, err error) {
 	was := s.state
 	s.state = subDown
 	waiters := s.snapshotLocked()
-	old := s.ps
+	old := s.ps // the PubSub to close: the broken one, or fresh after Close
 	if s.closed {
-		old, fresh = fresh, old
+		old = fresh
 	} else {
 		s.ps = fresh
 	}

@@ -282,19 +282,6 @@ func TestIterationBounds(t *testing.T) {
 	}
 }
 
-func itoa(i int) string {
-	return strings.TrimSpace(strings.Replace(string(rune('0'+0)), "0", "", 1)) + fmtInt(i)
-}
-
-func fmtInt(i int) string {
-	var b []byte
-	for i > 0 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-		i /= 10
-	}
-	return string(b)
-}
-
 func TestChoose(t *testing.T) {
 	tls13 := connection{available: []cbind.Type{cbind.TLSExporter, cbind.TLSServerEndPoint}, defaultCB: cbind.TLSExporter, hasDefault: true}
 	tls12 := connection{available: []cbind.Type{cbind.TLSExporter, cbind.TLSServerEndPoint, cbind.TLSUnique}, defaultCB: cbind.TLSUnique, hasDefault: true}

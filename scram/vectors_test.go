@@ -31,22 +31,21 @@ func seq(n int) []byte {
 }
 
 type vector struct {
-	name         string
-	mech         scram.Mechanism
-	salt         string // base64
-	serverNonce  string
-	cbType       cbind.Type
-	cbData       []byte
-	advertised   bool
-	downgrade    []byte
-	clientFirst  string
-	serverFirst  string
-	clientFinal  string
-	serverFinal  string
-	storedKey    string // base64, "" to skip
-	serverKey    string
-	wantAuthzid  string
-	wantUsername string
+	name        string
+	mech        scram.Mechanism
+	salt        string // base64
+	serverNonce string
+	cbType      cbind.Type
+	cbData      []byte
+	advertised  bool
+	downgrade   []byte
+	clientFirst string
+	serverFirst string
+	clientFinal string
+	serverFinal string
+	storedKey   string // base64, "" to skip
+	serverKey   string
+	wantAuthzid string
 }
 
 // vectors are RFC 5802 §5, RFC 7677 §3, XEP-0474 §6.3 and the computed

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/scram"
+	"github.com/xmppauth/xmppauth/xmppcert"
 )
 
 // Interface guards: what features.Config takes.
@@ -212,7 +213,7 @@ func (s *Store) MapCertificate(ctx context.Context, conn features.ConnMetadata, 
 	domain := conn.Domain()
 	var enabled, disabled []jid.JID
 	seen := make(map[string]bool)
-	for _, addr := range features.XMPPAddrs(cert) {
+	for _, addr := range xmppcert.Addrs(cert) {
 		if len(seen) == maxCertificateIdentities {
 			break
 		}

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	encasn1 "encoding/asn1"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/features"
@@ -164,27 +159,6 @@ func (p *pki) serverTLS() *tls.Config {
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		MinVersion:   tls.VersionTLS12,
 	}
-}
-
-// clientCert returns a client certificate whose subjectAltName carries the
-// given id-on-xmppAddr values (as in features/harness_test.go).
-func (p *pki) clientCert(addrs ...string) tls.Certificate {
-	var b cryptobyte.Builder
-	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		for _, a := range addrs {
-			b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-				b.AddASN1ObjectIdentifier(features.OIDXMPPAddr)
-				b.AddASN1(asn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-					b.AddASN1(asn1.UTF8String, func(b *cryptobyte.Builder) { b.AddBytes([]byte(a)) })
-				})
-			})
-		}
-	})
-	return p.Leaf(&x509.Certificate{
-		Subject:         pkix.Name{CommonName: "client"},
-		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		ExtraExtensions: []pkix.Extension{{Id: encasn1.ObjectIdentifier{2, 5, 29, 17}, Value: b.BytesOrPanic()}},
-	})
 }
 
 // logBuffer is a slog handler target safe for concurrent writes.

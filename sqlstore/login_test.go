@@ -319,7 +319,7 @@ func TestLogin(t *testing.T) {
 		})
 		t.Run("EXTERNAL", func(t *testing.T) {
 			p := getPKI()
-			if got := srv.external(t, p.clientCert("alice@localhost")); got != "" {
+			if got := srv.external(t, p.Client("alice@localhost")); got != "" {
 				t.Fatalf("EXTERNAL as alice: %q", got)
 			}
 			r := srv.result(t)
@@ -330,7 +330,7 @@ func TestLogin(t *testing.T) {
 				"dave@localhost":    "account-disabled",
 				"mallory@localhost": "not-authorized",
 			} {
-				if got := srv.external(t, p.clientCert(cert)); got != want {
+				if got := srv.external(t, p.Client(cert)); got != want {
 					t.Errorf("EXTERNAL with a certificate for %s: %q, want %q", cert, got, want)
 				}
 				srv.result(t)
@@ -390,7 +390,7 @@ func checkLoginsDown(t *testing.T, srv *loginServer, storeLog *logBuffer) {
 			srv.result(t)
 		}
 	}
-	if got := srv.external(t, getPKI().clientCert("alice@localhost")); got != "temporary-auth-failure" {
+	if got := srv.external(t, getPKI().Client("alice@localhost")); got != "temporary-auth-failure" {
 		t.Errorf("EXTERNAL with the database down: %q", got)
 	}
 	srv.result(t)

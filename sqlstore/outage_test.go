@@ -28,7 +28,7 @@ func checkDown(t *testing.T, s *Store, log *logBuffer, ctx context.Context) {
 	if err == nil || errors.Is(err, features.ErrAccountDisabled) || errors.Is(err, features.ErrNotAuthorized) {
 		t.Errorf("AccountStatus with the database down: %v", err)
 	}
-	cert := getPKI().clientCert("alice@example.com")
+	cert := getPKI().Client("alice@example.com")
 	if ids, err := s.MapCertificate(ctx, conn, cert.Leaf); err == nil {
 		t.Errorf("MapCertificate with the database down: %v", ids)
 	}

@@ -399,7 +399,7 @@ func TestMapCertificate(t *testing.T) {
 			}, []string{"alice@example.com"}},
 			{"none", nil, nil},
 		} {
-			cert := p.clientCert(tc.addrs...)
+			cert := p.Client(tc.addrs...)
 			got, err := s.MapCertificate(ctx, conn, cert.Leaf)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)

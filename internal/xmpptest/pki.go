@@ -9,6 +9,8 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"time"
+
+	"github.com/xmppauth/xmppauth/xmppcert"
 )
 
 // CA is a throwaway certificate authority for tests (ECDSA P-256, valid for
@@ -70,6 +72,16 @@ func (ca *CA) Server(cn string) tls.Certificate {
 		Subject:     pkix.Name{CommonName: cn},
 		DNSNames:    []string{"localhost"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+}
+
+// Client issues a client certificate whose subjectAltName carries the
+// given id-on-xmppAddr values.
+func (ca *CA) Client(addrs ...string) tls.Certificate {
+	return ca.Leaf(&x509.Certificate{
+		Subject:         pkix.Name{CommonName: "client"},
+		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		ExtraExtensions: []pkix.Extension{xmppcert.Extension(addrs...)},
 	})
 }
 
