@@ -152,11 +152,17 @@ import (
 	"github.com/xmppauth/xmppauth/scram"
 )
 
-// NS is the SASL namespace of RFC 6120.
-const NS = "urn:ietf:params:xml:ns:xmpp-sasl"
-
-// PLAIN is the RFC 4616 mechanism name.
-const PLAIN = "PLAIN"
+// The namespaces and mechanism names the client speaks. Their exported home
+// is package features (features.NS, features.NSSASL2, features.NSBind2,
+// features.NSFAST, features.PLAIN); the client keeps private copies so that
+// it does not import the server.
+const (
+	nsSASL    = "urn:ietf:params:xml:ns:xmpp-sasl" // RFC 6120
+	nsSASL2   = "urn:xmpp:sasl:2"                  // XEP-0388
+	nsBind2   = "urn:xmpp:bind:0"                  // XEP-0386
+	nsFAST    = "urn:xmpp:fast:0"                  // XEP-0484
+	mechPLAIN = "PLAIN"                            // RFC 4616
+)
 
 // Defaults used for the zero values of Config.
 const (
@@ -409,7 +415,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, name := range c.Mechanisms {
-		if name == PLAIN {
+		if name == mechPLAIN {
 			if !c.AllowPLAIN {
 				return errors.New("saslclient: Mechanisms: PLAIN listed but AllowPLAIN is false")
 			}
@@ -500,7 +506,7 @@ func (c Config) minIterations() int {
 }
 
 func (c Config) enabled(name string) bool {
-	if name == PLAIN && !c.AllowPLAIN {
+	if name == mechPLAIN && !c.AllowPLAIN {
 		return false
 	}
 	return len(c.Mechanisms) == 0 || slices.Contains(c.Mechanisms, name)
@@ -636,7 +642,7 @@ func (c *Client) Features() []xmpp.StreamFeature {
 
 func (c *Client) saslFeature() xmpp.StreamFeature {
 	return xmpp.StreamFeature{
-		Name:       xml.Name{Space: NS, Local: "mechanisms"},
+		Name:       xml.Name{Space: nsSASL, Local: "mechanisms"},
 		Necessary:  xmpp.Secure,
 		Prohibited: xmpp.Authn,
 		List: func(context.Context, xmlstream.TokenWriter, xml.StartElement) (bool, error) {

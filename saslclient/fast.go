@@ -14,9 +14,6 @@ import (
 	"github.com/xmppauth/xmppauth/cbind"
 )
 
-// NSFAST is the XEP-0484 namespace.
-const NSFAST = "urn:xmpp:fast:0"
-
 // maxTokenLen caps a token secret received from the server.
 const maxTokenLen = 1024
 

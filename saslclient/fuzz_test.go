@@ -104,7 +104,7 @@ func FuzzParseAuthentication(f *testing.F) {
 			t.Fatalf("%d/%d mechanisms kept", len(off.mechanisms), len(off.fast))
 		case len(off.inline) > MaxElements || len(off.bindVars) > MaxElements:
 			t.Fatalf("%d/%d inline names kept", len(off.inline), len(off.bindVars))
-		case off.bind2 != slices.Contains(off.inline, xml.Name{Space: NSBind2, Local: "bind"}):
+		case off.bind2 != slices.Contains(off.inline, xml.Name{Space: nsBind2, Local: "bind"}):
 			t.Fatalf("bind2 %v with inline %v", off.bind2, off.inline)
 		}
 		for _, n := range append(slices.Clone(off.mechanisms), off.fast...) {

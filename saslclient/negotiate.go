@@ -32,13 +32,13 @@ func (c *Client) negotiate(ctx context.Context, session *xmpp.Session) (xmpp.Ses
 		types = at.types
 	}
 	if !c.cfg.DisableSASL2 {
-		if d, ok := session.Feature(NS2); ok {
+		if d, ok := session.Feature(nsSASL2); ok {
 			if off, _ := d.(*sasl2Offer); off != nil {
 				return c.negotiateSASL2(ctx, session, off, types)
 			}
 		}
 	}
-	d, ok := session.Feature(NS)
+	d, ok := session.Feature(nsSASL)
 	mechanisms, _ := d.([]string)
 	if !ok || mechanisms == nil {
 		if c.cfg.DisableSASL2 {
@@ -185,7 +185,7 @@ func (c *Client) loginPassword(t transport, p plan, o offer, st *tlsState, usern
 func (c *Client) loginPLAIN(t transport, username string) (Result, outcome, error) {
 	msg := []byte(c.cfg.Authzid + "\x00" + username + "\x00" + c.password)
 	defer clear(msg)
-	if err := t.start(PLAIN, msg); err != nil {
+	if err := t.start(mechPLAIN, msg); err != nil {
 		return Result{}, outcome{}, err
 	}
 	el, err := t.next()
@@ -194,7 +194,7 @@ func (c *Client) loginPLAIN(t transport, username string) (Result, outcome, erro
 	}
 	switch el.kind {
 	case "success":
-		return Result{Mechanism: PLAIN}, el, nil
+		return Result{Mechanism: mechPLAIN}, el, nil
 	case "continue":
 		return Result{}, el, abortWith(t, el.tasks)
 	}
@@ -371,7 +371,7 @@ type sasl1 struct {
 }
 
 func (t *sasl1) write(name, mechanism string, data []byte) error {
-	start := xml.StartElement{Name: xml.Name{Space: NS, Local: name}}
+	start := xml.StartElement{Name: xml.Name{Space: nsSASL, Local: name}}
 	if mechanism != "" {
 		start.Attr = []xml.Attr{{Name: xml.Name{Local: "mechanism"}, Value: mechanism}}
 	}
@@ -399,7 +399,7 @@ func (t *sasl1) next() (outcome, error) {
 		return outcome{}, err
 	}
 	el := outcome{kind: start.Name.Local}
-	if start.Name.Space != NS {
+	if start.Name.Space != nsSASL {
 		return el, fmt.Errorf("%w: unexpected element <%s/> during SASL", ErrMalformed, start.Name.Local)
 	}
 	switch el.kind {

@@ -28,7 +28,7 @@ func parseMechanisms(d *xml.Decoder) ([]string, error) {
 		case xml.EndElement:
 			return names, nil
 		case xml.StartElement:
-			if t.Name.Local != "mechanism" || (t.Name.Space != NS && t.Name.Space != "") {
+			if t.Name.Local != "mechanism" || (t.Name.Space != nsSASL && t.Name.Space != "") {
 				// RFC 6120 lets other elements appear (hostname hints of
 				// XEP-0233, for example); they are not mechanisms.
 				if err := d.Skip(); err != nil {

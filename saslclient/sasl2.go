@@ -21,14 +21,6 @@ import (
 	"github.com/xmppauth/xmppauth/cbind"
 )
 
-// Namespaces of XEP-0388 and XEP-0386.
-const (
-	// NS2 is the XEP-0388 (SASL2) namespace.
-	NS2 = "urn:xmpp:sasl:2"
-	// NSBind2 is the XEP-0386 (Bind 2) namespace.
-	NSBind2 = "urn:xmpp:bind:0"
-)
-
 // sasl2Offer is what the server's <authentication/> feature offered.
 type sasl2Offer struct {
 	mechanisms []string   // as received: the XEP-0474 input
@@ -40,7 +32,7 @@ type sasl2Offer struct {
 
 func (c *Client) sasl2Feature() xmpp.StreamFeature {
 	return xmpp.StreamFeature{
-		Name:       xml.Name{Space: NS2, Local: "authentication"},
+		Name:       xml.Name{Space: nsSASL2, Local: "authentication"},
 		Necessary:  xmpp.Secure,
 		Prohibited: xmpp.Authn,
 		List: func(context.Context, xmlstream.TokenWriter, xml.StartElement) (bool, error) {
@@ -71,11 +63,11 @@ func parseAuthentication(d *xml.Decoder) (*sasl2Offer, error) {
 			return off, nil
 		case xml.StartElement:
 			switch t.Name {
-			case xml.Name{Space: NS2, Local: "mechanism"}:
+			case xml.Name{Space: nsSASL2, Local: "mechanism"}:
 				if off.mechanisms, err = appendMechanism(d, off.mechanisms); err != nil {
 					return nil, err
 				}
-			case xml.Name{Space: NS2, Local: "inline"}:
+			case xml.Name{Space: nsSASL2, Local: "inline"}:
 				if err := parseInline(d, off); err != nil {
 					return nil, err
 				}
@@ -121,12 +113,12 @@ func parseInline(d *xml.Decoder, off *sasl2Offer) error {
 			}
 			off.inline = append(off.inline, t.Name)
 			switch t.Name {
-			case xml.Name{Space: NSBind2, Local: "bind"}:
+			case xml.Name{Space: nsBind2, Local: "bind"}:
 				off.bind2 = true
 				if off.bindVars, err = parseBindFeature(d); err != nil {
 					return err
 				}
-			case xml.Name{Space: NSFAST, Local: "fast"}:
+			case xml.Name{Space: nsFAST, Local: "fast"}:
 				if off.fast, err = parseFASTFeature(d); err != nil {
 					return err
 				}
@@ -157,9 +149,9 @@ func parseBindFeature(d *xml.Decoder) ([]string, error) {
 			depth--
 		case xml.StartElement:
 			switch {
-			case depth == 0 && t.Name == xml.Name{Space: NSBind2, Local: "inline"}:
+			case depth == 0 && t.Name == xml.Name{Space: nsBind2, Local: "inline"}:
 				depth++
-			case depth == 1 && t.Name == xml.Name{Space: NSBind2, Local: "feature"}:
+			case depth == 1 && t.Name == xml.Name{Space: nsBind2, Local: "feature"}:
 				if len(vars) >= MaxElements {
 					return nil, fmt.Errorf("%w: more than %d Bind 2 inline features", ErrMalformed, MaxElements)
 				}
@@ -192,7 +184,7 @@ func parseFASTFeature(d *xml.Decoder) ([]string, error) {
 		case xml.EndElement:
 			return names, nil
 		case xml.StartElement:
-			if t.Name != (xml.Name{Space: NSFAST, Local: "mechanism"}) {
+			if t.Name != (xml.Name{Space: nsFAST, Local: "mechanism"}) {
 				if err := d.Skip(); err != nil {
 					return nil, fmt.Errorf("%w: fast: %v", ErrMalformed, err)
 				}
@@ -235,7 +227,7 @@ func (t *sasl2) start(mechanism string, initial []byte) error {
 	return t.s.send(xmlstream.Wrap(
 		xmlstream.MultiReader(children...),
 		xml.StartElement{
-			Name: xml.Name{Space: NS2, Local: "authenticate"},
+			Name: xml.Name{Space: nsSASL2, Local: "authenticate"},
 			Attr: []xml.Attr{{Name: xml.Name{Local: "mechanism"}, Value: mechanism}},
 		},
 	))
@@ -260,11 +252,11 @@ func (t *sasl2) respond(data []byte) error {
 	if len(data) > 0 {
 		inner = xmlstream.Token(xml.CharData(base64.StdEncoding.EncodeToString(data)))
 	}
-	return t.s.send(xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: NS2, Local: "response"}}))
+	return t.s.send(xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: nsSASL2, Local: "response"}}))
 }
 
 func (t *sasl2) abort() error {
-	return t.s.send(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NS2, Local: "abort"}}))
+	return t.s.send(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSASL2, Local: "abort"}}))
 }
 
 // sasl2Success is what a SASL2 <success/> says beyond the mechanism's data.
@@ -288,7 +280,7 @@ func (t *sasl2) next() (outcome, error) {
 // <success/>, <failure/> or <continue/>.
 func readSASL2(d *xml.Decoder, start xml.StartElement) (outcome, error) {
 	el := outcome{kind: start.Name.Local}
-	if start.Name.Space != NS2 {
+	if start.Name.Space != nsSASL2 {
 		return el, fmt.Errorf("%w: unexpected element <%s/> during SASL2", ErrMalformed, start.Name.Local)
 	}
 	var err error
@@ -341,26 +333,26 @@ func readSuccess2(d *xml.Decoder, el *outcome) error {
 		case xml.StartElement:
 			var dup bool
 			switch t.Name {
-			case xml.Name{Space: NS2, Local: "additional-data"}:
+			case xml.Name{Space: nsSASL2, Local: "additional-data"}:
 				dup, seenData = seenData, true
 				if el.data, err = readAdditionalData(d); err != nil {
 					return err
 				}
-			case xml.Name{Space: NS2, Local: "authorization-identifier"},
+			case xml.Name{Space: nsSASL2, Local: "authorization-identifier"},
 				// XEP-0386 and XEP-0484 print this name in their examples.
-				xml.Name{Space: NS2, Local: "authorization-identity"}:
+				xml.Name{Space: nsSASL2, Local: "authorization-identity"}:
 				dup, seenID = seenID, true
 				text, err := readText(d, maxJIDLen+64)
 				if err != nil {
 					return err
 				}
 				s.authzid = strings.TrimSpace(text)
-			case xml.Name{Space: NSBind2, Local: "bound"}:
+			case xml.Name{Space: nsBind2, Local: "bound"}:
 				dup, s.bound = s.bound, true
 				if s.boundEls, err = captureChildren(d, "bound"); err != nil {
 					return err
 				}
-			case xml.Name{Space: NSFAST, Local: "token"}:
+			case xml.Name{Space: nsFAST, Local: "token"}:
 				dup, seenToken = seenToken, true
 				if s.token, err = parseTokenElement(t); err != nil {
 					return err
@@ -448,14 +440,14 @@ func readFailure2(d *xml.Decoder) (*Failure, error) {
 			return f, nil
 		case xml.StartElement:
 			switch {
-			case t.Name == xml.Name{Space: NS2, Local: "text"}:
+			case t.Name == xml.Name{Space: nsSASL2, Local: "text"}:
 				if f.Text, err = readText(d, maxFailureText); err != nil {
 					return nil, err
 				}
 				continue
-			case t.Name.Space == NS && f.Condition == "" && len(t.Name.Local) <= 64:
+			case t.Name.Space == nsSASL && f.Condition == "" && len(t.Name.Local) <= 64:
 				f.Condition = t.Name.Local
-			case t.Name.Space != NS && len(f.AppSpecific) < MaxElements:
+			case t.Name.Space != nsSASL && len(f.AppSpecific) < MaxElements:
 				f.AppSpecific = append(f.AppSpecific, t.Name)
 			}
 			if err := d.Skip(); err != nil {
@@ -483,15 +475,15 @@ func readContinue(d *xml.Decoder, el *outcome) error {
 			return nil
 		case xml.StartElement:
 			switch t.Name {
-			case xml.Name{Space: NS2, Local: "additional-data"}:
+			case xml.Name{Space: nsSASL2, Local: "additional-data"}:
 				if el.data, err = readAdditionalData(d); err != nil {
 					return err
 				}
-			case xml.Name{Space: NS2, Local: "text"}:
+			case xml.Name{Space: nsSASL2, Local: "text"}:
 				if ce.Text, err = readText(d, maxFailureText); err != nil {
 					return err
 				}
-			case xml.Name{Space: NS2, Local: "tasks"}:
+			case xml.Name{Space: nsSASL2, Local: "tasks"}:
 				if seenTasks {
 					return fmt.Errorf("%w: repeated <tasks/>", ErrMalformed)
 				}
@@ -519,7 +511,7 @@ func readTasks(d *xml.Decoder) ([]string, error) {
 		case xml.EndElement:
 			return tasks, nil
 		case xml.StartElement:
-			if t.Name != (xml.Name{Space: NS2, Local: "task"}) {
+			if t.Name != (xml.Name{Space: nsSASL2, Local: "task"}) {
 				if err := d.Skip(); err != nil {
 					return nil, fmt.Errorf("%w: tasks: %v", ErrMalformed, err)
 				}
@@ -591,7 +583,7 @@ func (c *Client) negotiateSASL2(ctx context.Context, session *xmpp.Session, off 
 		if ht, ok := chooseHT(&c.cfg, off.fast, st.conn); ok {
 			tokenMech = ht.name
 			fast = xmlstream.Wrap(nil, xml.StartElement{
-				Name: xml.Name{Space: NSFAST, Local: "request-token"},
+				Name: xml.Name{Space: nsFAST, Local: "request-token"},
 				Attr: []xml.Attr{{Name: xml.Name{Local: "mechanism"}, Value: ht.name}},
 			})
 		}
@@ -656,7 +648,7 @@ func (c *Client) loginHT(t *sasl2, off *sasl2Offer, st *tlsState, username, acco
 	if c.cfg.FAST.Invalidate {
 		fastAttrs = append(fastAttrs, xml.Attr{Name: xml.Name{Local: "invalidate"}, Value: "true"})
 	}
-	t.extras = c.extras(off, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NSFAST, Local: "fast"}, Attr: fastAttrs}))
+	t.extras = c.extras(off, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsFAST, Local: "fast"}, Attr: fastAttrs}))
 
 	msg := append([]byte(username+"\x00"), htProof(ht.hash, tok.Secret, "Initiator", cbData)...)
 	if err := t.start(ht.name, msg); err != nil {
@@ -713,7 +705,7 @@ func (c *Client) bindRequest(off *sasl2Offer) xml.TokenReader {
 	if c.cfg.Bind2.Inline != nil {
 		children = append(children, c.cfg.Bind2.Inline(slices.Clone(off.bindVars))...)
 	}
-	return xmlstream.Wrap(xmlstream.MultiReader(children...), xml.StartElement{Name: xml.Name{Space: NSBind2, Local: "bind"}})
+	return xmlstream.Wrap(xmlstream.MultiReader(children...), xml.StartElement{Name: xml.Name{Space: nsBind2, Local: "bind"}})
 }
 
 // finishSASL2 reads what a SASL2 <success/> says beyond the mechanism:

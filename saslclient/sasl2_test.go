@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/saslclient"
 )
 
@@ -46,7 +47,7 @@ func TestSASL2Login(t *testing.T) {
 		return []xml.TokenReader{xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "urn:xmpp:carbons:2", Local: "enable"}})}
 	}
 	cfg.Inline = func(offered []xml.Name) []xml.TokenReader {
-		want := []xml.Name{{Space: saslclient.NSBind2, Local: "bind"}, {Space: saslclient.NSFAST, Local: "fast"}}
+		want := []xml.Name{{Space: features.NSBind2, Local: "bind"}, {Space: features.NSFAST, Local: "fast"}}
 		if !slices.Equal(offered, want) {
 			t.Errorf("SASL2 inline features = %v", offered)
 		}
@@ -71,15 +72,15 @@ func TestSASL2Login(t *testing.T) {
 	if ir := string(got.child("", "initial-response").decoded()); !strings.HasPrefix(ir, "p=tls-exporter,,n=alice,r=") {
 		t.Errorf("initial response = %q", ir)
 	}
-	ua := got.child(saslclient.NS2, "user-agent")
+	ua := got.child(features.NSSASL2, "user-agent")
 	if ua.attr("id") != uaID || ua.child("", "software").text() != "TestClient" || ua.child("", "device").text() != "test" {
 		t.Errorf("user-agent = %+v", ua)
 	}
-	bind := got.child(saslclient.NSBind2, "bind")
+	bind := got.child(features.NSBind2, "bind")
 	if bind.child("", "tag").text() != "TestClient" || bind.child("urn:xmpp:carbons:2", "enable") == nil {
 		t.Errorf("bind = %+v", bind)
 	}
-	if rt := got.child(saslclient.NSFAST, "request-token"); rt.attr("mechanism") != "HT-SHA-256-EXPR" {
+	if rt := got.child(features.NSFAST, "request-token"); rt.attr("mechanism") != "HT-SHA-256-EXPR" {
 		t.Errorf("request-token = %+v", rt)
 	}
 
@@ -134,10 +135,10 @@ func TestSASL2WithoutBind2(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fs.sent()[0]
-	if got.child(saslclient.NSBind2, "bind") != nil {
+	if got.child(features.NSBind2, "bind") != nil {
 		t.Error("bind requested although not offered")
 	}
-	if ua := got.child(saslclient.NS2, "user-agent"); ua == nil || ua.attr("id") != "" {
+	if ua := got.child(features.NSSASL2, "user-agent"); ua == nil || ua.attr("id") != "" {
 		t.Errorf("user-agent = %+v, want one without id", ua)
 	}
 	res, _ := c.Result()
@@ -171,9 +172,9 @@ func TestSASL2Preference(t *testing.T) {
 				if err == nil {
 					t.Fatal("login succeeded against a server that never answers")
 				}
-				want := saslclient.NS2 + " authenticate"
+				want := features.NSSASL2 + " authenticate"
 				if disable {
-					want = saslclient.NS + " auth"
+					want = features.NS + " auth"
 				}
 				if got := <-first; got != want {
 					t.Fatalf("client sent %q, want %q", got, want)
@@ -203,7 +204,7 @@ func (f *fastServer) serve(c *fakeConn) {
 		}
 		mech := auth.attr("mechanism")
 		token := ""
-		if auth.child(saslclient.NSFAST, "request-token") != nil || (f.rotate && strings.HasPrefix(mech, "HT-")) {
+		if auth.child(features.NSFAST, "request-token") != nil || (f.rotate && strings.HasPrefix(mech, "HT-")) {
 			token = "<token xmlns='urn:xmpp:fast:0' expiry='" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + "' token='" + f.issue + "'/>"
 		}
 		if strings.HasPrefix(mech, "HT-") {
@@ -265,10 +266,10 @@ func TestFAST(t *testing.T) {
 		server:   fastServer{current: "tok1", issue: "tok2", rotate: true},
 		wantMech: "HT-SHA-256-EXPR",
 		check: func(t *testing.T, res saslclient.Result, store *saslclient.MemoryTokenStore, seen []*node) {
-			if f := seen[0].child(saslclient.NSFAST, "fast"); f == nil || f.attr("count") != "1" || f.attr("invalidate") != "" {
+			if f := seen[0].child(features.NSFAST, "fast"); f == nil || f.attr("count") != "1" || f.attr("invalidate") != "" {
 				t.Errorf("<fast/> = %+v", f)
 			}
-			if seen[0].child(saslclient.NSFAST, "request-token") != nil {
+			if seen[0].child(features.NSFAST, "request-token") != nil {
 				t.Error("token requested with a token login")
 			}
 			tok, _, _ := store.LoadToken("alice@localhost")
@@ -294,7 +295,7 @@ func TestFAST(t *testing.T) {
 		server:   fastServer{issue: "tok"},
 		wantMech: "SCRAM-SHA-256-PLUS",
 		check: func(t *testing.T, res saslclient.Result, store *saslclient.MemoryTokenStore, seen []*node) {
-			if rt := seen[0].child(saslclient.NSFAST, "request-token"); rt.attr("mechanism") != "HT-SHA-256-UNIQ" {
+			if rt := seen[0].child(features.NSFAST, "request-token"); rt.attr("mechanism") != "HT-SHA-256-UNIQ" {
 				t.Errorf("request-token = %+v", rt)
 			}
 			if tok, _, _ := store.LoadToken("alice@localhost"); tok.Mechanism != "HT-SHA-256-UNIQ" {
@@ -307,7 +308,7 @@ func TestFAST(t *testing.T) {
 		server:   fastServer{issue: "tok"},
 		wantMech: "SCRAM-SHA-256-PLUS",
 		check: func(t *testing.T, res saslclient.Result, store *saslclient.MemoryTokenStore, seen []*node) {
-			if seen[0].child(saslclient.NSFAST, "request-token") != nil {
+			if seen[0].child(features.NSFAST, "request-token") != nil {
 				t.Error("asked for a NONE token without AllowNoBinding")
 			}
 			if _, ok, _ := store.LoadToken("alice@localhost"); ok || res.TokenStored {
@@ -390,7 +391,7 @@ func TestFAST(t *testing.T) {
 			if res.TokenRefused == nil || res.TokenRefused.Condition != "credentials-expired" {
 				t.Errorf("TokenRefused = %+v", res.TokenRefused)
 			}
-			if len(seen) < 2 || seen[1].child(saslclient.NSFAST, "request-token") == nil {
+			if len(seen) < 2 || seen[1].child(features.NSFAST, "request-token") == nil {
 				t.Error("no new token asked for")
 			}
 			if tok, _, _ := store.LoadToken("alice@localhost"); tok.Secret != "tok2" {
@@ -425,7 +426,7 @@ func TestFAST(t *testing.T) {
 		cfg:      func(c *saslclient.Config) { c.FAST.Invalidate = true },
 		wantMech: "HT-SHA-256-EXPR",
 		check: func(t *testing.T, res saslclient.Result, store *saslclient.MemoryTokenStore, seen []*node) {
-			if f := seen[0].child(saslclient.NSFAST, "fast"); f.attr("invalidate") != "true" {
+			if f := seen[0].child(features.NSFAST, "fast"); f.attr("invalidate") != "true" {
 				t.Errorf("<fast/> = %+v", f)
 			}
 			if _, ok, _ := store.LoadToken("alice@localhost"); ok || !res.TokenInvalidated || res.TokenStored {
@@ -494,7 +495,7 @@ func TestTokenCount(t *testing.T) {
 		if _, _, err := login2(t, fs.addr, cfg, 0); err != nil {
 			t.Fatal(err)
 		}
-		if got := fs.sent()[0].child(saslclient.NSFAST, "fast").attr("count"); got != string(rune('0'+i)) {
+		if got := fs.sent()[0].child(features.NSFAST, "fast").attr("count"); got != string(rune('0'+i)) {
 			t.Errorf("login %d: count %s", i, got)
 		}
 	}

@@ -122,8 +122,8 @@ func choose(cfg *Config, o offer, conn connection) (plan, error) {
 		}
 		return plan{name: m.Name(), mech: m, flag: flag, rule6: wouldPickPlus}, nil
 	}
-	if cfg.enabled(PLAIN) && advertised(PLAIN) {
-		return plan{name: PLAIN, plain: true}, nil
+	if cfg.enabled(mechPLAIN) && advertised(mechPLAIN) {
+		return plan{name: mechPLAIN, plain: true}, nil
 	}
 	return plan{}, ErrNoMechanism
 }
