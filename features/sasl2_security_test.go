@@ -15,8 +15,8 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/scram"
 	"github.com/xmppauth/xmppauth/throttle"
 )
 
@@ -102,9 +102,9 @@ func TestSASL2DowngradeProtection(t *testing.T) {
 	srv := newHostServer(t, features.Config{}, false, nil)
 	c := dialRaw(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
 	f := c.sasl2()
-	types := []cbind.Type{cbind.TLSExporter, cbind.TLSServerEndPoint}
-	honest := features.DowngradeProtectionInput(f.Mechanisms, types)
-	withFAST := features.DowngradeProtectionInput(append(slices.Clone(f.Mechanisms), f.FAST...), types)
+	types := []string{"tls-exporter", "tls-server-end-point"}
+	honest := scram.DowngradeProtectionInput(f.Mechanisms, types)
+	withFAST := scram.DowngradeProtectionInput(append(slices.Clone(f.Mechanisms), f.FAST...), types)
 
 	s := newSCRAM("SCRAM-SHA-256", "alice", "alice-secret")
 	s.ssdp = withFAST
@@ -128,7 +128,7 @@ func TestSASL2DowngradeProtection(t *testing.T) {
 	}
 	c = dialRaw(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
 	s = newSCRAM("SCRAM-SHA-256", "alice", "alice-secret")
-	s.ssdp = features.DowngradeProtectionInput(stripped, nil)
+	s.ssdp = scram.DowngradeProtectionInput(stripped, nil)
 	c.authenticate("SCRAM-SHA-256", s.first(), authenticateOpts{})
 	if _, err := s.final(decode64(t, c.next().Inner)); err == nil || !strings.Contains(err.Error(), "downgrade") {
 		t.Fatalf("the stripped list went unnoticed: %v", err)

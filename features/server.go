@@ -476,7 +476,7 @@ func (s *Server) buildTemplate(class offerClass) *offerTemplate {
 		// <inline/>, where clients (Monal, go-sendxmpp) do not look for
 		// them when they check h= (ejabberd 24.12 hashed them too and those
 		// clients could not log in).
-		o.ssdp = DowngradeProtectionInput(o.names, o.listedTypes())
+		o.ssdp = scram.DowngradeProtectionInput(o.names, typeNames(o.listedTypes()))
 	}
 	if s.fast != nil {
 		for _, m := range htMechanisms {
@@ -499,37 +499,6 @@ func (o *offerTemplate) listedTypes() []cbind.Type {
 
 func (o *offerTemplate) offered(name string) bool {
 	return slices.Contains(o.names, name)
-}
-
-// DowngradeProtectionInput builds the XEP-0474 §6.1 string that is hashed
-// into the h= attribute: the advertised mechanism names sorted with i;octet
-// and joined with 0x1E, then, when XEP-0440 was advertised (types non-nil),
-// 0x1F and the advertised channel-binding types sorted and joined with 0x1E.
-func DowngradeProtectionInput(mechanisms []string, types []cbind.Type) []byte {
-	names := slices.Clone(mechanisms)
-	slices.Sort(names) // Go compares strings bytewise: i;octet
-	var b []byte
-	for i, n := range names {
-		if i > 0 {
-			b = append(b, 0x1e)
-		}
-		b = append(b, n...)
-	}
-	if types != nil {
-		ts := make([]string, len(types))
-		for i, t := range types {
-			ts[i] = string(t)
-		}
-		slices.Sort(ts)
-		b = append(b, 0x1f)
-		for i, t := range ts {
-			if i > 0 {
-				b = append(b, 0x1e)
-			}
-			b = append(b, t...)
-		}
-	}
-	return b
 }
 
 // maxLocalpart is RFC 7622's limit on a localpart, in bytes.
@@ -586,4 +555,16 @@ func (s *Server) Mechanisms() (mechanisms []string, bindings []cbind.Type) {
 		}
 	}
 	return mechanisms, bindings
+}
+
+// typeNames returns the names of types, nil for nil (no XEP-0440).
+func typeNames(types []cbind.Type) []string {
+	if types == nil {
+		return nil
+	}
+	out := make([]string, len(types))
+	for i, t := range types {
+		out[i] = string(t)
+	}
+	return out
 }

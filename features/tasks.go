@@ -3,7 +3,6 @@ package features
 import (
 	"context"
 	"crypto"
-	"crypto/hmac"
 	"crypto/rand"
 	_ "crypto/sha1" // the hashes of the SCRAM credentials
 	_ "crypto/sha256"
@@ -139,7 +138,7 @@ func (c *Login) runTasks(ctx context.Context, st *exchangeStream, r *authenticat
 		case el.kind != elTaskData || len(el.payload) != t.hash.Size():
 			return false, st.fail(ctx, r.a, errBadTask)
 		}
-		cred := CredentialFromSaltedPassword(t.hash, el.payload, salt, s.cfg.Iterations)
+		cred := scram.CredentialFromSaltedPassword(t.hash, el.payload, salt, s.cfg.Iterations)
 		if err := updater.SetCredential(ctx, account, t.hash, cred); err != nil {
 			return false, st.fail(ctx, r.a, fmt.Errorf("%w: %w", scram.ErrStore, err))
 		}
@@ -147,26 +146,6 @@ func (c *Login) runTasks(ctx context.Context, st *exchangeStream, r *authenticat
 			"iterations", s.cfg.Iterations, "had", t.had, "by", "xep-0480")
 	}
 	return len(todo) > 0, nil
-}
-
-// CredentialFromSaltedPassword is the RFC 5802 §3 credential of a
-// SaltedPassword: StoredKey = H(HMAC(SaltedPassword, "Client Key")),
-// ServerKey = HMAC(SaltedPassword, "Server Key"). It is what a XEP-0480
-// SCRAM upgrade task stores from the client's <hash/>.
-func CredentialFromSaltedPassword(h crypto.Hash, saltedPassword, salt []byte, iterations int) scram.Credential {
-	mac := func(label string) []byte {
-		m := hmac.New(h.New, saltedPassword)
-		m.Write([]byte(label))
-		return m.Sum(nil)
-	}
-	stored := h.New()
-	stored.Write(mac("Client Key"))
-	return scram.Credential{
-		Salt:       append([]byte(nil), salt...),
-		Iterations: iterations,
-		StoredKey:  stored.Sum(nil),
-		ServerKey:  mac("Server Key"),
-	}
 }
 
 // writeContinue writes XEP-0388's <continue/> with one task.

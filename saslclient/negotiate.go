@@ -18,6 +18,7 @@ import (
 	"mellium.im/xmpp"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/scram"
 )
 
 // negotiate runs one login on session with the profile Config prefers among
@@ -304,7 +305,7 @@ func (c *Client) checkDowngrade(p plan, o offer, sf serverFirst) error {
 		}
 		return nil
 	}
-	want := downgradeHash(p.mech.Hash(), downgradeInput(o.mechanisms, o.types))
+	want := downgradeHash(p.mech.Hash(), scram.DowngradeProtectionInput(o.mechanisms, o.types))
 	if !hmac.Equal(sf.h, want) {
 		return fmt.Errorf("%w: XEP-0474 hash does not match the advertised lists", ErrDowngrade)
 	}

@@ -192,23 +192,6 @@ func (c *scramClient) verifyFinal(msg []byte) error {
 	return nil
 }
 
-// downgradeInput builds the XEP-0474 §6.1 input string from the lists as
-// received: the mechanism names sorted with i;octet and joined with 0x1E,
-// then, when XEP-0440 was advertised (types non-nil), 0x1F and the types
-// sorted and joined with 0x1E.
-func downgradeInput(mechanisms, types []string) []byte {
-	names := slices.Clone(mechanisms)
-	slices.Sort(names) // bytewise: i;octet
-	b := []byte(strings.Join(names, "\x1e"))
-	if types != nil {
-		ts := slices.Clone(types)
-		slices.Sort(ts)
-		b = append(b, 0x1f)
-		b = append(b, strings.Join(ts, "\x1e")...)
-	}
-	return b
-}
-
 // downgradeHash is XEP-0474's hash of the input with the mechanism's hash.
 func downgradeHash(h crypto.Hash, input []byte) []byte {
 	return sum(h.New(), input)

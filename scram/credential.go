@@ -98,6 +98,14 @@ func deriveKeys(h crypto.Hash, password string, salt []byte, iterations int) (st
 	if err != nil {
 		return nil, nil, fmt.Errorf("scram: pbkdf2: %w", err)
 	}
+	storedKey, serverKey = keysOf(h, salted)
+	clear(salted)
+	return storedKey, serverKey, nil
+}
+
+// keysOf computes StoredKey = H(HMAC(SaltedPassword, "Client Key")) and
+// ServerKey = HMAC(SaltedPassword, "Server Key") (RFC 5802 §3).
+func keysOf(h crypto.Hash, salted []byte) (storedKey, serverKey []byte) {
 	mac := hmac.New(h.New, salted)
 	mac.Write(clientKeyLabel)
 	clientKey := mac.Sum(nil)
@@ -107,9 +115,16 @@ func deriveKeys(h crypto.Hash, password string, salt []byte, iterations int) (st
 	sum := h.New()
 	sum.Write(clientKey)
 	storedKey = sum.Sum(nil)
-	clear(salted)
 	clear(clientKey)
-	return storedKey, serverKey, nil
+	return storedKey, serverKey
+}
+
+// CredentialFromSaltedPassword is the Credential of a SaltedPassword
+// (RFC 5802 §3) that a client computed with salt and iterations, as a
+// XEP-0480 SCRAM upgrade task receives it in <hash/>. The salt is copied.
+func CredentialFromSaltedPassword(h crypto.Hash, saltedPassword, salt []byte, iterations int) Credential {
+	stored, server := keysOf(h, saltedPassword)
+	return Credential{Salt: append([]byte(nil), salt...), Iterations: iterations, StoredKey: stored, ServerKey: server}
 }
 
 // VerifyPassword reports whether password (for example from SASL PLAIN)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"testing"
@@ -272,4 +274,21 @@ func TestZeroMemoryStore(t *testing.T) {
 	}
 	var s2 scram.MemoryStore
 	s2.Set("x", crypto.SHA1, scram.Credential{})
+}
+
+// A SaltedPassword's credential: with RFC 7677's example (VECTORS.md §5) it is
+// RFC 7677's StoredKey and ServerKey.
+func TestCredentialFromSaltedPassword(t *testing.T) {
+	sp, _ := hex.DecodeString("c4a49510323ab4f952cac1fa99441939e78ea74d6be81ddf7096e87513dc615d")
+	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
+	c := scram.CredentialFromSaltedPassword(crypto.SHA256, sp, salt, 4096)
+	if got := base64.StdEncoding.EncodeToString(c.StoredKey); got != "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=" {
+		t.Errorf("StoredKey %s", got)
+	}
+	if got := base64.StdEncoding.EncodeToString(c.ServerKey); got != "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=" {
+		t.Errorf("ServerKey %s", got)
+	}
+	if c.Iterations != 4096 || !bytes.Equal(c.Salt, salt) {
+		t.Errorf("%+v", c)
+	}
 }
