@@ -21,7 +21,7 @@ import (
 // A host with its own chat-message, IQ-result and disco handlers composes
 // with the plugin's mux options without a panic (mellium's mux refuses
 // duplicate registrations), and XEP-0070 answers still reach the verifier
-// through the router's one call, HandleStanza.
+// through the router's one call, Plugin.HandleStanza.
 func TestHostComposition(t *testing.T) {
 	sent := make(chan *xmppauth.Stanza, 1)
 	cfg := baseConfig(t)
@@ -59,20 +59,28 @@ func TestHostComposition(t *testing.T) {
 	}()
 	req := <-sent
 	answer := `<iq xmlns='jabber:client' type='result' from='bob@localhost/phone' to='localhost' id='` + req.ID + `'/>`
-	d := xml.NewDecoder(strings.NewReader(answer))
-	tok, _ := d.Token()
-	if _, handled := p.HTTPAuth().HandleStanza(tok.(xml.StartElement), xmlstream.Inner(d)); !handled {
+	if !p.HandleStanza(stanzaOf(t, answer)) {
 		t.Fatal("the answer was not taken")
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("request after the answer: %v", err)
 	}
 	// A stanza that is not an answer is left to the host.
-	d = xml.NewDecoder(strings.NewReader(`<message xmlns='jabber:client' type='chat' from='bob@localhost/phone' to='localhost'><body>hi</body></message>`))
-	tok, _ = d.Token()
-	if _, handled := p.HTTPAuth().HandleStanza(tok.(xml.StartElement), xmlstream.Inner(d)); handled {
+	if p.HandleStanza(stanzaOf(t, `<message xmlns='jabber:client' type='chat' from='bob@localhost/phone' to='localhost'><body>hi</body></message>`)) {
 		t.Error("a chat message was taken as an answer")
 	}
+}
+
+// stanzaOf parses one stanza as a router has it.
+func stanzaOf(t *testing.T, s string) *xmppauth.Stanza {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(s))
+	tok, _ := d.Token()
+	st, err := xmppauth.NewStanza(tok.(xml.StartElement), xmlstream.Inner(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func basicRequest(user, id string) *http.Request {

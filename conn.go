@@ -313,8 +313,16 @@ const (
 // write lock, so that nothing lands inside a stanza being written.
 //
 // The connection is then half-closed and drained for a moment, so that the
-// client can read the error before the TCP connection is reset.
+// client can read the error before the TCP connection is reset. If a JID
+// was bound, the XEP-0070 verifier learns that its session ended
+// (httpauth.Verifier.SessionEnded with the full JID): a confirmation it
+// was asked for fails at once instead of waiting for its timeout. A host
+// whose router knows that an account's last session ended also calls
+// SessionEnded with the bare JID, for the requests sent by message.
 func (c *Conn) Close(session *xmpp.Session, err error) error {
+	if v, bound := c.p.httpAuth, c.Bound(); v != nil && !bound.Equal(jid.JID{}) {
+		defer v.SessionEnded(bound)
+	}
 	deadline := time.Now().Add(c.p.stepTimeout)
 	var gerr *guard.Error
 	var serr stream.Error

@@ -1,9 +1,11 @@
 package xmppauth_test
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"github.com/xmppauth/xmppauth"
+	"github.com/xmppauth/xmppauth/config"
+	"github.com/xmppauth/xmppauth/httpauth"
 	"github.com/xmppauth/xmppauth/internal/xmpptest"
 )
 
@@ -198,7 +202,8 @@ func TestSessionGuard(t *testing.T) {
 	}
 }
 
-// loggedIn logs in as alice with PLAIN and binds, by hand.
+// loggedIn logs in as alice with PLAIN and binds alice@localhost/test, by
+// hand.
 func loggedIn(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	conn, d, _ := rawTLS(t, addr)
@@ -207,7 +212,7 @@ func loggedIn(t *testing.T, addr string) net.Conn {
 	readUntil(t, d, "success")
 	io.WriteString(conn, header)
 	readUntil(t, d, "features")
-	io.WriteString(conn, `<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+	io.WriteString(conn, `<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>test</resource></bind></iq>`)
 	readUntil(t, d, "iq")
 	return conn
 }
@@ -268,5 +273,64 @@ func TestDirectTLS(t *testing.T) {
 	f := readUntil(t, newDecoder(tc), "features")
 	if strings.Contains(f, "starttls") || !strings.Contains(f, "SCRAM-SHA-256-PLUS:tls-exporter") {
 		t.Errorf("features on direct TLS: %s", f)
+	}
+}
+
+// A host's read loop on ReadStanza: a top-level element that is not a
+// stanza ends the stream with <unsupported-stanza-type/> (the error
+// ReadStanza returns is the stream error Close sends), and a session that
+// ends makes the XEP-0070 confirmation it was asked for fail at once
+// (Close tells the verifier) instead of at the timeout.
+func TestReadStanzaLoop(t *testing.T) {
+	asked := make(chan *xmppauth.Stanza, 1)
+	cfg := baseConfig(t)
+	cfg.EnableHTTPAuth = true
+	cfg.HTTPAuth.BaseURL = "http://localhost"
+	cfg.HTTPAuth.Timeout = config.Duration(time.Minute)
+	cfg.HTTPAuth.Sender = xmppauth.RouterSender(func(_ context.Context, st *xmppauth.Stanza) error {
+		asked <- st
+		return nil
+	})
+	p, err := xmppauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := xmpptest.Listen(t, func(raw net.Conn) {
+		c := p.Accept(raw)
+		session, err := c.Negotiate(t.Context())
+		if err != nil {
+			return
+		}
+		for err == nil {
+			var st *xmppauth.Stanza
+			if st, err = c.ReadStanza(session); err == nil {
+				p.HandleStanza(st)
+			}
+		}
+		_ = c.Close(session, err)
+	})
+
+	conn := loggedIn(t, addr)
+	if got := exchange(t, conn, `<foo xmlns='jabber:client'/>`); !strings.Contains(got, "unsupported-stanza-type") ||
+		!strings.HasSuffix(got, "</stream:stream>") {
+		t.Errorf("got %q, want <unsupported-stanza-type/> and the closing tag", got)
+	}
+
+	conn = loggedIn(t, addr)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.HTTPAuth().Check(basicRequest("alice@localhost/test", "tx-ends"))
+		done <- err
+	}()
+	<-asked
+	conn.Close()
+	var o *httpauth.Outcome
+	select {
+	case err := <-done:
+		if !errors.As(err, &o) || o.Reason != httpauth.SessionEnded {
+			t.Fatalf("request after the session ended: %v, want Reason SessionEnded", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the request still waits after the session ended")
 	}
 }

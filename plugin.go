@@ -249,6 +249,19 @@ func (p *Plugin) HTTPAuth() *httpauth.Verifier {
 	return p.httpAuth
 }
 
+// HandleStanza gives st, a stanza a user sent to the server, to the
+// XEP-0070 verifier, and reports whether it was the answer to a
+// confirmation request (then the host does nothing more with it). It is
+// the one call a host's router makes for XEP-0070; false when XEP-0070 is
+// disabled.
+func (p *Plugin) HandleStanza(st *Stanza) (handled bool) {
+	if p.httpAuth == nil {
+		return false
+	}
+	_, handled = p.httpAuth.HandleStanza(st.Start(), st.Inner())
+	return handled
+}
+
 // HTTPMiddleware guards next with XEP-0070: a request runs only once the
 // XMPP user it names has confirmed it, and next reads that user with
 // httpauth.FromContext. It fails closed: while XEP-0070 is disabled, the

@@ -17,12 +17,14 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/stream"
 )
 
 // Errors of ReadStanza.
 var (
 	// ErrNotStanza: a top-level element that is not an iq, message or
-	// presence of jabber:client (answer <unsupported-stanza-type/>).
+	// presence of jabber:client. ReadStanza's error also matches
+	// stream.UnsupportedStanzaType (errors.As), which Conn.Close sends.
 	ErrNotStanza = errors.New("xmppauth: not a stanza")
 	// ErrBadTo: the to attribute is not a JID (answer <jid-malformed/>; the
 	// Stanza is returned).
@@ -61,9 +63,15 @@ func (c *Conn) ReadStanza(session *xmpp.Session) (*Stanza, error) {
 	}
 	start, ok := tok.(xml.StartElement)
 	if !ok {
-		return nil, ErrNotStanza // the guard lets only elements through here
+		err = ErrNotStanza // the guard lets only elements through here
 	}
-	st, err := NewStanza(start, xmlstream.Inner(r))
+	var st *Stanza
+	if ok {
+		st, err = NewStanza(start, xmlstream.Inner(r))
+	}
+	if errors.Is(err, ErrNotStanza) {
+		return nil, fmt.Errorf("%w (%w)", err, stream.UnsupportedStanzaType)
+	}
 	if st != nil {
 		st.SetFrom(c.Bound())
 	}

@@ -108,17 +108,16 @@ func handleWhoami(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *xml.StartElemen
 	return err
 }
 
-// serve reads stanzas until the stream ends. It does not use Session.Serve,
-// which answers every IQ its handler left unanswered on the same stream
-// (wrong for an IQ routed to another session) and closes the stream itself.
+// serve reads stanzas until the stream ends (nil) or fails (the error for
+// Conn.Close). It does not use Session.Serve, which answers every IQ its
+// handler left unanswered on the same stream (wrong for an IQ routed to
+// another session) and closes the stream itself.
 func (cl *client) serve() error {
 	for {
 		st, err := cl.conn.ReadStanza(cl.session)
 		switch {
 		case errors.Is(err, io.EOF):
 			return nil
-		case errors.Is(err, xmppauth.ErrNotStanza):
-			return stream.UnsupportedStanzaType
 		case errors.Is(err, xmppauth.ErrBadTo):
 			cl.bounce(st, stanza.Error{Type: stanza.Modify, Condition: stanza.JIDMalformed})
 		case err != nil:
@@ -139,12 +138,8 @@ func (cl *client) handle(st *xmppauth.Stanza) error {
 		cl.presence(st)
 		return nil
 	case toServer:
-		// XEP-0070 answers come to the server; the verifier takes only
-		// those it asked for.
-		if v := cl.srv.plugin.HTTPAuth(); v != nil {
-			if _, handled := v.HandleStanza(st.Start(), st.Inner()); handled {
-				return nil
-			}
+		if cl.srv.plugin.HandleStanza(st) { // an XEP-0070 answer
+			return nil
 		}
 		if st.Kind != "message" || !st.To.Equal(jid.JID{}) {
 			return xmppauth.Serve(cl.session, cl.serverMux, st, cl.srv.opts.WriteTimeout)

@@ -30,6 +30,7 @@ import (
 	"github.com/xmppauth/xmppauth/metrics"
 	"github.com/xmppauth/xmppauth/redisstore"
 	"github.com/xmppauth/xmppauth/sqlstore"
+	"github.com/xmppauth/xmppauth/xmppcert"
 )
 
 // server is one running demo server.
@@ -147,7 +148,7 @@ func newServer(opts options) (_ *server, err error) {
 	s.log.Info("xmppauthd configured", "domains", strings.Join(s.domains, ","), "config", opts.ConfigFile,
 		"mechanisms", strings.Join(mechanisms, ","), "channel_bindings", fmt.Sprint(bindings),
 		"xep0070", cfg.EnableHTTPAuth, "xep0235", cfg.EnableOAuth, "external", opts.ClientCA != "", "cluster", opts.Redis)
-	s.log.Info("certificate", "file", certFile, "sha256", fingerprint(cert.Leaf, crypto.SHA256), "sha1", fingerprint(cert.Leaf, crypto.SHA1))
+	s.log.Info("certificate", "file", certFile, "sha256", xmppcert.Fingerprint(cert.Leaf.Raw, crypto.SHA256), "sha1", xmppcert.Fingerprint(cert.Leaf.Raw, crypto.SHA1))
 	if generated != nil { // nowhere else to read its password
 		s.log.Info("user created", "name", generated.name, "domains", strings.Join(s.domains, ","), "password", generated.password)
 	}
@@ -298,10 +299,7 @@ func (s *server) serveConn(raw net.Conn, direct bool) {
 	if s.router.Unregister(cl.route) {
 		cl.broadcastUnavailable()
 	}
-	if v := s.plugin.HTTPAuth(); v != nil {
-		v.SessionEnded(cl.jid)
-	}
-	_ = conn.Close(session, err)
+	_ = conn.Close(session, err) // and XEP-0070 requests to it fail at once
 	s.log.Info("session ended", "jid", cl.jid, "err", err)
 }
 
