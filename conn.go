@@ -329,6 +329,10 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	if syntax := (*xml.SyntaxError)(nil); errors.As(err, &syntax) {
 		serr = stream.NotWellFormed // the decoder's own check (say, mismatched tags)
 	}
+	if errors.As(err, &gerr) {
+		c.p.guardLog.Info("stream closed by the guard", "ip", remoteIP(c.raw.RemoteAddr()),
+			"domain", gerr.Domain, "jid", c.Bound().String(), "condition", gerr.Condition.Err, "err", gerr.Error())
+	}
 	switch {
 	case errors.As(err, &gerr) && session == nil:
 		// mellium wrote nothing when negotiation failed.

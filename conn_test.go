@@ -7,9 +7,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,7 +142,10 @@ func tlsStream(t *testing.T, addr string) *tls.Conn {
 // the server hold 10-15 MB per connection), a duplicate attribute, a huge
 // element.
 func TestPreAuthLimits(t *testing.T) {
-	_, addr := startPlugin(t, baseConfig(t))
+	cfg := baseConfig(t)
+	var logs lockedBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	_, addr := startPlugin(t, cfg)
 	auth := `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>`
 	for _, tc := range []struct {
 		name, send, want string
@@ -158,6 +163,28 @@ func TestPreAuthLimits(t *testing.T) {
 			}
 		})
 	}
+	// The operator sees each (rate-limited, see internal/floodlog).
+	if n := strings.Count(logs.String(), `msg="stream closed by the guard" ip=127.0.0.1`); n != 5 {
+		t.Errorf("%d guard log lines, want 5:\n%s", n, logs.String())
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // After login, a stanza with a duplicate from (alice's attempt to answer a

@@ -163,6 +163,7 @@ type Plugin struct {
 	stepTimeout      time.Duration
 	negotiateTimeout time.Duration
 	tlsLog           *floodlog.Logger
+	guardLog         *floodlog.Logger   // streams the guard closed
 	httpAuth         *httpauth.Verifier // nil when disabled
 	oauth            *oauth.Verifier    // nil when disabled
 }
@@ -195,6 +196,7 @@ func New(cfg Config) (*Plugin, error) {
 	}
 	p.guard.Serves = cfg.serves()
 	p.tlsLog = floodlog.New(cfg.Logger, "tls", nil)
+	p.guardLog = floodlog.New(cfg.Logger, "guard", nil)
 	var err error
 	if p.sasl, err = features.New(cfg.SASL); err != nil {
 		return nil, fmt.Errorf("xmppauth: sasl: %w", err)
