@@ -210,3 +210,18 @@ func TestObserve(t *testing.T) {
 		}
 	}
 }
+
+// A store that is down is logged with its error, not the other-error sent
+// to the client.
+func TestStoreFailureLogged(t *testing.T) {
+	var log syncBuffer
+	srv := newTestServer(t, features.Config{Store: failingStore{}, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	c := dialRaw(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
+	c.auth("PLAIN", []byte("\x00alice\x00alice-secret"))
+	if got := condition(c.next()); got != "temporary-auth-failure" {
+		t.Fatalf("condition %q", got)
+	}
+	if out := log.String(); !strings.Contains(out, `condition=temporary-auth-failure reason="scram: credential store failed: database unreachable"`) {
+		t.Errorf("log:\n%s", out)
+	}
+}

@@ -443,8 +443,10 @@ func (st *exchangeStream) failWith(ctx context.Context, a *attempt, err error, a
 		// routine.
 		s.log.DebugContext(ctx, "sasl refused: address banned", "ip", ip, "mechanism", mechanism)
 	default:
+		// Our own explanation, else the error (the RFC 5802 e= value, say
+		// other-error for a store that is down, would not help).
 		reason := text
-		if reason == "" {
+		if text == "" || text == scram.ServerError(err) {
 			reason = failureReason(err)
 		}
 		s.log.InfoContext(ctx, "sasl failure", "user", a.name, "ip", ip, "mechanism", mechanism,
