@@ -63,6 +63,9 @@ type plainMechanism struct {
 	profile  *plainProfile
 	identity jid.JID
 	authzid  string
+	// upgrade brings the stored credentials up to the configuration; run
+	// by authorized, once the host's checks let the login through.
+	upgrade func(context.Context)
 }
 
 // maxPlainField is RFC 4616's limit on each of the three fields.
@@ -97,12 +100,22 @@ func (m *plainMechanism) step(ctx context.Context, in []byte) ([]byte, bool, err
 	if !ok {
 		return nil, false, errBadPassword
 	}
-	m.store.srv.upgrade(ctx, account, password, stored)
 	if m.identity, err = jid.Parse(account); err != nil {
 		return nil, false, errBadPassword
 	}
 	m.authzid = authzid
+	m.upgrade = func(ctx context.Context) { m.store.srv.upgrade(ctx, account, password, stored) }
 	return nil, true, nil
+}
+
+// authorized runs the credential upgrade of a login that passed the
+// authorization and account checks: a disabled account's credentials are
+// not rewritten.
+func (m *plainMechanism) authorized(ctx context.Context) {
+	if m.upgrade != nil {
+		m.upgrade(ctx)
+		m.upgrade = nil
+	}
 }
 
 // plainHashes are the stored credentials PLAIN may verify against,

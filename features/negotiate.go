@@ -418,6 +418,9 @@ func (c *Login) authorize(ctx context.Context, st *exchangeStream, m mechanism, 
 			return id, err
 		}
 	}
+	if a, ok := m.(interface{ authorized(context.Context) }); ok {
+		a.authorized(ctx)
+	}
 	return id, nil
 }
 

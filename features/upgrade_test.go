@@ -1,11 +1,13 @@
 package features_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/tls"
 	"testing"
 
 	"mellium.im/sasl"
+	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/scram"
@@ -45,5 +47,25 @@ func TestPLAINUpgradesCredentials(t *testing.T) {
 	after, _ := store.Credential(ctx, "carol@localhost", crypto.SHA512)
 	if string(before.StoredKey) != string(after.StoredKey) {
 		t.Error("a failed login changed the credential")
+	}
+}
+
+// A disabled account's credentials are not rewritten by a PLAIN login with
+// its right password: the upgrade waits for the account checks.
+func TestPLAINUpgradeWaitsForAccountStatus(t *testing.T) {
+	store := scram.NewMemoryStore()
+	if err := store.SetPassword("carol@localhost", "carol-secret", scram.MinIterations, crypto.SHA1); err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, features.Config{Store: store, Iterations: 8192,
+		AccountStatus: func(context.Context, features.ConnMetadata, jid.JID) error { return features.ErrAccountDisabled }})
+	if cond, _ := plainLogin(t, srv, "localhost", "", "carol", "carol-secret"); cond != "account-disabled" {
+		t.Fatalf("PLAIN login of a disabled account: %q", cond)
+	}
+	if c, err := store.Credential(t.Context(), "carol@localhost", crypto.SHA1); err != nil || c.Iterations != scram.MinIterations {
+		t.Errorf("SHA-1 credential: %d iterations, %v; want it untouched", c.Iterations, err)
+	}
+	if _, err := store.Credential(t.Context(), "carol@localhost", crypto.SHA256); err == nil {
+		t.Error("a SHA-256 credential was added for a disabled account")
 	}
 }
