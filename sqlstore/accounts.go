@@ -100,36 +100,16 @@ func (s *Store) insertCredentials(ctx context.Context, tx *sql.Tx, account strin
 // features.Account(username, domain) to get the account a login with that
 // username looks up.
 func (s *Store) AddAccount(ctx context.Context, account jid.JID, password string, iterations int, hashes ...crypto.Hash) error {
-	key, err := checkAccount(account)
-	if err != nil {
-		return err
-	}
-	creds, err := derive(password, iterations, hashes)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.queryContext(ctx)
-	defer cancel()
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, qAddAccount, key, account.Domainpart(), false, s.now())
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			if err != nil {
-				return err
+	return s.writePassword(ctx, "add account", ErrAccountExists, account, password, iterations, hashes,
+		func(ctx context.Context, tx *sql.Tx, key string) error {
+			res, err := tx.ExecContext(ctx, qAddAccount, key, account.Domainpart(), false, s.now())
+			if err == nil {
+				if err = mustAffect(res); errors.Is(err, ErrNoAccount) {
+					err = ErrAccountExists // the insert did nothing
+				}
 			}
-			return ErrAccountExists
-		}
-		return s.insertCredentials(ctx, tx, key, creds)
-	})
-	switch {
-	case errors.Is(err, ErrAccountExists):
-		return err
-	case err != nil:
-		return s.failed("add account", err)
-	}
-	return nil
+			return err
+		})
 }
 
 // SetPassword replaces all the credentials of an existing account with
@@ -137,6 +117,23 @@ func (s *Store) AddAccount(ctx context.Context, account jid.JID, password string
 // (DefaultIterations when 0): credentials for other hashes are deleted, so
 // that the old password opens nothing. ErrNoAccount when it does not exist.
 func (s *Store) SetPassword(ctx context.Context, account jid.JID, password string, iterations int, hashes ...crypto.Hash) error {
+	return s.writePassword(ctx, "set password", ErrNoAccount, account, password, iterations, hashes,
+		func(ctx context.Context, tx *sql.Tx, key string) error {
+			if err := s.touch(ctx, tx, key); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, qDeleteCredentials, key)
+			return err
+		})
+}
+
+// writePassword derives the credentials of password and, in one
+// transaction bounded by the query timeout, runs prepare for the account
+// and inserts them. The sentinel
+// error (the account exists, or does not) is returned as is; other errors
+// are store failures of op.
+func (s *Store) writePassword(ctx context.Context, op string, sentinel error, account jid.JID, password string,
+	iterations int, hashes []crypto.Hash, prepare func(ctx context.Context, tx *sql.Tx, key string) error) error {
 	key, err := checkAccount(account)
 	if err != nil {
 		return err
@@ -148,19 +145,16 @@ func (s *Store) SetPassword(ctx context.Context, account jid.JID, password strin
 	ctx, cancel := s.queryContext(ctx)
 	defer cancel()
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.touch(ctx, tx, key); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, qDeleteCredentials, key); err != nil {
+		if err := prepare(ctx, tx, key); err != nil {
 			return err
 		}
 		return s.insertCredentials(ctx, tx, key, creds)
 	})
 	switch {
-	case errors.Is(err, ErrNoAccount):
-		return err
+	case errors.Is(err, sentinel):
+		return sentinel
 	case err != nil:
-		return s.failed("set password", err)
+		return s.failed(op, err)
 	}
 	return nil
 }
