@@ -18,6 +18,7 @@ import (
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/guard"
+	"github.com/xmppauth/xmppauth/internal/netaddr"
 )
 
 // NSStartTLS is the STARTTLS namespace of RFC 6120 §5.
@@ -90,7 +91,7 @@ func (p *Plugin) handshake(tc *tls.Conn, raw net.Conn) error {
 	err := tc.Handshake()
 	_ = raw.SetDeadline(time.Time{})
 	if err != nil {
-		p.tlsLog.Info("tls handshake failed", "ip", remoteIP(raw.RemoteAddr()), "err", err)
+		p.tlsLog.Info("tls handshake failed", "ip", netaddr.IP(raw.RemoteAddr()), "err", err)
 	}
 	return err
 }
@@ -330,7 +331,7 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 		serr = stream.NotWellFormed // the decoder's own check (say, mismatched tags)
 	}
 	if errors.As(err, &gerr) {
-		c.p.guardLog.Info("stream closed by the guard", "ip", remoteIP(c.raw.RemoteAddr()),
+		c.p.guardLog.Info("stream closed by the guard", "ip", netaddr.IP(c.raw.RemoteAddr()),
 			"domain", gerr.Domain, "jid", c.Bound().String(), "condition", gerr.Condition.Err, "err", gerr.Error())
 	}
 	switch {
@@ -389,18 +390,6 @@ func (c *Conn) tlsConn() *tls.Conn {
 
 // Interface guard.
 var _ features.ConnMetadata = (*Conn)(nil)
-
-// remoteIP is the address part of addr, for logs.
-func remoteIP(addr net.Addr) string {
-	if addr == nil {
-		return ""
-	}
-	s := addr.String()
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		return host
-	}
-	return s
-}
 
 // DefaultNegotiateTimeout bounds a connection's negotiation when
 // Config.NegotiateTimeout is zero.

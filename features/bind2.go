@@ -13,6 +13,8 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/xmppauth/xmppauth/internal/netaddr"
 )
 
 // Bind2Request is what a client asked for in its XEP-0386 <bind/>, for the
@@ -79,7 +81,7 @@ func (c *Login) bind2(ctx context.Context, st *exchangeStream, id Identity, req 
 			err = se
 		}
 		c.srv.log.InfoContext(ctx, "bind2 refused", "jid", who.String(), "condition", string(se.Condition),
-			"ip", remoteIP(st.meta.RemoteAddr()))
+			"ip", netaddr.IP(st.meta.RemoteAddr()))
 		return jid.JID{}, nil, err
 	}
 	var inner xml.TokenReader

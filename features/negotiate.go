@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/internal/netaddr"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -316,7 +316,7 @@ func (st *exchangeStream) loop(ctx context.Context, finish func(*authenticated) 
 		}
 		failures++
 		if failures >= c.srv.cfg.MaxAttempts {
-			c.srv.log.InfoContext(ctx, "sasl attempts exhausted", "attempts", failures, "ip", remoteIP(conn.RemoteAddr()))
+			c.srv.log.InfoContext(ctx, "sasl attempts exhausted", "attempts", failures, "ip", netaddr.IP(conn.RemoteAddr()))
 			return 0, nil, closeStream(st.w, conn, stream.PolicyViolation, "too many failed authentication attempts")
 		}
 	}
@@ -339,7 +339,7 @@ func (c *Login) openStream(ctx context.Context, session *xmpp.Session, sasl2 boo
 		// The host's stream guard refuses such a header first; this is the
 		// check that holds without it.
 		c.srv.log.InfoContext(ctx, "stream to a domain not served", "domain", session.LocalAddr().String(),
-			"ip", remoteIP(conn.RemoteAddr()))
+			"ip", netaddr.IP(conn.RemoteAddr()))
 		err := closeStream(w, conn, stream.HostUnknown, "this server does not serve that domain")
 		closeFn()
 		return nil, nil, err
@@ -367,7 +367,7 @@ func (c *Login) loggedIn(ctx context.Context, st *exchangeStream, id Identity) {
 	}
 	c.srv.log.InfoContext(ctx, "sasl login", "jid", id.JID.String(),
 		"mechanism", id.Mechanism, "channel_binding", string(id.ChannelBinding), "profile", profile,
-		"ip", remoteIP(st.meta.RemoteAddr()))
+		"ip", netaddr.IP(st.meta.RemoteAddr()))
 }
 
 // fatalError ends the negotiation without a <failure/> (I/O errors, stream
@@ -435,7 +435,7 @@ func (st *exchangeStream) fail(ctx context.Context, a *attempt, err error) error
 func (st *exchangeStream) failWith(ctx context.Context, a *attempt, err error, appCondition xml.TokenReader) error {
 	s := st.c.srv
 	condition, text := failureCondition(err)
-	ip := remoteIP(st.meta.RemoteAddr())
+	ip := netaddr.IP(st.meta.RemoteAddr())
 	mechanism := a.mechanism
 	if mechanism == "" {
 		mechanism = capName(a.requested)
@@ -504,19 +504,6 @@ func (st *exchangeStream) failUnlessFatal(ctx context.Context, a *attempt, err e
 		return err
 	}
 	return st.fail(ctx, a, err)
-}
-
-// remoteIP is the address part of a remote address, for logs (fail2ban
-// matches it); the whole address when it has no port.
-func remoteIP(addr net.Addr) string {
-	if addr == nil {
-		return ""
-	}
-	s := addr.String()
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		return host
-	}
-	return s
 }
 
 // noDeadline is a deadliner that sets nothing, for readers whose caller has
