@@ -362,17 +362,7 @@ func TestStalledClient(t *testing.T) {
 		}
 		c.conn.Close()
 	}
-	// Goroutines of the finished sessions must go away; give the runtime a
-	// bounded number of chances to reap them.
-	for i := 0; ; i++ {
-		if n := runtime.NumGoroutine(); n <= before+2 {
-			break
-		} else if i == 100 {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines left (was %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitGoroutines(t, before)
 }
 
 // TestStanzaBeforeAuth: anything but SASL before authentication ends the
@@ -408,5 +398,20 @@ func TestStanzaBeforeAuth(t *testing.T) {
 				t.Fatal("session survived")
 			}
 		})
+	}
+}
+
+// waitGoroutines fails t unless the goroutines of finished sessions go
+// away, giving the runtime a bounded number of chances to reap them.
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if n := runtime.NumGoroutine(); n <= before+2 {
+			return
+		} else if i == 100 {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines left (was %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
