@@ -11,7 +11,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,7 +142,7 @@ func tlsStream(t *testing.T, addr string) *tls.Conn {
 // element.
 func TestPreAuthLimits(t *testing.T) {
 	cfg := baseConfig(t)
-	var logs lockedBuffer
+	var logs xmpptest.LogBuffer
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	_, addr := startPlugin(t, cfg)
 	auth := `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>`
@@ -167,24 +166,6 @@ func TestPreAuthLimits(t *testing.T) {
 	if n := strings.Count(logs.String(), `msg="stream closed by the guard" ip=127.0.0.1`); n != 5 {
 		t.Errorf("%d guard log lines, want 5:\n%s", n, logs.String())
 	}
-}
-
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // After login, a stanza with a duplicate from (alice's attempt to answer a

@@ -1,7 +1,6 @@
 package features_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/throttle"
 )
 
@@ -98,30 +98,12 @@ func TestLimiterDown(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // With the default limiter, an address that failed MaxFailures times is
 // banned: even the right password gets <temporary-auth-failure/>, with a
 // text that says why, and the ban is logged once; each failure is logged
 // with the attempted user and the address (what fail2ban matches).
 func TestLimiterBan(t *testing.T) {
-	var log syncBuffer
+	var log xmpptest.LogBuffer
 	srv := newTestServer(t, features.Config{
 		Throttle: throttle.Config{MaxFailures: 3},
 		Logger:   slog.New(slog.NewTextHandler(&log, nil)),
@@ -205,7 +187,7 @@ func TestObserve(t *testing.T) {
 // A store that is down is logged with its error, not the other-error sent
 // to the client.
 func TestStoreFailureLogged(t *testing.T) {
-	var log syncBuffer
+	var log xmpptest.LogBuffer
 	srv := newTestServer(t, features.Config{Store: failingStore{}, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	c := dialRaw(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
 	c.auth("PLAIN", []byte("\x00alice\x00alice-secret"))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/xmppauth/xmppauth/config"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -12,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 
 	"mellium.im/xmpp/jid"
 
@@ -204,7 +206,7 @@ func TestSASL2Domains(t *testing.T) {
 // failure (with user and address) and one for the ban; the events say
 // SASL2.
 func TestSASL2LimiterBan(t *testing.T) {
-	var log syncBuffer
+	var log xmpptest.LogBuffer
 	var mu sync.Mutex
 	var events []features.LoginEvent
 	srv := newHostServer(t, features.Config{

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -34,7 +35,7 @@ const serverIterations = 8192
 type loginServer struct {
 	addr    string
 	results chan xmpptest.Result
-	log     *logBuffer
+	log     *xmpptest.LogBuffer
 }
 
 func newLoginServer(t testing.TB, s *Store) *loginServer {
@@ -47,13 +48,13 @@ func newLoginServer(t testing.TB, s *Store) *loginServer {
 func newFeaturesServer(t testing.TB, cfg features.Config) *loginServer {
 	t.Helper()
 	p := getPKI()
-	srv := &loginServer{results: make(chan xmpptest.Result, 64), log: &logBuffer{}}
+	srv := &loginServer{results: make(chan xmpptest.Result, 64), log: &xmpptest.LogBuffer{}}
 	tlsCfg := p.serverTLS()
 	cfg.Domains = []string{"localhost"}
 	cfg.Iterations = serverIterations
 	cfg.TLSConfig = tlsCfg
 	cfg.DisableThrottle = true
-	cfg.Logger = srv.log.logger()
+	cfg.Logger = srv.log.Logger(slog.LevelDebug)
 	auth, err := features.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -343,8 +344,8 @@ func TestLogin(t *testing.T) {
 // and a log line naming the cause; they recover when it is back.
 func TestLoginDatabaseDown(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		var log logBuffer
-		s := backend{SQLite, t.TempDir() + "/accounts.db"}.open(t, Options{Logger: log.logger()})
+		var log xmpptest.LogBuffer
+		s := backend{SQLite, t.TempDir() + "/accounts.db"}.open(t, Options{Logger: log.Logger(slog.LevelDebug)})
 		if err := s.AddAccount(t.Context(), mustJID(t, "alice@localhost"), "alice-secret", testIterations); err != nil {
 			t.Fatal(err)
 		}
@@ -354,8 +355,8 @@ func TestLoginDatabaseDown(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		pg := testenv.StartPostgres(t, testenv.PostgresOptions{})
-		var log logBuffer
-		s := backend{Postgres, pg.DSN("postgres")}.open(t, Options{Logger: log.logger()})
+		var log xmpptest.LogBuffer
+		s := backend{Postgres, pg.DSN("postgres")}.open(t, Options{Logger: log.Logger(slog.LevelDebug)})
 		if err := s.AddAccount(t.Context(), mustJID(t, "alice@localhost"), "alice-secret", testIterations); err != nil {
 			t.Fatal(err)
 		}
@@ -380,7 +381,7 @@ func TestLoginDatabaseDown(t *testing.T) {
 	})
 }
 
-func checkLoginsDown(t *testing.T, srv *loginServer, storeLog *logBuffer) {
+func checkLoginsDown(t *testing.T, srv *loginServer, storeLog *xmpptest.LogBuffer) {
 	t.Helper()
 	for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", features.PLAIN} {
 		for _, user := range []string{"alice", "mallory"} {

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -13,12 +14,13 @@ import (
 
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/internal/testenv"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
 // checkDown asserts that the store fails closed: errors that are neither an
 // unknown user nor a disabled or missing account, each logged.
-func checkDown(t *testing.T, s *Store, log *logBuffer, ctx context.Context) {
+func checkDown(t *testing.T, s *Store, log *xmpptest.LogBuffer, ctx context.Context) {
 	t.Helper()
 	if _, err := s.Credential(ctx, "alice@example.com", crypto.SHA256); err == nil || errors.Is(err, scram.ErrUnknownUser) {
 		t.Errorf("Credential with the database down: %v", err)
@@ -56,8 +58,8 @@ func addAlice(t *testing.T, s *Store) {
 
 // A closed database fails every lookup at once.
 func TestSQLiteClosed(t *testing.T) {
-	var log logBuffer
-	s := backend{SQLite, t.TempDir() + "/accounts.db"}.open(t, Options{Logger: log.logger()})
+	var log xmpptest.LogBuffer
+	s := backend{SQLite, t.TempDir() + "/accounts.db"}.open(t, Options{Logger: log.Logger(slog.LevelDebug)})
 	addAlice(t, s)
 	s.DB().Close()
 	checkDown(t, s, &log, t.Context())
@@ -68,9 +70,9 @@ func TestSQLiteClosed(t *testing.T) {
 // up at its deadline instead of waiting for the busy timeout; once the lock
 // is released, writes work again.
 func TestSQLiteLocked(t *testing.T) {
-	var log logBuffer
+	var log xmpptest.LogBuffer
 	path := t.TempDir() + "/accounts.db"
-	s := backend{SQLite, path}.open(t, Options{Logger: log.logger(), QueryTimeout: time.Minute})
+	s := backend{SQLite, path}.open(t, Options{Logger: log.Logger(slog.LevelDebug), QueryTimeout: time.Minute})
 	addAlice(t, s)
 	other, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -111,8 +113,8 @@ func TestSQLiteLocked(t *testing.T) {
 // connections).
 func TestPostgresRestart(t *testing.T) {
 	pg := testenv.StartPostgres(t, testenv.PostgresOptions{})
-	var log logBuffer
-	s := backend{Postgres, pg.DSN("postgres")}.open(t, Options{Logger: log.logger()})
+	var log xmpptest.LogBuffer
+	s := backend{Postgres, pg.DSN("postgres")}.open(t, Options{Logger: log.Logger(slog.LevelDebug)})
 	addAlice(t, s)
 	checkUp(t, s, t.Context())
 	if err := pg.Stop(); err != nil {
@@ -137,9 +139,9 @@ func TestPostgresHung(t *testing.T) {
 	dsn := newPostgresDSN(t)
 	p := newFreezingProxy(t, pg.Addr)
 	dsn = strings.Replace(dsn, pg.Addr, p.addr(), 1)
-	var log logBuffer
+	var log xmpptest.LogBuffer
 	const queryTimeout = 300 * time.Millisecond
-	s := backend{Postgres, dsn}.open(t, Options{Logger: log.logger(), QueryTimeout: queryTimeout})
+	s := backend{Postgres, dsn}.open(t, Options{Logger: log.Logger(slog.LevelDebug), QueryTimeout: queryTimeout})
 	addAlice(t, s)
 	checkUp(t, s, t.Context())
 
@@ -346,8 +348,8 @@ func (p *freezingProxy) pipe(dst, src net.Conn) {
 // log line: the database is fine.
 func TestCanceledNotLogged(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, b backend) {
-		var log logBuffer
-		s := b.open(t, Options{Logger: log.logger()})
+		var log xmpptest.LogBuffer
+		s := b.open(t, Options{Logger: log.Logger(slog.LevelDebug)})
 		addAlice(t, s)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"crypto"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/features"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -349,8 +351,8 @@ func credentialEqual(a, b scram.Credential) bool {
 // fails closed), not an unknown user.
 func TestCorruptCredential(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, b backend) {
-		var log logBuffer
-		s := b.open(t, Options{Logger: log.logger()})
+		var log xmpptest.LogBuffer
+		s := b.open(t, Options{Logger: log.Logger(slog.LevelDebug)})
 		ctx := t.Context()
 		if err := s.AddAccount(ctx, mustJID(t, "alice@example.com"), "alice-secret", testIterations, crypto.SHA256); err != nil {
 			t.Fatal(err)

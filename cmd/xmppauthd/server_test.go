@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -31,34 +30,17 @@ import (
 
 	xdisco "github.com/xmppauth/xmppauth/disco"
 	"github.com/xmppauth/xmppauth/httpauth"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 )
 
 // testTimeout bounds every wait of these tests; it is a safety net against
 // hangs, never a synchronisation device.
 const testTimeout = 30 * time.Second
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer is a demo server started by run on loopback ports.
 type testServer struct {
 	addrs  Addrs
-	log    *syncBuffer
+	log    *xmpptest.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 	// handler, when set, serves the clients logged in from then on
@@ -70,7 +52,7 @@ type testServer struct {
 // users) and stops it when the test ends.
 func startServer(t *testing.T, edit func(*options)) *testServer {
 	t.Helper()
-	ts := &testServer{log: &syncBuffer{}, done: make(chan error, 1)}
+	ts := &testServer{log: &xmpptest.LogBuffer{}, done: make(chan error, 1)}
 	opts := defaultOptions()
 	opts.Addr, opts.TLSAddr, opts.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	opts.StateDir = t.TempDir()
