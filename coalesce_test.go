@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/xmppauth/xmppauth"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 )
 
 // countingConn counts the writes that reach the socket.
@@ -47,7 +48,7 @@ func TestNegotiationWritesCoalesced(t *testing.T) {
 		t.Run(tc.flow, func(t *testing.T) {
 			var writes atomic.Int64
 			var wg sync.WaitGroup
-			addr := serveCount(t, func(raw net.Conn) {
+			addr := xmpptest.Listen(t, func(raw net.Conn) {
 				defer wg.Done()
 				raw = countingConn{raw, &writes}
 				if tc.flow == "rfc6120" {
@@ -78,22 +79,4 @@ func TestNegotiationWritesCoalesced(t *testing.T) {
 			}
 		})
 	}
-}
-
-func serveCount(t *testing.T, handle func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go handle(raw)
-		}
-	}()
-	return ln.Addr().String()
 }

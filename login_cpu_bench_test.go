@@ -27,6 +27,7 @@ import (
 
 	"github.com/xmppauth/xmppauth"
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/internal/xmpptest"
 )
 
 // BenchmarkLoginCPU measures the server's CPU time per login, divided by
@@ -66,10 +67,10 @@ func BenchmarkLoginCPU(b *testing.B) {
 		b.Fatal(err)
 	}
 	servers := map[string]string{
-		"tls":     serveCPU(b, func(raw net.Conn) { bareTLS(raw, cfg.TLSConfig) }),
-		"rfc6120": serveCPU(b, func(raw net.Conn) { negotiateCPU(p.Accept(raw), nil) }),
-		"sasl2":   serveCPU(b, func(raw net.Conn) { c, err := p.AcceptTLS(raw); negotiateCPU(c, err) }),
-		"fast":    serveCPU(b, func(raw net.Conn) { c, err := p.AcceptTLS(raw); negotiateCPU(c, err) }),
+		"tls":     xmpptest.Listen(b, func(raw net.Conn) { bareTLS(raw, cfg.TLSConfig) }),
+		"rfc6120": xmpptest.Listen(b, func(raw net.Conn) { negotiateCPU(p.Accept(raw), nil) }),
+		"sasl2":   xmpptest.Listen(b, func(raw net.Conn) { c, err := p.AcceptTLS(raw); negotiateCPU(c, err) }),
+		"fast":    xmpptest.Listen(b, func(raw net.Conn) { c, err := p.AcceptTLS(raw); negotiateCPU(c, err) }),
 	}
 	client := startCPUClient(b, servers)
 	flows := []string{"rfc6120", "sasl2", "fast"}
@@ -109,26 +110,6 @@ func BenchmarkLoginCPU(b *testing.B) {
 		b.ReportMetric(float64(client.allocs[f])/float64(client.logins[f]), f+"-allocs/login")
 		b.ReportMetric(float64(client.bytes[f])/float64(client.logins[f]), f+"-B/login")
 	}
-}
-
-// serveCPU accepts connections on loopback and handles each in its own
-// goroutine until the benchmark ends.
-func serveCPU(b *testing.B, handle func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go handle(raw)
-		}
-	}()
-	return ln.Addr().String()
 }
 
 func bareTLS(raw net.Conn, cfg *tls.Config) {

@@ -17,8 +17,8 @@ const goSendxmpp = "/usr/bin/go-sendxmpp"
 // 0.5.6, built on go-xmpp) to a mellium client.
 //
 // What it does: it writes a newline after its stream header and after each
-// element, which mellium's negotiator cannot read (see wsFilterConn; without
-// the filter STARTTLS fails), and it authenticates with PLAIN: this version
+// element, which mellium's negotiator cannot read (the plugin's stream
+// guard drops it; without the guard STARTTLS fails), and it authenticates with PLAIN: this version
 // of go-xmpp has no SCRAM, so it does not use channel binding. It closes the
 // TCP connection without a closing stream tag.
 func TestGoSendxmpp(t *testing.T) {
