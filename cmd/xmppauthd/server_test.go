@@ -272,7 +272,7 @@ func (c *testClient) next(t *testing.T) received {
 // send writes a stanza as given (with whatever from it carries).
 func (c *testClient) send(t *testing.T, r xml.TokenReader) {
 	t.Helper()
-	// No cancellable context: see sessionSender.
+	// No cancellable context: see xmppauth.SessionSender.
 	if err := c.session.Send(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
