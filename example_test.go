@@ -3,15 +3,11 @@ package xmppauth_test
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"time"
 
@@ -25,6 +21,7 @@ import (
 	"github.com/xmppauth/xmppauth"
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/scram"
+	"github.com/xmppauth/xmppauth/xmppcert"
 )
 
 // A host wires the plugin into its own accept loop: Accept and Negotiate per
@@ -38,7 +35,14 @@ func Example() {
 		crypto.SHA1, crypto.SHA256, crypto.SHA512); err != nil {
 		log.Fatal(err)
 	}
-	cert := selfSigned("localhost")
+	certPEM, keyPEM, err := xmppcert.SelfSigned([]string{"localhost"}, time.Now(), time.Now().Add(time.Hour))
+	if err != nil {
+		log.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		log.Fatal(err)
+	}
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 
 	// The zero Config is the safe default: every SCRAM mechanism with every
@@ -103,23 +107,4 @@ func Example() {
 	raw.Close()
 	// Output:
 	// server: alice@localhost SCRAM-SHA-256-PLUS tls-exporter bound alice@localhost
-}
-
-// selfSigned makes a throwaway certificate for the example.
-func selfSigned(name string) tls.Certificate {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		DNSNames:     []string{name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		log.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }

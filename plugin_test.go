@@ -42,7 +42,7 @@ var (
 )
 
 func cert() tls.Certificate {
-	certOnce.Do(func() { testCert = selfSigned("localhost") })
+	certOnce.Do(func() { testCert = xmpptest.NewCA().Server("localhost") })
 	return testCert
 }
 
