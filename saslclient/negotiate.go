@@ -440,32 +440,22 @@ func decodeSASLData(text string, equalsEmpty bool) ([]byte, error) {
 // readFailure reads the children of an RFC 6120 <failure/>.
 func readFailure(d *xml.Decoder) (*Failure, error) {
 	f := &Failure{}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: failure: %v", ErrMalformed, err)
+	err := children(d, "failure", func(t xml.StartElement) (bool, error) {
+		if t.Name.Local == "text" {
+			text, err := readText(d, maxFailureText)
+			f.Text = text
+			return true, err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if f.Condition == "" {
-				f.Condition = "not-authorized" // RFC 6120 §6.5: the condition is required
-			}
-			return f, nil
-		case xml.StartElement:
-			if t.Name.Local == "text" {
-				text, err := readText(d, maxFailureText)
-				if err != nil {
-					return nil, err
-				}
-				f.Text = text
-				continue
-			}
-			if f.Condition == "" && len(t.Name.Local) <= 64 {
-				f.Condition = t.Name.Local
-			}
-			if err := d.Skip(); err != nil {
-				return nil, fmt.Errorf("%w: failure: %v", ErrMalformed, err)
-			}
+		if f.Condition == "" && len(t.Name.Local) <= 64 {
+			f.Condition = t.Name.Local
 		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	if f.Condition == "" {
+		f.Condition = "not-authorized" // RFC 6120 §6.5: the condition is required
+	}
+	return f, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -18,38 +19,44 @@ import (
 // is not printable ASCII is an error: the login cannot be protected by
 // XEP-0474 if part of the list is dropped.
 func parseMechanisms(d *xml.Decoder) ([]string, error) {
-	names := []string{}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: mechanisms: %v", ErrMalformed, err)
+	// RFC 6120 lets other elements appear (hostname hints of XEP-0233, for
+	// example); they are not mechanisms.
+	return readNames(d, "mechanisms", []string{}, xml.Name{Space: nsSASL, Local: "mechanism"}, xml.Name{Local: "mechanism"})
+}
+
+// readNames reads the children of the current element (named what) and
+// appends to names the text of those named one of child, as
+// appendMechanism does; other children are skipped.
+func readNames(d *xml.Decoder, what string, names []string, child ...xml.Name) ([]string, error) {
+	err := children(d, what, func(t xml.StartElement) (bool, error) {
+		if !slices.Contains(child, t.Name) {
+			return false, nil
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return names, nil
-		case xml.StartElement:
-			if t.Name.Local != "mechanism" || (t.Name.Space != nsSASL && t.Name.Space != "") {
-				// RFC 6120 lets other elements appear (hostname hints of
-				// XEP-0233, for example); they are not mechanisms.
-				if err := d.Skip(); err != nil {
-					return nil, fmt.Errorf("%w: mechanisms: %v", ErrMalformed, err)
-				}
-				continue
-			}
-			if len(names) >= MaxMechanisms {
-				return nil, fmt.Errorf("%w: more than %d mechanisms", ErrMalformed, MaxMechanisms)
-			}
-			name, err := readText(d, MaxMechanismLen+64)
-			if err != nil {
-				return nil, err
-			}
-			name = strings.TrimSpace(name)
-			if !validMechanismName(name) {
-				return nil, fmt.Errorf("%w: invalid mechanism name", ErrMalformed)
-			}
-			names = append(names, name)
-		}
+		var err error
+		names, err = appendMechanism(d, names)
+		return true, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return names, nil
+}
+
+// appendMechanism reads the text of one <mechanism/> (or SASL2 <task/>)
+// into names: at most MaxMechanisms names, each a valid mechanism name.
+func appendMechanism(d *xml.Decoder, names []string) ([]string, error) {
+	if len(names) >= MaxMechanisms {
+		return nil, fmt.Errorf("%w: more than %d mechanisms", ErrMalformed, MaxMechanisms)
+	}
+	name, err := readText(d, MaxMechanismLen+64)
+	if err != nil {
+		return nil, err
+	}
+	name = strings.TrimSpace(name)
+	if !validMechanismName(name) {
+		return nil, fmt.Errorf("%w: invalid mechanism name", ErrMalformed)
+	}
+	return append(names, name), nil
 }
 
 // validMechanismName accepts RFC 4422 names and pseudomechanisms: printable
@@ -89,41 +96,91 @@ func readText(d *xml.Decoder, limit int) (string, error) {
 	}
 }
 
+// children calls f for each child element of the element whose start
+// element d has just returned, until that element's end; character data
+// between the children is ignored. A child that f did not read to its end
+// (read == false) is skipped. Decoder errors are ErrMalformed errors
+// naming what; f's errors are returned as they are.
+func children(d *xml.Decoder, what string, f func(start xml.StartElement) (read bool, err error)) error {
+	return eachChild(d, what, false, f)
+}
+
+// childElements is children for an element that may hold only elements
+// and whitespace: other character data is an ErrMalformed error, "text in
+// <what/>".
+func childElements(d *xml.Decoder, what string, f func(start xml.StartElement) (read bool, err error)) error {
+	return eachChild(d, what, true, f)
+}
+
+// eachChild is children, refusing text with noText.
+func eachChild(d *xml.Decoder, what string, noText bool, f func(xml.StartElement) (bool, error)) error {
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return nil
+		case xml.CharData:
+			if noText && strings.TrimSpace(string(t)) != "" {
+				return fmt.Errorf("%w: text in <%s/>", ErrMalformed, what)
+			}
+		case xml.StartElement:
+			read, err := f(t)
+			if err != nil {
+				return err
+			}
+			if !read {
+				if err := skip(d, what); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// skip reads the rest of the element whose start element d has just
+// returned. A decoder error is an ErrMalformed error naming what.
+func skip(d *xml.Decoder, what string) error {
+	if err := d.Skip(); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
+	return nil
+}
+
 // parseChannelBindingTypes reads the children of <sasl-channel-binding/>
 // and returns the type attributes exactly as received (unknown types
 // included: XEP-0474 hashes the list as advertised). The result is non-nil.
 func parseChannelBindingTypes(d *xml.Decoder) ([]string, error) {
 	types := []string{}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: sasl-channel-binding: %v", ErrMalformed, err)
+	err := children(d, "sasl-channel-binding", func(t xml.StartElement) (bool, error) {
+		// The child is read before it is judged.
+		if err := skip(d, "sasl-channel-binding"); err != nil {
+			return true, err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return types, nil
-		case xml.StartElement:
-			if err := d.Skip(); err != nil {
-				return nil, fmt.Errorf("%w: sasl-channel-binding: %v", ErrMalformed, err)
-			}
-			if t.Name.Local != "channel-binding" || (t.Name.Space != cbind.NS && t.Name.Space != "") {
-				continue
-			}
-			if len(types) >= MaxChannelBindingTypes {
-				return nil, fmt.Errorf("%w: more than %d channel-binding types", ErrMalformed, MaxChannelBindingTypes)
-			}
-			typ, ok := "", false
-			for _, a := range t.Attr {
-				if a.Name.Space == "" && a.Name.Local == "type" {
-					typ, ok = a.Value, true
-				}
-			}
-			if !ok || !validMechanismName(typ) || len(typ) > maxTypeLen {
-				return nil, fmt.Errorf("%w: invalid channel-binding type", ErrMalformed)
-			}
-			types = append(types, typ)
+		if t.Name.Local != "channel-binding" || (t.Name.Space != cbind.NS && t.Name.Space != "") {
+			return true, nil
 		}
+		if len(types) >= MaxChannelBindingTypes {
+			return true, fmt.Errorf("%w: more than %d channel-binding types", ErrMalformed, MaxChannelBindingTypes)
+		}
+		typ, ok := "", false
+		for _, a := range t.Attr {
+			if a.Name.Space == "" && a.Name.Local == "type" {
+				typ, ok = a.Value, true
+			}
+		}
+		if !ok || !validMechanismName(typ) || len(typ) > maxTypeLen {
+			return true, fmt.Errorf("%w: invalid channel-binding type", ErrMalformed)
+		}
+		types = append(types, typ)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return types, nil
 }
 
 // serverFirst is a parsed RFC 5802 server-first-message.

@@ -53,148 +53,78 @@ func (c *Client) sasl2Feature() xmpp.StreamFeature {
 // MaxElements for the inline lists.
 func parseAuthentication(d *xml.Decoder) (*sasl2Offer, error) {
 	off := &sasl2Offer{mechanisms: []string{}}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: authentication: %v", ErrMalformed, err)
+	err := children(d, "authentication", func(t xml.StartElement) (bool, error) {
+		var err error
+		switch t.Name {
+		case xml.Name{Space: nsSASL2, Local: "mechanism"}:
+			off.mechanisms, err = appendMechanism(d, off.mechanisms)
+		case xml.Name{Space: nsSASL2, Local: "inline"}:
+			err = parseInline(d, off)
+		default:
+			// XEP-0233 hostname hints, XEP-0480 upgrades, …
+			return false, nil
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return off, nil
-		case xml.StartElement:
-			switch t.Name {
-			case xml.Name{Space: nsSASL2, Local: "mechanism"}:
-				if off.mechanisms, err = appendMechanism(d, off.mechanisms); err != nil {
-					return nil, err
-				}
-			case xml.Name{Space: nsSASL2, Local: "inline"}:
-				if err := parseInline(d, off); err != nil {
-					return nil, err
-				}
-			default:
-				// XEP-0233 hostname hints, XEP-0480 upgrades, …
-				if err := d.Skip(); err != nil {
-					return nil, fmt.Errorf("%w: authentication: %v", ErrMalformed, err)
-				}
-			}
-		}
-	}
-}
-
-// appendMechanism reads one <mechanism/> into names.
-func appendMechanism(d *xml.Decoder, names []string) ([]string, error) {
-	if len(names) >= MaxMechanisms {
-		return nil, fmt.Errorf("%w: more than %d mechanisms", ErrMalformed, MaxMechanisms)
-	}
-	name, err := readText(d, MaxMechanismLen+64)
+		return true, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	name = strings.TrimSpace(name)
-	if !validMechanismName(name) {
-		return nil, fmt.Errorf("%w: invalid mechanism name", ErrMalformed)
-	}
-	return append(names, name), nil
+	return off, nil
 }
 
 // parseInline reads the children of the SASL2 <inline/>.
 func parseInline(d *xml.Decoder, off *sasl2Offer) error {
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return fmt.Errorf("%w: inline: %v", ErrMalformed, err)
+	return children(d, "inline", func(t xml.StartElement) (bool, error) {
+		if len(off.inline) >= MaxElements {
+			return true, fmt.Errorf("%w: more than %d inline features", ErrMalformed, MaxElements)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			if len(off.inline) >= MaxElements {
-				return fmt.Errorf("%w: more than %d inline features", ErrMalformed, MaxElements)
-			}
-			off.inline = append(off.inline, t.Name)
-			switch t.Name {
-			case xml.Name{Space: nsBind2, Local: "bind"}:
-				off.bind2 = true
-				if off.bindVars, err = parseBindFeature(d); err != nil {
-					return err
-				}
-			case xml.Name{Space: nsFAST, Local: "fast"}:
-				if off.fast, err = parseFASTFeature(d); err != nil {
-					return err
-				}
-			default:
-				if err := d.Skip(); err != nil {
-					return fmt.Errorf("%w: inline: %v", ErrMalformed, err)
-				}
-			}
+		off.inline = append(off.inline, t.Name)
+		var err error
+		switch t.Name {
+		case xml.Name{Space: nsBind2, Local: "bind"}:
+			off.bind2 = true
+			off.bindVars, err = parseBindFeature(d)
+		case xml.Name{Space: nsFAST, Local: "fast"}:
+			off.fast, err = parseFASTFeature(d)
+		default:
+			return false, nil
 		}
-	}
+		return true, err
+	})
 }
 
 // parseBindFeature reads the children of the Bind 2 feature: the 'var' of
 // each <inline><feature/></inline>.
 func parseBindFeature(d *xml.Decoder) ([]string, error) {
 	vars := []string{}
-	depth := 0 // 1 inside <inline/>
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: bind: %v", ErrMalformed, err)
+	err := children(d, "bind", func(t xml.StartElement) (bool, error) {
+		if t.Name != (xml.Name{Space: nsBind2, Local: "inline"}) {
+			return false, nil
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if depth == 0 {
-				return vars, nil
+		return true, children(d, "bind", func(t xml.StartElement) (bool, error) {
+			if t.Name != (xml.Name{Space: nsBind2, Local: "feature"}) {
+				return false, nil
 			}
-			depth--
-		case xml.StartElement:
-			switch {
-			case depth == 0 && t.Name == xml.Name{Space: nsBind2, Local: "inline"}:
-				depth++
-			case depth == 1 && t.Name == xml.Name{Space: nsBind2, Local: "feature"}:
-				if len(vars) >= MaxElements {
-					return nil, fmt.Errorf("%w: more than %d Bind 2 inline features", ErrMalformed, MaxElements)
-				}
-				v, ok := attr(t, "var")
-				if !ok || v == "" || len(v) > maxUserAgentLen {
-					return nil, fmt.Errorf("%w: Bind 2 inline feature without a valid var", ErrMalformed)
-				}
-				vars = append(vars, v)
-				if err := d.Skip(); err != nil {
-					return nil, fmt.Errorf("%w: bind: %v", ErrMalformed, err)
-				}
-			default:
-				if err := d.Skip(); err != nil {
-					return nil, fmt.Errorf("%w: bind: %v", ErrMalformed, err)
-				}
+			if len(vars) >= MaxElements {
+				return true, fmt.Errorf("%w: more than %d Bind 2 inline features", ErrMalformed, MaxElements)
 			}
-		}
+			v, ok := attr(t, "var")
+			if !ok || v == "" || len(v) > maxUserAgentLen {
+				return true, fmt.Errorf("%w: Bind 2 inline feature without a valid var", ErrMalformed)
+			}
+			vars = append(vars, v)
+			return false, nil
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
+	return vars, nil
 }
 
 // parseFASTFeature reads the mechanisms of the FAST feature.
 func parseFASTFeature(d *xml.Decoder) ([]string, error) {
-	names := []string{}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: fast: %v", ErrMalformed, err)
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return names, nil
-		case xml.StartElement:
-			if t.Name != (xml.Name{Space: nsFAST, Local: "mechanism"}) {
-				if err := d.Skip(); err != nil {
-					return nil, fmt.Errorf("%w: fast: %v", ErrMalformed, err)
-				}
-				continue
-			}
-			if names, err = appendMechanism(d, names); err != nil {
-				return nil, err
-			}
-		}
-	}
+	return readNames(d, "fast", []string{}, xml.Name{Space: nsFAST, Local: "mechanism"})
 }
 
 func attr(start xml.StartElement, local string) (string, bool) {
@@ -318,91 +248,72 @@ func readSuccess2(d *xml.Decoder, el *outcome) error {
 	s := &sasl2Success{}
 	el.success = s
 	var seenData, seenID, seenToken bool
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return fmt.Errorf("%w: success: %v", ErrMalformed, err)
+	return childElements(d, "success", func(t xml.StartElement) (bool, error) {
+		var dup bool
+		var err error
+		switch t.Name {
+		case xml.Name{Space: nsSASL2, Local: "additional-data"}:
+			dup, seenData = seenData, true
+			if el.data, err = readAdditionalData(d); err != nil {
+				return true, err
+			}
+		case xml.Name{Space: nsSASL2, Local: "authorization-identifier"},
+			// XEP-0386 and XEP-0484 print this name in their examples.
+			xml.Name{Space: nsSASL2, Local: "authorization-identity"}:
+			dup, seenID = seenID, true
+			text, err := readText(d, maxJIDLen+64)
+			if err != nil {
+				return true, err
+			}
+			s.authzid = strings.TrimSpace(text)
+		case xml.Name{Space: nsBind2, Local: "bound"}:
+			dup, s.bound = s.bound, true
+			if s.boundEls, err = captureChildren(d, "bound"); err != nil {
+				return true, err
+			}
+		case xml.Name{Space: nsFAST, Local: "token"}:
+			dup, seenToken = seenToken, true
+			if s.token, err = parseTokenElement(t); err != nil {
+				return true, err
+			}
+			if err := skip(d, "token"); err != nil {
+				return true, err
+			}
+		default:
+			if len(s.other) >= MaxElements {
+				return true, fmt.Errorf("%w: more than %d elements in <success/>", ErrMalformed, MaxElements)
+			}
+			e, err := captureElement(d, t, MaxElementLen)
+			if err != nil {
+				return true, err
+			}
+			s.other = append(s.other, e)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.CharData:
-			if strings.TrimSpace(string(t)) != "" {
-				return fmt.Errorf("%w: text in <success/>", ErrMalformed)
-			}
-		case xml.StartElement:
-			var dup bool
-			switch t.Name {
-			case xml.Name{Space: nsSASL2, Local: "additional-data"}:
-				dup, seenData = seenData, true
-				if el.data, err = readAdditionalData(d); err != nil {
-					return err
-				}
-			case xml.Name{Space: nsSASL2, Local: "authorization-identifier"},
-				// XEP-0386 and XEP-0484 print this name in their examples.
-				xml.Name{Space: nsSASL2, Local: "authorization-identity"}:
-				dup, seenID = seenID, true
-				text, err := readText(d, maxJIDLen+64)
-				if err != nil {
-					return err
-				}
-				s.authzid = strings.TrimSpace(text)
-			case xml.Name{Space: nsBind2, Local: "bound"}:
-				dup, s.bound = s.bound, true
-				if s.boundEls, err = captureChildren(d, "bound"); err != nil {
-					return err
-				}
-			case xml.Name{Space: nsFAST, Local: "token"}:
-				dup, seenToken = seenToken, true
-				if s.token, err = parseTokenElement(t); err != nil {
-					return err
-				}
-				if err := d.Skip(); err != nil {
-					return fmt.Errorf("%w: token: %v", ErrMalformed, err)
-				}
-			default:
-				if len(s.other) >= MaxElements {
-					return fmt.Errorf("%w: more than %d elements in <success/>", ErrMalformed, MaxElements)
-				}
-				e, err := captureElement(d, t, MaxElementLen)
-				if err != nil {
-					return err
-				}
-				s.other = append(s.other, e)
-			}
-			if dup {
-				return fmt.Errorf("%w: repeated <%s/> in <success/>", ErrMalformed, t.Name.Local)
-			}
+		if dup {
+			return true, fmt.Errorf("%w: repeated <%s/> in <success/>", ErrMalformed, t.Name.Local)
 		}
-	}
+		return true, nil
+	})
 }
 
 // captureChildren keeps the child elements of the current element.
 func captureChildren(d *xml.Decoder, parent string) ([]Element, error) {
 	els := []Element{}
-	for {
-		tok, err := d.Token()
+	err := childElements(d, parent, func(t xml.StartElement) (bool, error) {
+		if len(els) >= MaxElements {
+			return true, fmt.Errorf("%w: more than %d elements in <%s/>", ErrMalformed, MaxElements, parent)
+		}
+		e, err := captureElement(d, t, MaxElementLen)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, parent, err)
+			return true, err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return els, nil
-		case xml.CharData:
-			if strings.TrimSpace(string(t)) != "" {
-				return nil, fmt.Errorf("%w: text in <%s/>", ErrMalformed, parent)
-			}
-		case xml.StartElement:
-			if len(els) >= MaxElements {
-				return nil, fmt.Errorf("%w: more than %d elements in <%s/>", ErrMalformed, MaxElements, parent)
-			}
-			e, err := captureElement(d, t, MaxElementLen)
-			if err != nil {
-				return nil, err
-			}
-			els = append(els, e)
-		}
+		els = append(els, e)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return els, nil
 }
 
 // parseTokenElement reads the attributes of a XEP-0484 <token/>: the secret
@@ -427,101 +338,62 @@ func parseTokenElement(start xml.StartElement) (*Token, error) {
 // condition, <text/> and application-specific conditions.
 func readFailure2(d *xml.Decoder) (*Failure, error) {
 	f := &Failure{}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: failure: %v", ErrMalformed, err)
+	err := children(d, "failure", func(t xml.StartElement) (bool, error) {
+		switch {
+		case t.Name == xml.Name{Space: nsSASL2, Local: "text"}:
+			var err error
+			f.Text, err = readText(d, maxFailureText)
+			return true, err
+		case t.Name.Space == nsSASL && f.Condition == "" && len(t.Name.Local) <= 64:
+			f.Condition = t.Name.Local
+		case t.Name.Space != nsSASL && len(f.AppSpecific) < MaxElements:
+			f.AppSpecific = append(f.AppSpecific, t.Name)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if f.Condition == "" {
-				f.Condition = "not-authorized" // XEP-0388: the condition is required
-			}
-			return f, nil
-		case xml.StartElement:
-			switch {
-			case t.Name == xml.Name{Space: nsSASL2, Local: "text"}:
-				if f.Text, err = readText(d, maxFailureText); err != nil {
-					return nil, err
-				}
-				continue
-			case t.Name.Space == nsSASL && f.Condition == "" && len(t.Name.Local) <= 64:
-				f.Condition = t.Name.Local
-			case t.Name.Space != nsSASL && len(f.AppSpecific) < MaxElements:
-				f.AppSpecific = append(f.AppSpecific, t.Name)
-			}
-			if err := d.Skip(); err != nil {
-				return nil, fmt.Errorf("%w: failure: %v", ErrMalformed, err)
-			}
-		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	if f.Condition == "" {
+		f.Condition = "not-authorized" // XEP-0388: the condition is required
+	}
+	return f, nil
 }
 
 // readContinue reads the children of <continue/>.
 func readContinue(d *xml.Decoder, el *outcome) error {
 	ce := &ContinueError{}
 	var seenTasks bool
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return fmt.Errorf("%w: continue: %v", ErrMalformed, err)
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if !seenTasks || len(ce.Tasks) == 0 {
-				return fmt.Errorf("%w: <continue/> without tasks", ErrMalformed)
+	err := children(d, "continue", func(t xml.StartElement) (bool, error) {
+		var err error
+		switch t.Name {
+		case xml.Name{Space: nsSASL2, Local: "additional-data"}:
+			el.data, err = readAdditionalData(d)
+		case xml.Name{Space: nsSASL2, Local: "text"}:
+			ce.Text, err = readText(d, maxFailureText)
+		case xml.Name{Space: nsSASL2, Local: "tasks"}:
+			if seenTasks {
+				return true, fmt.Errorf("%w: repeated <tasks/>", ErrMalformed)
 			}
-			el.tasks = ce
-			return nil
-		case xml.StartElement:
-			switch t.Name {
-			case xml.Name{Space: nsSASL2, Local: "additional-data"}:
-				if el.data, err = readAdditionalData(d); err != nil {
-					return err
-				}
-			case xml.Name{Space: nsSASL2, Local: "text"}:
-				if ce.Text, err = readText(d, maxFailureText); err != nil {
-					return err
-				}
-			case xml.Name{Space: nsSASL2, Local: "tasks"}:
-				if seenTasks {
-					return fmt.Errorf("%w: repeated <tasks/>", ErrMalformed)
-				}
-				seenTasks = true
-				if ce.Tasks, err = readTasks(d); err != nil {
-					return err
-				}
-			default:
-				if err := d.Skip(); err != nil {
-					return fmt.Errorf("%w: continue: %v", ErrMalformed, err)
-				}
-			}
+			seenTasks = true
+			ce.Tasks, err = readTasks(d)
+		default:
+			return false, nil
 		}
+		return true, err
+	})
+	if err != nil {
+		return err
 	}
+	if !seenTasks || len(ce.Tasks) == 0 {
+		return fmt.Errorf("%w: <continue/> without tasks", ErrMalformed)
+	}
+	el.tasks = ce
+	return nil
 }
 
 func readTasks(d *xml.Decoder) ([]string, error) {
-	var tasks []string
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: tasks: %v", ErrMalformed, err)
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return tasks, nil
-		case xml.StartElement:
-			if t.Name != (xml.Name{Space: nsSASL2, Local: "task"}) {
-				if err := d.Skip(); err != nil {
-					return nil, fmt.Errorf("%w: tasks: %v", ErrMalformed, err)
-				}
-				continue
-			}
-			if tasks, err = appendMechanism(d, tasks); err != nil {
-				return nil, err
-			}
-		}
-	}
+	return readNames(d, "tasks", nil, xml.Name{Space: nsSASL2, Local: "task"})
 }
 
 // negotiateSASL2 logs in with XEP-0388: with a stored FAST token where one
