@@ -149,6 +149,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -392,7 +393,7 @@ type Config struct {
 	MaxIterations int `json:"max_iterations,omitempty"`
 	// StepTimeout bounds the wait for each server message, unless the
 	// context's deadline is earlier. Zero: DefaultStepTimeout.
-	StepTimeout time.Duration `json:"step_timeout,omitempty"`
+	StepTimeout config.Duration `json:"step_timeout,omitempty"`
 
 	// Cache, if set, keeps SaltedPassword values so that later logins with
 	// the same salt and iteration count skip PBKDF2. It holds
@@ -404,7 +405,9 @@ type Config struct {
 	Now func() time.Time `json:"-"`
 }
 
-// Validate reports the first invalid field.
+// Validate reports the first invalid setting, as a *config.FieldError
+// naming its JSON key ("max_iterations: -1 is negative"); the Go-only
+// Password by its Go name.
 func (c Config) Validate() error {
 	switch {
 	case c.Password == "" && c.FAST.Tokens == nil:
@@ -417,48 +420,48 @@ func (c Config) Validate() error {
 	for _, name := range c.Mechanisms {
 		if name == mechPLAIN {
 			if !c.AllowPLAIN {
-				return errors.New("saslclient: Mechanisms: PLAIN listed but AllowPLAIN is false")
+				return config.Errorf("mechanisms", "PLAIN listed but allow_plain is false")
 			}
 			continue
 		}
 		if _, ok := scram.MechanismByName(name); !ok {
-			return fmt.Errorf("saslclient: Mechanisms: unknown mechanism %q", name)
+			return config.Errorf("mechanisms", "unknown mechanism %q", name)
 		}
 	}
 	for _, t := range c.ChannelBindingTypes {
 		if _, err := cbind.ParseType(string(t)); err != nil {
-			return fmt.Errorf("saslclient: ChannelBindingTypes: %w", err)
+			return config.Errorf("channel_binding_types", "%w", err)
 		}
 	}
 	if c.UserAgent.ID != "" && !isUUIDv4(c.UserAgent.ID) {
-		return errors.New("saslclient: UserAgent.ID: not a UUID v4 (XEP-0388)")
+		return config.Errorf("user_agent.id", "not a UUID v4 (XEP-0388)")
 	}
 	for _, f := range []struct{ name, v string }{
-		{"UserAgent.Software", c.UserAgent.Software},
-		{"UserAgent.Device", c.UserAgent.Device},
-		{"Bind2.Tag", c.Bind2.Tag},
+		{"user_agent.software", c.UserAgent.Software},
+		{"user_agent.device", c.UserAgent.Device},
+		{"bind2.tag", c.Bind2.Tag},
 	} {
 		if len(f.v) > maxUserAgentLen || !utf8.ValidString(f.v) || !xmlText(f.v) {
-			return fmt.Errorf("saslclient: %s: not UTF-8 text of at most %d bytes", f.name, maxUserAgentLen)
+			return config.Errorf(f.name, "not UTF-8 text of at most %d bytes", maxUserAgentLen)
 		}
 	}
 	if c.FAST.Tokens != nil {
 		switch {
 		case c.UserAgent.ID == "":
-			return errors.New("saslclient: UserAgent.ID: FAST needs the installation's id (XEP-0484)")
+			return config.Errorf("user_agent.id", "FAST needs the installation's id (XEP-0484)")
 		case c.DisableSASL2:
-			return errors.New("saslclient: FAST.Tokens: FAST needs SASL2, but DisableSASL2 is set")
+			return config.Errorf("disable_sasl2", "FAST needs SASL2")
 		}
 	}
 	switch {
 	case c.MinIterations < 0:
-		return errors.New("saslclient: MinIterations: negative")
+		return config.Errorf("min_iterations", "%d is negative", c.MinIterations)
 	case c.MaxIterations < 0:
-		return errors.New("saslclient: MaxIterations: negative")
+		return config.Errorf("max_iterations", "%d is negative", c.MaxIterations)
 	case c.MaxIterations != 0 && c.MaxIterations < c.minIterations():
-		return fmt.Errorf("saslclient: MaxIterations: %d below MinIterations %d", c.MaxIterations, c.minIterations())
+		return config.Errorf("max_iterations", "%d is below min_iterations %d", c.MaxIterations, c.minIterations())
 	case c.StepTimeout < 0:
-		return errors.New("saslclient: StepTimeout: negative")
+		return config.Errorf("step_timeout", "%s is negative", c.StepTimeout)
 	}
 	return nil
 }
@@ -593,7 +596,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.MaxIterations = max(DefaultMaxIterations, cfg.MinIterations)
 	}
 	if cfg.StepTimeout == 0 {
-		cfg.StepTimeout = DefaultStepTimeout
+		cfg.StepTimeout = config.Duration(DefaultStepTimeout)
 	}
 	cfg.Mechanisms = slices.Clone(cfg.Mechanisms)
 	cfg.ChannelBindingTypes = slices.Clone(cfg.ChannelBindingTypes)

@@ -12,6 +12,7 @@ import (
 
 	"mellium.im/xmpp/stream"
 
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/saslclient"
 )
 
@@ -248,13 +249,13 @@ func TestHostileSASL2Server(t *testing.T) {
 	}, {
 		name:   "server stalls after authenticate",
 		offer:  plain,
-		cfg:    saslclient.Config{StepTimeout: 50 * time.Millisecond},
+		cfg:    saslclient.Config{StepTimeout: config.Duration(50 * time.Millisecond)},
 		script: func(c *fakeConn) { c.nextNode(); c.nextNode() },
 		check:  isTimeout,
 	}, {
 		name:  "server stalls before the features that follow Bind 2",
 		offer: defaultOffer,
-		cfg:   saslclient.Config{StepTimeout: 50 * time.Millisecond},
+		cfg:   saslclient.Config{StepTimeout: config.Duration(50 * time.Millisecond)},
 		script: successWith(defaultOffer, func(c *fakeConn, final []byte) {
 			c.raw("<success xmlns='urn:xmpp:sasl:2'><additional-data>%s</additional-data><authorization-identifier>%s</authorization-identifier><bound xmlns='urn:xmpp:bind:0'/></success>", b64(final), boundJID)
 		}),

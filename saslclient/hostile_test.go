@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/saslclient"
 	"github.com/xmppauth/xmppauth/scram"
 )
@@ -261,7 +262,7 @@ func TestHostileServer(t *testing.T) {
 		check: func(err error) bool { return err != nil && strings.Contains(err.Error(), "not-authorized") },
 	}, {
 		name: "server stalls after client-first",
-		cfg:  saslclient.Config{StepTimeout: 50 * time.Millisecond},
+		cfg:  saslclient.Config{StepTimeout: config.Duration(50 * time.Millisecond)},
 		script: func(c *fakeConn) {
 			c.next()
 			c.next() // returns when the client gives up and closes

@@ -77,7 +77,7 @@ func (c *Client) newStream(ctx context.Context, session *xmpp.Session) (*saslStr
 	s := &saslStream{
 		ctx:     ctx,
 		conn:    session.Conn(),
-		timeout: c.cfg.StepTimeout,
+		timeout: c.cfg.StepTimeout.D(),
 	}
 	r := session.TokenReader()
 	w := session.TokenWriter()

@@ -666,7 +666,7 @@ func (c *Client) takeFeaturesPending() bool {
 func (c *Client) readFeatures(ctx context.Context, session *xmpp.Session) ([]Element, error) {
 	r := session.TokenReader()
 	defer r.Close()
-	s := &saslStream{ctx: ctx, conn: session.Conn(), timeout: c.cfg.StepTimeout, d: xml.NewTokenDecoder(r)}
+	s := &saslStream{ctx: ctx, conn: session.Conn(), timeout: c.cfg.StepTimeout.D(), d: xml.NewTokenDecoder(r)}
 	defer s.restoreDeadline()
 	start, err := s.nextStart()
 	if err != nil {

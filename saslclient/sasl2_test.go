@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/saslclient"
 )
@@ -168,7 +169,7 @@ func TestSASL2Preference(t *testing.T) {
 					}
 					first <- n.XMLName.Space + " " + n.XMLName.Local
 				})
-				_, _, err := login2(t, fs.addr, saslclient.Config{DisableSASL2: disable, StepTimeout: 5 * time.Second}, 0)
+				_, _, err := login2(t, fs.addr, saslclient.Config{DisableSASL2: disable, StepTimeout: config.Duration(5 * time.Second)}, 0)
 				if err == nil {
 					t.Fatal("login succeeded against a server that never answers")
 				}

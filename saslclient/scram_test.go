@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/xmppauth/xmppauth/cbind"
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -416,24 +417,31 @@ func TestMemoryCache(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
-		cfg Config
-		ok  bool
+		cfg  Config
+		ok   bool
+		path string // the JSON key a FieldError names, "" for none
 	}{
-		{Config{Password: "p"}, true},
-		{Config{}, false},
-		{Config{Password: "p", Mechanisms: []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1"}}, true},
-		{Config{Password: "p", Mechanisms: []string{"PLAIN"}}, false},
-		{Config{Password: "p", Mechanisms: []string{"PLAIN"}, AllowPLAIN: true}, true},
-		{Config{Password: "p", Mechanisms: []string{"SCRAM-SHA-256-PLUS:tls-exporter"}}, false},
-		{Config{Password: "p", ChannelBindingTypes: []cbind.Type{"tls-unique-for-telnet"}}, false},
-		{Config{Password: "p", MinIterations: -1}, false},
-		{Config{Password: "p", MinIterations: 10000, MaxIterations: 5000}, false},
-		{Config{Password: "p", StepTimeout: -1}, false},
-		{Config{Password: "\u0007"}, false},
+		{Config{Password: "p"}, true, ""},
+		{Config{}, false, ""},
+		{Config{Password: "p", Mechanisms: []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1"}}, true, ""},
+		{Config{Password: "p", Mechanisms: []string{"PLAIN"}}, false, "mechanisms"},
+		{Config{Password: "p", Mechanisms: []string{"PLAIN"}, AllowPLAIN: true}, true, ""},
+		{Config{Password: "p", Mechanisms: []string{"SCRAM-SHA-256-PLUS:tls-exporter"}}, false, "mechanisms"},
+		{Config{Password: "p", ChannelBindingTypes: []cbind.Type{"tls-unique-for-telnet"}}, false, "channel_binding_types"},
+		{Config{Password: "p", MinIterations: -1}, false, "min_iterations"},
+		{Config{Password: "p", MinIterations: 10000, MaxIterations: 5000}, false, "max_iterations"},
+		{Config{Password: "p", StepTimeout: -1}, false, "step_timeout"},
+		{Config{Password: "p", UserAgent: UserAgent{ID: "not-a-uuid"}}, false, "user_agent.id"},
+		{Config{Password: "\u0007"}, false, ""},
 	}
 	for i, tc := range tests {
-		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
+		err := tc.cfg.Validate()
+		if (err == nil) != tc.ok {
 			t.Errorf("%d: %+v: %v", i, tc.cfg, err)
+		}
+		var fe *config.FieldError
+		if tc.path != "" && (!errors.As(err, &fe) || fe.Path != tc.path) {
+			t.Errorf("%d: %v, want a FieldError for %s", i, err, tc.path)
 		}
 		if _, err := New(tc.cfg); (err == nil) != tc.ok {
 			t.Errorf("%d: New: %v", i, err)
