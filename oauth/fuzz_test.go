@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -158,6 +159,35 @@ func FuzzMiddleware(f *testing.F) {
 			if !rec.granted[i] {
 				t.Fatalf("handler ran without a grant for %q", body)
 			}
+		}
+	})
+}
+
+// pctByteByByte is RFC 5849 §3.6 written out one octet at a time, the
+// reference for appendPct and appendPct2, which copy unreserved runs whole.
+func pctByteByByte(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; unreserved(c) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func FuzzPercentEncode(f *testing.F) {
+	for _, s := range []string{"", "abc", "a b", " ", "é~", "%", "a&&b", "\x00\xff"} {
+		f.Add("prefix", s)
+	}
+	f.Fuzz(func(t *testing.T, prefix, s string) {
+		want := pctByteByByte(s)
+		if got := string(appendPct([]byte(prefix), s)); got != prefix+want {
+			t.Fatalf("appendPct(%q) = %q, want %q", s, got, prefix+want)
+		}
+		if got, want := string(appendPct2([]byte(prefix), s)), prefix+pctByteByByte(want); got != want {
+			t.Fatalf("appendPct2(%q) = %q, want %q", s, got, want)
 		}
 	})
 }

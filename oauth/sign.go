@@ -32,30 +32,36 @@ func unreserved(c byte) bool { return unreservedSet[c] }
 // of the UTF-8 string except the unreserved characters becomes %XX with
 // upper-case hex digits.
 func appendPct(dst []byte, s string) []byte {
+	// Runs of unreserved characters, the bulk of keys, nonces and
+	// addresses, are copied in one append each.
+	run := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if unreserved(c) {
-			dst = append(dst, c)
 			continue
 		}
+		dst = append(dst, s[run:i]...)
 		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		run = i + 1
 	}
-	return dst
+	return append(dst, s[run:]...)
 }
 
 // appendPct2 appends pct(pct(s)) without building pct(s): the output of pct
 // is made of unreserved characters and "%XX", so encoding it again only turns
 // each "%" into "%25".
 func appendPct2(dst []byte, s string) []byte {
+	run := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if unreserved(c) {
-			dst = append(dst, c)
 			continue
 		}
+		dst = append(dst, s[run:i]...)
 		dst = append(dst, '%', '2', '5', upperHex[c>>4], upperHex[c&15])
+		run = i + 1
 	}
-	return dst
+	return append(dst, s[run:]...)
 }
 
 // PercentEncode encodes s as RFC 5849 §3.6 specifies.

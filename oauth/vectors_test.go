@@ -61,6 +61,10 @@ func TestPercentEncode(t *testing.T) {
 		{"é", "%C3%A9"},      // UTF-8 octets
 		{"http://example.com/request", "http%3A%2F%2Fexample.com%2Frequest"},
 		{"\x00\xff", "%00%FF"},
+		// Runs of unreserved characters around encoded ones.
+		{"ab cd", "ab%20cd"},
+		{" ab ", "%20ab%20"},
+		{"a&&b", "a%26%26b"},
 	} {
 		if got := PercentEncode(tc.in); got != tc.want {
 			t.Errorf("PercentEncode(%q) = %q, want %q", tc.in, got, tc.want)

@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"github.com/xmppauth/xmppauth/config"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -195,11 +194,13 @@ func parseTimestamp(s string) (int64, bool) {
 	if len(s) == 0 || len(s) > maxTimestampDigits {
 		return 0, false
 	}
+	// At most 12 digits: the value cannot overflow.
+	var n int64
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return 0, false
 		}
+		n = n*10 + int64(s[i]-'0')
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
+	return n, true
 }
