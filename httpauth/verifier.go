@@ -194,10 +194,11 @@ type Verifier struct {
 	// when the wait for the answer is timed by a context deadline.
 	clockAfter func(time.Duration) <-chan time.Time
 
-	defaultURL bool // cfg.RequestURL builds the URL from the Host header
-	hosts      []string
-	realClock  bool
-	memStore   bool // the store is a *MemStore, whose calls need no deadline
+	defaultURL    bool // cfg.RequestURL builds the URL from the Host header
+	defaultEntity bool // cfg.EntityKey is remoteIP
+	hosts         []string
+	realClock     bool
+	memStore      bool // the store is a *MemStore, whose calls need no deadline
 
 	// waiting counts the HTTP requests of this Verifier between Begin and
 	// End (Pending).
@@ -255,7 +256,8 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	if cfg.EntityKey == nil {
+	defaultEntity := cfg.EntityKey == nil
+	if defaultEntity {
 		cfg.EntityKey = remoteIP
 	}
 	if cfg.ErrorHandler == nil {
@@ -271,6 +273,7 @@ func New(cfg Config) (*Verifier, error) {
 		jidLimit:    newKeyedLimiter(cfg.JIDRate),
 		clientLimit: newKeyedLimiter(cfg.ClientRate),
 	}
+	v.defaultEntity = defaultEntity
 	_, v.realClock = cfg.Clock.(config.SystemClock)
 	_, v.memStore = cfg.Store.(*MemStore)
 	switch {
@@ -313,6 +316,32 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// remoteIPIs reports whether remoteIP would return ip for the address addr
+// in the common case it can tell without splitting addr: addr is ip ":"
+// port and neither part holds ':', '[' or ']' (an IPv4 address), which
+// net.SplitHostPort splits at the colon. False means "not known".
+func remoteIPIs(addr, ip string) bool {
+	if len(addr) <= len(ip) || addr[len(ip)] != ':' || addr[:len(ip)] != ip {
+		return false
+	}
+	for _, part := range [...]string{ip, addr[len(ip)+1:]} {
+		for i := range len(part) {
+			if c := part[i]; c == ':' || c == '[' || c == ']' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameEntity reports whether r comes from entity (Config.EntityKey).
+func (v *Verifier) sameEntity(entity string, r *http.Request) bool {
+	if v.defaultEntity && remoteIPIs(r.RemoteAddr, entity) {
+		return true
+	}
+	return v.cfg.EntityKey(r) == entity
 }
 
 func requestURL(r *http.Request) string {
@@ -829,7 +858,7 @@ func (v *Verifier) reused(h string, r *http.Request) *jid.JID {
 		}
 		return nil
 	}
-	if e.entity != v.cfg.EntityKey(r) || !v.sameURL(e.url, r) {
+	if !v.sameEntity(e.entity, r) || !v.sameURL(e.url, r) {
 		return nil
 	}
 	if v.cfg.Authorizer != nil && v.cfg.Authorizer.Authorize(r.Context(), e.j, r) != nil {
@@ -869,7 +898,12 @@ func isTarget(s string, r *http.Request) bool {
 	}
 	// What URL.RequestURI returns for an absolute URL: the escaped path
 	// ("/" when empty), then "?" and the query when there is one.
-	p := u.EscapedPath()
+	var p string
+	if u.RawPath == "" && plainPath(u.Path) {
+		p = u.Path // what EscapedPath returns for it, without scanning twice
+	} else {
+		p = u.EscapedPath()
+	}
 	if p == "" {
 		p = "/"
 	}
@@ -881,6 +915,19 @@ func isTarget(s string, r *http.Request) bool {
 		return len(rest) == 1+len(u.RawQuery) && rest[0] == '?' && rest[1:] == u.RawQuery
 	}
 	return rest == ""
+}
+
+// plainPath reports whether p consists of unreserved characters (RFC 3986
+// §2.3) and slashes only, which URL.EscapedPath leaves as they are.
+func plainPath(p string) bool {
+	for i := range len(p) {
+		c := p[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasBody(r *http.Request) bool {

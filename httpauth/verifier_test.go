@@ -628,6 +628,11 @@ func TestIsTarget(t *testing.T) {
 		"https://files.shakespeare.lit/caf%C3%A9",
 		"/origin/form?q",
 		"*",
+		"https://files.shakespeare.lit/plain-path_1.~/x",
+		"https://files.shakespeare.lit/a:b@c",
+		"https://files.shakespeare.lit/a%2Fb",
+		"https://files.shakespeare.lit/%7Euser",
+		"https://files.shakespeare.lit//double",
 	} {
 		r := httptest.NewRequest("OPTIONS", target, nil)
 		want := requestTarget(r)
