@@ -56,7 +56,8 @@ func BenchmarkPendingMemory(b *testing.B) {
 // reuses a HEAD confirmation (Basic credentials, the common case for
 // clients). The ratio metric is middleware/bare (target ≤ 1.2); check-ratio
 // is the same with Check instead of the middleware, i.e. without the
-// request copy that carrying the JID in the request context costs.
+// request copy that carrying the JID in the request context costs, and
+// jid-ratio the same with HandlerWithJID.
 func BenchmarkReusedCredential(b *testing.B) {
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -117,16 +118,19 @@ func BenchmarkReusedCredential(b *testing.B) {
 		}
 		bare.ServeHTTP(w, r)
 	})
-	var checkedTime time.Duration
+	withJID := v.HandlerWithJID(func(w http.ResponseWriter, r *http.Request, _ jid.JID) { bare.ServeHTTP(w, r) })
+	var checkedTime, withJIDTime time.Duration
 	odd := false
 	for b.Loop() {
 		if odd {
 			guardedTime += run(guarded)
+			withJIDTime += run(withJID)
 			checkedTime += run(checked)
 			bareTime += run(bare)
 		} else {
 			bareTime += run(bare)
 			checkedTime += run(checked)
+			withJIDTime += run(withJID)
 			guardedTime += run(guarded)
 		}
 		odd = !odd
@@ -138,8 +142,10 @@ func BenchmarkReusedCredential(b *testing.B) {
 	b.ReportMetric(float64(bareTime.Nanoseconds())/n, "bare-ns/req")
 	b.ReportMetric(float64(guardedTime.Nanoseconds())/n, "guarded-ns/req")
 	b.ReportMetric(float64(checkedTime.Nanoseconds())/n, "check-ns/req")
+	b.ReportMetric(float64(withJIDTime.Nanoseconds())/n, "jid-ns/req")
 	b.ReportMetric(float64(guardedTime)/float64(bareTime), "ratio")
 	b.ReportMetric(float64(checkedTime)/float64(bareTime), "check-ratio")
+	b.ReportMetric(float64(withJIDTime)/float64(bareTime), "jid-ratio")
 }
 
 // BenchmarkUsedMemory measures the heap held per remembered used
