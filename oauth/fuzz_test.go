@@ -191,3 +191,13 @@ func FuzzPercentEncode(f *testing.F) {
 		}
 	})
 }
+
+// AppendBaseString writes the parameter names as they are: that is their
+// encoding only because they consist of unreserved characters.
+func TestParamNamesUnreserved(t *testing.T) {
+	for _, name := range []string{paramConsumerKey, paramNonce, paramSignature, paramSignatureMethod, paramTimestamp, paramToken, paramVersion} {
+		if got := PercentEncode(PercentEncode(name)); got != name {
+			t.Errorf("%s encodes as %s", name, got)
+		}
+	}
+}

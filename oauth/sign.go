@@ -34,34 +34,43 @@ func unreserved(c byte) bool { return unreservedSet[c] }
 func appendPct(dst []byte, s string) []byte {
 	// Runs of unreserved characters, the bulk of keys, nonces and
 	// addresses, are copied in one append each.
-	run := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if unreserved(c) {
-			continue
+	for {
+		n := unreservedRun(s)
+		dst = append(dst, s[:n]...)
+		if n == len(s) {
+			return dst
 		}
-		dst = append(dst, s[run:i]...)
+		c := s[n]
 		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
-		run = i + 1
+		s = s[n+1:]
 	}
-	return append(dst, s[run:]...)
+}
+
+// unreservedRun returns the length of the longest prefix of s made of
+// unreserved characters.
+func unreservedRun(s string) int {
+	for i := 0; i < len(s); i++ {
+		if !unreservedSet[s[i]] {
+			return i
+		}
+	}
+	return len(s)
 }
 
 // appendPct2 appends pct(pct(s)) without building pct(s): the output of pct
 // is made of unreserved characters and "%XX", so encoding it again only turns
 // each "%" into "%25".
 func appendPct2(dst []byte, s string) []byte {
-	run := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if unreserved(c) {
-			continue
+	for {
+		n := unreservedRun(s)
+		dst = append(dst, s[:n]...)
+		if n == len(s) {
+			return dst
 		}
-		dst = append(dst, s[run:i]...)
+		c := s[n]
 		dst = append(dst, '%', '2', '5', upperHex[c>>4], upperHex[c&15])
-		run = i + 1
+		s = s[n+1:]
 	}
-	return append(dst, s[run:]...)
 }
 
 // PercentEncode encodes s as RFC 5849 §3.6 specifies.
@@ -151,10 +160,11 @@ func AppendBaseString(dst []byte, s Stanza, p *Params) []byte {
 	dst = append(dst, "%26"...)
 	dst = appendPct(dst, s.To)
 	dst = append(dst, '&')
-	// The parameter names are fixed and already in sorted order, and
-	// duplicates are rejected by the parser, so no sorting is needed.
-	var buf [6]param
-	params := buf[:0]
+	// appendNormalized, specialised: the parameter names are fixed, in
+	// sorted order and made of unreserved characters (so they are their own
+	// encoding), and duplicates are rejected by the parser, so there is
+	// nothing to sort or to encode but the values.
+	first := true
 	for _, kv := range [...]param{
 		{paramConsumerKey, p.ConsumerKey},
 		{paramNonce, p.Nonce},
@@ -163,11 +173,18 @@ func AppendBaseString(dst []byte, s Stanza, p *Params) []byte {
 		{paramToken, p.Token},
 		{paramVersion, p.Version},
 	} {
-		if kv.value != "" {
-			params = append(params, kv)
+		if kv.value == "" {
+			continue
 		}
+		if !first {
+			dst = append(dst, "%26"...)
+		}
+		first = false
+		dst = append(dst, kv.name...)
+		dst = append(dst, "%3D"...)
+		dst = appendPct2(dst, kv.value)
 	}
-	return appendNormalized(dst, params)
+	return dst
 }
 
 // BaseString returns the signature base string (see AppendBaseString).
