@@ -179,3 +179,92 @@ func BenchmarkUsedMemory(b *testing.B) {
 	}
 	b.ReportMetric(perID, "B/used")
 }
+
+// BenchmarkReusedCredentialOverHTTP is BenchmarkReusedCredential through a
+// real HTTP/1.1 server on loopback with a keep-alive client, bare handler
+// and middleware being two paths of one server: what the middleware adds to
+// a request as a client sees it. ratio is middleware/bare.
+func BenchmarkReusedCredentialOverHTTP(b *testing.B) {
+	srv, set := lateServer(b)
+	sender := newFakeSender()
+	v, err := New(Config{Sender: sender, Hosts: []string{srvHost(srv)}, Logger: discardLog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("hello"))
+	})
+	guarded := v.Handler(bare)
+	set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/bare/") {
+			bare(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	}))
+	client := srv.Client()
+	auth := BasicAuthorization(jid.MustParse(fullJID), txID)
+	do := func(method, url string) (int, error) {
+		req, err := http.NewRequest(method, url, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", auth)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, err
+	}
+	guardedURL, bareURL := srv.URL+"/missive.html", srv.URL+"/bare/missive.html"
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result)
+	go func() {
+		code, err := do("HEAD", guardedURL)
+		done <- result{code, err}
+	}()
+	s := <-sender.ch
+	if _, ok := v.HandleStanza(xml.StartElement{Name: xml.Name{Local: "iq"}, Attr: []xml.Attr{
+		{Name: xml.Name{Local: "type"}, Value: "result"}, {Name: xml.Name{Local: "id"}, Value: s.answer.id},
+		{Name: xml.Name{Local: "from"}, Value: fullJID},
+	}}, xmlstream.ReaderFunc(func() (xml.Token, error) { return nil, io.EOF })); !ok {
+		b.Fatal("answer not handled")
+	}
+	if r := <-done; r.err != nil || r.code != 200 {
+		b.Fatalf("HEAD: %d %v", r.code, r.err)
+	}
+
+	const block = 16
+	run := func(url string) time.Duration {
+		t0 := time.Now()
+		for range block {
+			if code, err := do("GET", url); err != nil || code != 200 {
+				b.Fatalf("GET %s: %d %v", url, code, err)
+			}
+		}
+		return time.Since(t0)
+	}
+	b.ReportAllocs()
+	var bareTime, guardedTime time.Duration
+	odd := false
+	for b.Loop() {
+		if odd {
+			guardedTime += run(guardedURL)
+			bareTime += run(bareURL)
+		} else {
+			bareTime += run(bareURL)
+			guardedTime += run(guardedURL)
+		}
+		odd = !odd
+	}
+	n := float64(b.N * block)
+	b.ReportMetric(float64(bareTime.Nanoseconds())/n, "bare-ns/req")
+	b.ReportMetric(float64(guardedTime.Nanoseconds())/n, "guarded-ns/req")
+	b.ReportMetric(float64(guardedTime)/float64(bareTime), "ratio")
+}

@@ -12,7 +12,8 @@
 //     Basic and Digest (RFC 7616, MD5 and SHA-256) challenges with realm
 //     "xmpp", holds the request while the user is asked, and passes the
 //     verified JID to the next handler through the request context
-//     ([FromContext]). [Verifier.ServerDefaults] sets the http.Server
+//     ([FromContext]), or as an argument ([Verifier.HandlerWithJID], which
+//     does not copy the request). [Verifier.ServerDefaults] sets the http.Server
 //     timeouts a confirmation needs. A refused request's [Outcome] goes to
 //     [Config.ErrorHandler], so that a host's page can say what happened;
 //   - the XMPP side, server or component: the Verifier sends <confirm/>

@@ -55,6 +55,24 @@ func ExampleVerifier_Handler() {
 	// 3 challenges
 }
 
+// A handler that takes the verified JID as an argument; refused requests are
+// answered as by Handler.
+func ExampleVerifier_HandlerWithJID() {
+	v, err := httpauth.New(httpauth.Config{Sender: printSender{}, BaseURL: "https://files.shakespeare.lit"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	page := v.HandlerWithJID(func(w http.ResponseWriter, r *http.Request, j jid.JID) {
+		fmt.Fprintf(w, "Hello, %s\n", j)
+	})
+
+	rec := httptest.NewRecorder()
+	page.ServeHTTP(rec, httptest.NewRequest("GET", "https://files.shakespeare.lit/missive.html", nil))
+	fmt.Println(rec.Code)
+	// Output:
+	// 401
+}
+
 func ExampleBasicAuthorization() {
 	fmt.Println(httpauth.BasicAuthorization(jid.MustParse("juliet@capulet.com"), "a7374jnjlalasdf82"))
 	fmt.Println(httpauth.BasicAuthorization(jid.MustParse("jüliet@capulet.com"), "a7374"))

@@ -214,7 +214,7 @@ func serveEnv(t *testing.T, mod func(*Config)) (*env, *httptest.Server) {
 
 // lateServer starts an HTTP server on loopback whose handler is set later,
 // so that its host can go into Config.Hosts first.
-func lateServer(t *testing.T) (*httptest.Server, func(http.Handler)) {
+func lateServer(t testing.TB) (*httptest.Server, func(http.Handler)) {
 	var h atomic.Pointer[http.Handler]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
