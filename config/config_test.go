@@ -69,3 +69,15 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("SystemClock went back: %v < %v", now, before)
 	}
 }
+
+func TestManualClock(t *testing.T) {
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	c := config.NewManualClock(start)
+	var _ config.Clock = c
+	if !c.Now().Equal(start) {
+		t.Fatalf("Now = %v", c.Now())
+	}
+	if got := c.Advance(time.Minute); !got.Equal(start.Add(time.Minute)) || !c.Now().Equal(got) {
+		t.Fatalf("Advance = %v, Now = %v", got, c.Now())
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/xml"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,40 +15,18 @@ import (
 	"github.com/xmppauth/xmppauth/throttle"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-var _ config.Clock = (*fakeClock)(nil)
-
 // fastFixture is a direct-TLS server with FAST, a fake clock and a token
 // store the test can look into.
 type fastFixture struct {
 	t       *testing.T
 	srv     *testServer
-	clock   *fakeClock
+	clock   *config.ManualClock
 	tokens  *features.MemoryTokenStore
 	version uint16
 }
 
 func newFAST(t *testing.T, cfg features.Config, version uint16) *fastFixture {
-	f := &fastFixture{t: t, clock: newFakeClock(), tokens: features.NewMemoryTokenStore(), version: version}
+	f := &fastFixture{t: t, clock: config.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), tokens: features.NewMemoryTokenStore(), version: version}
 	cfg.Clock = f.clock
 	cfg.FASTTokens = f.tokens
 	f.srv = newHostServer(t, cfg, true, nil)
@@ -160,7 +137,7 @@ func TestFASTTokenLifecycle(t *testing.T) {
 	}
 	// Due for rotation: a new token comes with the success, and the old
 	// one stays valid until the new one is used.
-	f.clock.advance(features.DefaultFASTRotateAfter + time.Second)
+	f.clock.Advance(features.DefaultFASTRotateAfter + time.Second)
 	t2 := tokenOf(t, f.htLogin(mech, "alice", t1, uaAlice, "", nil))
 	if t2 == "" || t2 == t1 {
 		t.Fatalf("no rotation: %q", t2)
@@ -182,7 +159,7 @@ func TestFASTTokenLifecycle(t *testing.T) {
 		t.Fatalf("old token after the new one was used: %q", got)
 	}
 	// Logout: invalidate, no new token even though one is due.
-	f.clock.advance(features.DefaultFASTRotateAfter + time.Second)
+	f.clock.Advance(features.DefaultFASTRotateAfter + time.Second)
 	if tok := tokenOf(t, f.htLogin(mech, "alice", t3, uaAlice, "invalidate='true'", nil)); tok != "" {
 		t.Fatal("a token came with the invalidation")
 	}
@@ -220,11 +197,11 @@ func TestFASTExpiry(t *testing.T) {
 	if !expiry.Equal(f.clock.Now().Add(48 * time.Hour)) {
 		t.Errorf("expiry %v", expiry)
 	}
-	f.clock.advance(48*time.Hour - time.Second)
+	f.clock.Advance(48*time.Hour - time.Second)
 	if el := f.htLogin(mech, "alice", token, uaAlice, "", nil); el.XMLName.Local != "success" {
 		t.Fatalf("just before expiry: %v", el)
 	}
-	f.clock.advance(time.Second)
+	f.clock.Advance(time.Second)
 	// The rotated token expires later; the one offered now has expired.
 	if got := condition2(f.htLogin(mech, "alice", token, uaAlice, "", nil)); got != "credentials-expired" {
 		t.Fatalf("at expiry: %q", got)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,26 +20,6 @@ import (
 	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/saslclient"
 )
-
-// testClock is a config.Clock the test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-var _ config.Clock = (*testClock)(nil)
 
 // checkServerSide asserts what the server recorded for a successful login.
 func checkServerSide(t *testing.T, srv *testServer, mech string) {
@@ -62,7 +41,7 @@ func checkServerSide(t *testing.T, srv *testServer, mech string) {
 func TestFASTEndToEnd(t *testing.T) {
 	for _, v := range tlsVersions {
 		t.Run(v.name, func(t *testing.T) {
-			clock := &testClock{now: time.Now()}
+			clock := config.NewManualClock(time.Now())
 			srv := newTestServer(t, features.Config{
 				Bind2Features:     []string{"urn:xmpp:carbons:2"},
 				Clock:             clock,
@@ -111,7 +90,7 @@ func TestFASTEndToEnd(t *testing.T) {
 
 			// 3. Past the rotation age the server hands out a new token with
 			// the login.
-			clock.advance(2 * time.Hour)
+			clock.Advance(2 * time.Hour)
 			c, _, err = login(t, srv.addr, noPassword, loginOpts{version: v.version})
 			if err != nil {
 				t.Fatal(err)

@@ -107,29 +107,6 @@ func forEachDialect(t *testing.T, f func(t *testing.T, b backend)) {
 	})
 }
 
-// fakeClock is a settable config.Clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 12, 1, 12, 0, 0, 123456000, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
-
 // fakeConn is the features.ConnMetadata of a stream to domain.
 type fakeConn struct{ domain jid.JID }
 

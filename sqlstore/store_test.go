@@ -11,6 +11,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/internal/xmpptest"
 	"github.com/xmppauth/xmppauth/scram"
@@ -45,7 +46,7 @@ func checkPassword(t *testing.T, s *Store, account, password string, want ...cry
 
 func TestAccounts(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, b backend) {
-		clock := newFakeClock()
+		clock := config.NewManualClock(time.Date(2026, 12, 1, 12, 0, 0, 123456000, time.UTC))
 		s := b.open(t, Options{Clock: clock})
 		ctx := t.Context()
 		alice := mustJID(t, "alice@example.com")
@@ -270,7 +271,7 @@ func TestInvalidAccounts(t *testing.T) {
 // SetCredential only upgrades: a missing hash, or more iterations.
 func TestSetCredential(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, b backend) {
-		clock := newFakeClock()
+		clock := config.NewManualClock(time.Date(2026, 12, 1, 12, 0, 0, 123456000, time.UTC))
 		s := b.open(t, Options{Clock: clock})
 		ctx := t.Context()
 		carol := mustJID(t, "carol@example.com")

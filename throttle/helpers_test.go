@@ -3,32 +3,11 @@ package throttle
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
 )
-
-// fakeClock is a Clock that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func tcp(ip string) net.Addr {
 	return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}
@@ -40,9 +19,9 @@ type stringAddr struct{ network, s string }
 func (a stringAddr) Network() string { return a.network }
 func (a stringAddr) String() string  { return a.s }
 
-func newLimiter(t testing.TB, c Config) (*Limiter, *fakeClock) {
+func newLimiter(t testing.TB, c Config) (*Limiter, *config.ManualClock) {
 	t.Helper()
-	clock := newFakeClock()
+	clock := config.NewManualClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	if c.Clock == nil {
 		c.Clock = clock
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
 func TestBanAfterExactlyMaxFailures(t *testing.T) {
@@ -223,7 +225,7 @@ func TestExistenceNotObservable(t *testing.T) {
 }
 
 func TestEmptyAccountSkipsAccountCounter(t *testing.T) {
-	store := NewMemoryStore(0, newFakeClock())
+	store := NewMemoryStore(0, config.NewManualClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)))
 	l, _ := newLimiter(t, Config{Store: store, FreeAttempts: 1})
 	mustFail(t, l, tcp("192.0.2.1"), "")
 	mustFail(t, l, tcp("192.0.2.1"), "")

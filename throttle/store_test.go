@@ -11,11 +11,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
 func TestMemoryStore(t *testing.T) {
 	ctx := context.Background()
-	clock := newFakeClock()
+	clock := config.NewManualClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	m := NewMemoryStore(10, clock)
 	get := func(key string) int64 {
 		t.Helper()
@@ -79,7 +81,7 @@ func TestMemoryStore(t *testing.T) {
 
 func TestMemoryStoreEvictsSoonestExpiring(t *testing.T) {
 	ctx := context.Background()
-	clock := newFakeClock()
+	clock := config.NewManualClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	m := NewMemoryStore(3, clock)
 	for _, k := range []string{"a", "b", "c"} {
 		if _, err := m.Incr(ctx, k, time.Hour); err != nil {

@@ -21,32 +21,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/httpauth"
 )
 
-// Clock is a settable clock; it implements config.Clock.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is the settable clock Run passes to the constructor.
+type Clock = config.ManualClock
 
 // NewClock returns a Clock set to a fixed time.
 func NewClock() *Clock {
-	return &Clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	return config.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // Limits are the limits Run asks the constructor to configure.

@@ -8,31 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/internal/floodlog"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // A flood writes Burst lines, then nothing until the bucket refills; the
 // next line that gets through is preceded by one summary of the rest.
 func TestFlood(t *testing.T) {
 	var buf bytes.Buffer
-	clock := &fakeClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	clock := config.NewManualClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	f := floodlog.New(slog.New(slog.NewTextHandler(&buf, nil)), "tls", clock)
 	for range 1000 {
 		f.Info("tls handshake failed", "ip", "192.0.2.1")
@@ -40,7 +24,7 @@ func TestFlood(t *testing.T) {
 	if n := strings.Count(buf.String(), "tls handshake failed"); n != floodlog.Burst {
 		t.Fatalf("%d lines during the flood, want %d", n, floodlog.Burst)
 	}
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	f.Info("tls handshake failed", "ip", "192.0.2.1")
 	out := buf.String()
 	if !strings.Contains(out, `msg="tls: suppressed similar log lines (rate limit)" lines=980`) {
