@@ -146,11 +146,6 @@ func (c *Login) negotiateBind(ctx context.Context, session *xmpp.Session) (xmpp.
 	if err := d.DecodeElement(&req, &start); err != nil {
 		return 0, nil, closeStream(w, conn, stream.BadFormat, "")
 	}
-	// The identity SASL established, never the stream header's from.
-	who := id.JID
-	if !id.Authzid.Equal(jid.JID{}) {
-		who = id.Authzid.Bare()
-	}
 	resp := stanza.IQ{XMLName: req.IQ.XMLName, ID: req.ID, Type: stanza.ResultIQ}
 	if req.Type != stanza.SetIQ {
 		_, err := xmlstream.Copy(w, stanza.IQ{XMLName: req.IQ.XMLName, ID: req.ID, Type: stanza.ErrorIQ}.Wrap(
@@ -164,21 +159,10 @@ func (c *Login) negotiateBind(ctx context.Context, session *xmpp.Session) (xmpp.
 	if len(resource) > maxResourceLen {
 		resource = ""
 	}
-	var full jid.JID
-	if c.srv.cfg.BindResource != nil {
-		full, err = c.srv.cfg.BindResource(ctx, connMeta{session: session, domain: id.JID.Domain()}, who, resource)
-	} else {
-		full, err = defaultResource(who, resource)
-	}
-	c.mu.Lock()
-	onBind := c.onBind
-	c.mu.Unlock()
-	if err == nil && onBind != nil {
-		// Before the result is written (this holds the session's writer):
-		// whatever the host sends the new session from now on reaches the
-		// client after the result.
-		err = onBind(ctx, session, full)
-	}
+	// Registered before the result is written (this holds the session's
+	// writer): whatever the host sends the new session from now on
+	// reaches the client after the result.
+	full, err := c.bindFull(ctx, connMeta{session: session, domain: id.JID.Domain()}, boundAccount(id), resource)
 	if err != nil {
 		var se stanza.Error
 		if !errors.As(err, &se) {
@@ -224,4 +208,40 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// boundAccount is the account a login binds a resource of: the identity
+// SASL established (the authzid when one was authorized), never the stream
+// header's from.
+func boundAccount(id Identity) jid.JID {
+	if !id.Authzid.Equal(jid.JID{}) {
+		return id.Authzid.Bare()
+	}
+	return id.JID
+}
+
+// bindFull binds resource (a request, or a derived one) of account, for
+// RFC 6120 binding and Bind2 alike: the host's BindResource, or
+// defaultResource, chooses the full JID, which must stay in account, and
+// the host's OnBind registers it. An error refuses the binding; a
+// stanza.Error says with what.
+func (c *Login) bindFull(ctx context.Context, meta connMeta, account jid.JID, resource string) (jid.JID, error) {
+	var full jid.JID
+	var err error
+	if f := c.srv.cfg.BindResource; f != nil {
+		full, err = f(ctx, meta, account, resource)
+	} else {
+		full, err = defaultResource(account, resource)
+	}
+	if err == nil && !full.Bare().Equal(account) {
+		// The host may choose the resource, never the account.
+		err = errors.New("features: BindResource returned another account")
+	}
+	c.mu.Lock()
+	onBind := c.onBind
+	c.mu.Unlock()
+	if err == nil && onBind != nil {
+		err = onBind(ctx, meta.session, full)
+	}
+	return full, err
 }

@@ -51,28 +51,8 @@ func (c *Login) OnBind2(f func(ctx context.Context, session *xmpp.Session, full 
 // OnBind2 (inline features). It returns the full JID and the <bound/>
 // element; an error refuses the binding (a stanza.Error says with what).
 func (c *Login) bind2(ctx context.Context, st *exchangeStream, id Identity, req *sasl2Request) (jid.JID, xml.TokenReader, error) {
-	who := id.JID
-	if !id.Authzid.Equal(jid.JID{}) {
-		who = id.Authzid.Bare()
-	}
-	resource := c.srv.bind2Resource(who, req.userAgent.ID, req.bind.tag)
-	var full jid.JID
-	var err error
-	if f := c.srv.cfg.BindResource; f != nil {
-		full, err = f(ctx, st.meta, who, resource)
-	} else {
-		full, err = defaultResource(who, resource)
-	}
-	if err == nil && !full.Bare().Equal(who) {
-		// The host may choose the resource, never the account.
-		err = errors.New("features: BindResource returned another account")
-	}
-	c.mu.Lock()
-	onBind, onBind2 := c.onBind, c.onBind2
-	c.mu.Unlock()
-	if err == nil && onBind != nil {
-		err = onBind(ctx, st.meta.session, full)
-	}
+	who := boundAccount(id)
+	full, err := c.bindFull(ctx, st.meta, who, c.srv.bind2Resource(who, req.userAgent.ID, req.bind.tag))
 	if err != nil {
 		var se stanza.Error
 		if !errors.As(err, &se) {
@@ -84,6 +64,9 @@ func (c *Login) bind2(ctx context.Context, st *exchangeStream, id Identity, req 
 			"ip", netaddr.IP(st.meta.RemoteAddr()))
 		return jid.JID{}, nil, err
 	}
+	c.mu.Lock()
+	onBind2 := c.onBind2
+	c.mu.Unlock()
 	var inner xml.TokenReader
 	if onBind2 != nil {
 		inner = onBind2(ctx, st.meta.session, full, Bind2Request{Tag: req.bind.tag, Features: req.bind.elements})

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,4 +265,25 @@ func TestUpgradeTask(t *testing.T) {
 			t.Fatalf("upgraded after a failed task: %v", err)
 		}
 	})
+}
+
+// RFC 6120 binding holds the host's BindResource to the account too: a
+// full JID of another account is refused with <internal-server-error/>.
+func TestBindNeverAnotherAccount(t *testing.T) {
+	srv := newTestServer(t, features.Config{
+		BindResource: func(context.Context, features.ConnMetadata, jid.JID, string) (jid.JID, error) {
+			return jid.MustParse("admin@localhost/x"), nil
+		},
+	})
+	c := dialRaw(t, srv.addr, getPKI(t).clientTLS(tls.VersionTLS13), "")
+	c.auth("PLAIN", []byte("\x00alice\x00alice-secret"))
+	if el := c.next(); el.XMLName.Local != "success" {
+		t.Fatalf("login: %v", el)
+	}
+	c.restart("")
+	c.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`)
+	if el := c.next(); !slices.Contains(el.Attrs, xml.Attr{Name: xml.Name{Local: "type"}, Value: "error"}) ||
+		!strings.Contains(el.Inner, "internal-server-error") || strings.Contains(el.Inner, "admin@") {
+		t.Fatalf("bind answered %v", el)
+	}
 }
