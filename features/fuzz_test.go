@@ -34,7 +34,7 @@ func FuzzReadElement(f *testing.F) {
 	c := srv.NewLogin()
 	f.Fuzz(func(t *testing.T, in string) {
 		d := xml.NewDecoder(strings.NewReader(in))
-		el, err := c.readElement(context.Background(), d, noDeadline{})
+		el, err := c.readElement(d)
 		if err != nil {
 			return
 		}

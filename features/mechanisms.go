@@ -30,7 +30,6 @@ type mechanism interface {
 type scramMechanism struct {
 	ex       *scram.Exchange
 	a        *attempt
-	mech     scram.Mechanism
 	identity jid.JID
 }
 

@@ -124,7 +124,7 @@ func (st *exchangeStream) read(ctx context.Context) (saslElement, error) {
 	if st.sasl2 {
 		return st.c.readElement2(st.d)
 	}
-	return st.c.readElement(ctx, st.d, noDeadline{})
+	return st.c.readElement(st.d)
 }
 
 // challenge sends a challenge and returns the payload of the client's
@@ -506,20 +506,12 @@ func (st *exchangeStream) failUnlessFatal(ctx context.Context, a *attempt, err e
 	return st.fail(ctx, a, err)
 }
 
-// noDeadline is a deadliner that sets nothing, for readers whose caller has
-// set the deadline already.
-type noDeadline struct{}
-
-func (noDeadline) SetReadDeadline(time.Time) error { return nil }
-
-// readElement reads the next RFC 6120 SASL element within the step timeout.
-// I/O errors and anything that is not a SASL element are returned as err; a
-// SASL element with a bad payload comes back with el.err set.
-func (c *Login) readElement(ctx context.Context, d *xml.Decoder, conn deadliner) (saslElement, error) {
+// readElement reads the next RFC 6120 SASL element (the caller has set the
+// step deadline). I/O errors and anything that is not a SASL element are
+// returned as err; a SASL element with a bad payload comes back with el.err
+// set.
+func (c *Login) readElement(d *xml.Decoder) (saslElement, error) {
 	cfg := &c.srv.cfg
-	if err := conn.SetReadDeadline(c.stepDeadline(ctx)); err != nil {
-		return saslElement{}, err
-	}
 	start, err := nextStart(d)
 	if err != nil {
 		return saslElement{}, err
@@ -694,7 +686,7 @@ func (c *Login) newMechanism(ctx context.Context, st *exchangeStream, a *attempt
 			Require:    require,
 			Data:       o.data,
 		}
-		return &scramMechanism{ex: m.server.StartWith(store, cb, o.ssdp), a: a, mech: m.mech}, nil
+		return &scramMechanism{ex: m.server.StartWith(store, cb, o.ssdp), a: a}, nil
 	}
 	return nil, errInvalidMechanism
 }

@@ -98,7 +98,7 @@ func parseElement2(d *xml.Decoder, start xml.StartElement, maxPayload int) (sasl
 	case "response":
 		el.kind = elResponse
 		el.payload = []byte{}
-		return el, p.payloadOf(true)
+		return el, p.payloadOf()
 	case "abort":
 		el.kind = elAbort
 		return el, d.Skip()
@@ -218,7 +218,7 @@ func (p *parser2) shortText(max int) (string, error) {
 // XEP-0388 "SASL Data Encoding": an empty element is empty data. Leading
 // and trailing whitespace is trimmed, as the XEP's own examples indent
 // their data; inside, base64 must be strict.
-func (p *parser2) payloadOf(set bool) error {
+func (p *parser2) payloadOf() error {
 	maxEncoded := base64.StdEncoding.EncodedLen(p.maxPayload)
 	text, tooLong, child, err := p.text(maxEncoded + 256) // room for the whitespace around
 	if err != nil {
@@ -241,9 +241,7 @@ func (p *parser2) payloadOf(set bool) error {
 		p.bad(err)
 		return nil
 	}
-	if set {
-		p.el.payload = payload
-	}
+	p.el.payload = payload
 	return nil
 }
 
@@ -258,7 +256,7 @@ func (p *parser2) authenticate() error {
 				return p.d.Skip()
 			}
 			sawResponse = true
-			return p.payloadOf(true)
+			return p.payloadOf()
 		case xml.Name{Space: NSSASL2, Local: "user-agent"}:
 			if sawUA {
 				p.bad(errMalformed)
@@ -409,7 +407,7 @@ func (p *parser2) taskData() error {
 	return p.children(func(start xml.StartElement) error {
 		if start.Name == (xml.Name{Space: NSSCRAMUpgrade, Local: "hash"}) && !sawHash {
 			sawHash = true
-			return p.payloadOf(true)
+			return p.payloadOf()
 		}
 		return p.d.Skip()
 	})
