@@ -127,10 +127,9 @@ func capName(s string) string {
 // limiter's per-account check (and waits its delay) before the first
 // lookup, for known and unknown accounts alike.
 type accountStore struct {
-	srv    *Server
-	meta   connMeta
-	domain jid.JID
-	a      *attempt
+	srv  *Server
+	meta connMeta // its domain is the stream's
+	a    *attempt
 }
 
 func (s accountStore) Credential(ctx context.Context, username string, h crypto.Hash) (scram.Credential, error) {
@@ -154,7 +153,7 @@ func (s accountStore) begin(ctx context.Context, username string) (string, error
 		a.name = capName(username)
 		a.limitKey = username
 		if local, err := normalizeLocalpart(username); err == nil {
-			a.account = local + "@" + s.domain.Domainpart()
+			a.account = local + "@" + s.meta.domain.Domainpart()
 			a.limitKey = a.account
 		}
 	}

@@ -20,7 +20,6 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
-	"github.com/xmppauth/xmppauth/config"
 	"github.com/xmppauth/xmppauth/scram"
 )
 
@@ -277,11 +276,10 @@ type fastServer struct {
 	store    TokenStore
 	lifetime time.Duration
 	rotate   time.Duration
-	clock    config.Clock
 }
 
 func newFASTServer(s *Server) *fastServer {
-	fs := &fastServer{srv: s, store: s.cfg.FASTTokens, lifetime: s.cfg.FASTTokenLifetime.D(), rotate: s.cfg.FASTRotateAfter.D(), clock: s.clock}
+	fs := &fastServer{srv: s, store: s.cfg.FASTTokens, lifetime: s.cfg.FASTTokenLifetime.D(), rotate: s.cfg.FASTRotateAfter.D()}
 	if fs.store == nil {
 		fs.store = NewMemoryTokenStore()
 	}
@@ -402,7 +400,7 @@ func (m *htMechanism) step(ctx context.Context, in []byte) ([]byte, bool, error)
 		return nil, false, errBadToken
 	}
 	t := tokens[match]
-	if !m.fs.clock.Now().Before(t.Expires) {
+	if !m.fs.srv.clock.Now().Before(t.Expires) {
 		// XEP-0484 §"Server responsibilities": a token the server no
 		// longer trusts fails with <credentials-expired/>.
 		return nil, false, fmt.Errorf("%w: FAST token expired", ErrCredentialsExpired)
@@ -456,7 +454,7 @@ func (fs *fastServer) afterLogin(ctx context.Context, st *exchangeStream, r *aut
 			return nil
 		}
 		mechanism = req.requestToken
-	case isHT && !invalidate && fs.clock.Now().Sub(ht.used.Issued) >= fs.rotate:
+	case isHT && !invalidate && fs.srv.clock.Now().Sub(ht.used.Issued) >= fs.rotate:
 		mechanism = ht.ht.name
 	default:
 		return nil
@@ -465,7 +463,7 @@ func (fs *fastServer) afterLogin(ctx context.Context, st *exchangeStream, r *aut
 		log.DebugContext(ctx, "fast: token requested without a user-agent id", "jid", account)
 		return nil
 	}
-	now := fs.clock.Now()
+	now := fs.srv.clock.Now()
 	t := FASTToken{ID: make([]byte, 16), Mechanism: mechanism, Issued: now, Expires: now.Add(fs.lifetime)}
 	if _, err := rand.Read(t.ID); err != nil {
 		return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/xml"
 	"strings"
 	"testing"
 	"time"
@@ -391,5 +390,3 @@ func TestMemoryTokenStore(t *testing.T) {
 		t.Fatalf("%d clients kept, want 64", n)
 	}
 }
-
-var _ = xml.Name{}

@@ -62,7 +62,7 @@ func FuzzPLAIN(f *testing.F) {
 	}
 	domain := jid.MustParse("localhost")
 	f.Fuzz(func(t *testing.T, in []byte) {
-		m := &plainMechanism{store: accountStore{srv: srv, domain: domain, a: &attempt{}}, profile: &srv.plain}
+		m := &plainMechanism{store: accountStore{srv: srv, meta: connMeta{domain: domain}, a: &attempt{}}, profile: &srv.plain}
 		_, done, err := m.step(context.Background(), in)
 		if done != (err == nil) {
 			t.Fatalf("done=%v err=%v", done, err)

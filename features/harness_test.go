@@ -72,8 +72,9 @@ type testServer struct {
 	results chan serverResult
 }
 
-func newTestServer(t testing.TB, cfg features.Config) *testServer {
-	p := getPKI(t)
+// newAuth is features.New with the test defaults: testStore, no logs, the
+// domain localhost and the test certificate.
+func newAuth(t testing.TB, cfg features.Config) *features.Server {
 	if cfg.Store == nil {
 		cfg.Store = testStore(t)
 	}
@@ -83,12 +84,17 @@ func newTestServer(t testing.TB, cfg features.Config) *testServer {
 	if cfg.Domains == nil {
 		cfg.Domains = []string{"localhost"}
 	}
-	tlsCfg := p.serverTLS()
-	cfg.TLSConfig = tlsCfg
+	cfg.TLSConfig = getPKI(t).serverTLS()
 	auth, err := features.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return auth
+}
+
+func newTestServer(t testing.TB, cfg features.Config) *testServer {
+	tlsCfg := getPKI(t).serverTLS()
+	auth := newAuth(t, cfg)
 	srv := &testServer{results: make(chan serverResult, 16)}
 	srv.addr = xmpptest.Listen(t, xmpptest.SASLServer(auth, tlsCfg, func(r serverResult) { srv.results <- r }))
 	return srv

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -240,18 +241,7 @@ func (st *exchangeStream) attempt(ctx context.Context) (*authenticated, error) {
 // offered reports whether the client may select name on this stream: a
 // mechanism of the list, or, on SASL2, a FAST mechanism.
 func (st *exchangeStream) offered(name string) bool {
-	if st.o.offered(name) {
-		return true
-	}
-	if !st.sasl2 {
-		return false
-	}
-	for _, n := range st.o.fast {
-		if n == name {
-			return true
-		}
-	}
-	return false
+	return st.o.offered(name) || st.sasl2 && slices.Contains(st.o.fast, name)
 }
 
 // negotiate runs RFC 6120 SASL exchanges until one succeeds, the client
@@ -660,7 +650,7 @@ func restoreDeadline(ctx context.Context, conn interface{ SetReadDeadline(time.T
 // attempt a; req is the SASL2 request (nil on RFC 6120).
 func (c *Login) newMechanism(ctx context.Context, st *exchangeStream, a *attempt, selected string, req *sasl2Request) (mechanism, error) {
 	meta, o := st.meta, st.o
-	store := accountStore{srv: c.srv, meta: meta, domain: meta.Domain(), a: a}
+	store := accountStore{srv: c.srv, meta: meta, a: a}
 	switch selected {
 	case PLAIN:
 		return &plainMechanism{store: store, profile: &c.srv.plain}, nil

@@ -30,7 +30,7 @@ func BenchmarkPLAINUnknownVsKnown(b *testing.B) {
 	}
 	domain := jid.MustParse("localhost")
 	run := func(user string) time.Duration {
-		m := &plainMechanism{store: accountStore{srv: srv, domain: domain, a: &attempt{}}, profile: &srv.plain}
+		m := &plainMechanism{store: accountStore{srv: srv, meta: connMeta{domain: domain}, a: &attempt{}}, profile: &srv.plain}
 		start := time.Now()
 		_, _, err := m.step(context.Background(), []byte("\x00"+user+"\x00wrong"))
 		d := time.Since(start)

@@ -1,7 +1,6 @@
 package features_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/pbkdf2"
@@ -16,7 +15,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -329,22 +327,8 @@ func htResponder(token string, cbData []byte) []byte {
 // hooks) and the choice of direct TLS (XEP-0368: TLS from the first byte,
 // the session Secure from the start) instead of STARTTLS.
 func newHostServer(t testing.TB, cfg features.Config, direct bool, setup func(*features.Login)) *testServer {
-	p := getPKI(t)
-	if cfg.Store == nil {
-		cfg.Store = testStore(t)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Domains == nil {
-		cfg.Domains = []string{"localhost"}
-	}
-	tlsCfg := cbind.ServerConfig(p.serverTLS())
-	cfg.TLSConfig = p.serverTLS()
-	auth, err := features.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tlsCfg := cbind.ServerConfig(getPKI(t).serverTLS())
+	auth := newAuth(t, cfg)
 	srv := &testServer{results: make(chan serverResult, 1024)}
 	srv.addr = xmpptest.Listen(t, func(raw net.Conn) {
 		defer raw.Close()
@@ -409,5 +393,3 @@ func (c *rawClient) readFeatures() string {
 	c.features = el.Inner
 	return el.Inner
 }
-
-var _ = bytes.Equal

@@ -549,7 +549,7 @@ func (s *Server) Mechanisms() (mechanisms []string, bindings []cbind.Type) {
 	if !s.cfg.DisablePLAIN && s.cfg.enabled(PLAIN) {
 		mechanisms = append(mechanisms, PLAIN)
 	}
-	for _, t := range [...]cbind.Type{cbind.TLSExporter, cbind.TLSServerEndPoint, cbind.TLSUnique} {
+	for _, t := range bindingTypes {
 		if s.cfg.bindingEnabled(t) {
 			bindings = append(bindings, t)
 		}

@@ -3,6 +3,7 @@ package features
 import (
 	"context"
 	"crypto"
+	"slices"
 
 	"github.com/xmppauth/xmppauth/scram"
 )
@@ -22,20 +23,11 @@ type CredentialUpdater interface {
 func (s *Server) upgradeHashes() []crypto.Hash {
 	var hs []crypto.Hash
 	for _, m := range s.scram {
-		if h := m.mech.Hash(); !containsHash(hs, h) {
+		if h := m.mech.Hash(); !slices.Contains(hs, h) {
 			hs = append(hs, h)
 		}
 	}
 	return hs
-}
-
-func containsHash(hs []crypto.Hash, h crypto.Hash) bool {
-	for _, x := range hs {
-		if x == h {
-			return true
-		}
-	}
-	return false
 }
 
 // upgrade stores new credentials for account where stored lacks one of the

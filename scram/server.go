@@ -448,7 +448,7 @@ func (e *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 	// Credential lookup. The fake credential is always derived so that a known
 	// and an unknown user cost the server the same work.
 	fake := e.s.fakeCredential(name, &e.fake)
-	username := string(name)
+	username := e.attempted
 	if e.store == nil {
 		return nil, fmt.Errorf("%w: no credential store", ErrStore)
 	}
