@@ -1,6 +1,7 @@
 package features
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -114,12 +115,22 @@ func failureReason(err error) string {
 func failureElement(condition, text string) xml.TokenReader {
 	inner := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: condition}})
 	if text != "" {
-		inner = xmlstream.MultiReader(inner, xmlstream.Wrap(
-			xmlstream.Token(xml.CharData(text)),
-			xml.StartElement{Name: xml.Name{Local: "text"}, Attr: []xml.Attr{{
-				Name: xml.Name{Space: "http://www.w3.org/XML/1998/namespace", Local: "lang"}, Value: "en",
-			}}},
-		))
+		inner = xmlstream.MultiReader(inner, langText(text))
 	}
 	return xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: NS, Local: "failure"}})
+}
+
+// textElement is <name>text</name> in its parent's namespace.
+func textElement(name, text string, attr ...xml.Attr) xml.TokenReader {
+	return xmlstream.Wrap(xmlstream.Token(xml.CharData(text)), xml.StartElement{Name: xml.Name{Local: name}, Attr: attr})
+}
+
+// langText is the <text xml:lang='en'/> of a <failure/>.
+func langText(text string) xml.TokenReader {
+	return textElement("text", text, xml.Attr{Name: xml.Name{Space: "http://www.w3.org/XML/1998/namespace", Local: "lang"}, Value: "en"})
+}
+
+// additionalData is XEP-0388's <additional-data/> carrying data.
+func additionalData(data []byte) xml.TokenReader {
+	return textElement("additional-data", base64.StdEncoding.EncodeToString(data))
 }

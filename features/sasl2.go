@@ -202,11 +202,9 @@ func authorizationIdentifier(id Identity, full jid.JID) string {
 func successElement2(additional []byte, authzid string, bound, token xml.TokenReader) xml.TokenReader {
 	var inner []xml.TokenReader
 	if len(additional) > 0 {
-		inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(base64.StdEncoding.EncodeToString(additional))),
-			xml.StartElement{Name: xml.Name{Local: "additional-data"}}))
+		inner = append(inner, additionalData(additional))
 	}
-	inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(authzid)),
-		xml.StartElement{Name: xml.Name{Local: "authorization-identifier"}}))
+	inner = append(inner, textElement("authorization-identifier", authzid))
 	if bound != nil {
 		inner = append(inner, bound)
 	}
@@ -237,12 +235,7 @@ func failureElement2(condition, text string, app xml.TokenReader) xml.TokenReade
 		inner = append(inner, app)
 	}
 	if text != "" {
-		inner = append(inner, xmlstream.Wrap(
-			xmlstream.Token(xml.CharData(text)),
-			xml.StartElement{Name: xml.Name{Local: "text"}, Attr: []xml.Attr{{
-				Name: xml.Name{Space: "http://www.w3.org/XML/1998/namespace", Local: "lang"}, Value: "en",
-			}}},
-		))
+		inner = append(inner, langText(text))
 	}
 	return xmlstream.Wrap(xmlstream.MultiReader(inner...), xml.StartElement{Name: xml.Name{Space: NSSASL2, Local: "failure"}})
 }

@@ -152,14 +152,11 @@ func (c *Login) runTasks(ctx context.Context, st *exchangeStream, r *authenticat
 func writeContinue(w xmlstream.TokenWriteFlusher, additional []byte, taskName string) error {
 	var inner []xml.TokenReader
 	if len(additional) > 0 {
-		inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(base64.StdEncoding.EncodeToString(additional))),
-			xml.StartElement{Name: xml.Name{Local: "additional-data"}}))
+		inner = append(inner, additionalData(additional))
 	}
 	inner = append(inner,
-		xmlstream.Wrap(xmlstream.Wrap(xmlstream.Token(xml.CharData(taskName)), xml.StartElement{Name: xml.Name{Local: "task"}}),
-			xml.StartElement{Name: xml.Name{Local: "tasks"}}),
-		xmlstream.Wrap(xmlstream.Token(xml.CharData("upgrading the stored credential as the client requested")),
-			xml.StartElement{Name: xml.Name{Local: "text"}}))
+		xmlstream.Wrap(textElement("task", taskName), xml.StartElement{Name: xml.Name{Local: "tasks"}}),
+		textElement("text", "upgrading the stored credential as the client requested"))
 	if _, err := xmlstream.Copy(w, xmlstream.Wrap(xmlstream.MultiReader(inner...), xml.StartElement{Name: xml.Name{Space: NSSASL2, Local: "continue"}})); err != nil {
 		return err
 	}
