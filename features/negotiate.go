@@ -130,6 +130,24 @@ func (st *exchangeStream) read(ctx context.Context) (saslElement, error) {
 
 // challenge sends a challenge and returns the payload of the client's
 // <response/>.
+// expect reads the client's next element, which must be of kind: an I/O
+// error is fatal, <abort/> is errAborted, a bad payload its error, another
+// element wrong.
+func (st *exchangeStream) expect(ctx context.Context, kind int, wrong error) (saslElement, error) {
+	el, err := st.read(ctx)
+	switch {
+	case err != nil:
+		return el, fatalError{err}
+	case el.err != nil:
+		return el, el.err
+	case el.kind == elAbort:
+		return el, errAborted
+	case el.kind != kind:
+		return el, wrong
+	}
+	return el, nil
+}
+
 func (st *exchangeStream) challenge(ctx context.Context, data []byte) ([]byte, error) {
 	var err error
 	if st.sasl2 {
@@ -140,16 +158,9 @@ func (st *exchangeStream) challenge(ctx context.Context, data []byte) ([]byte, e
 	if err != nil {
 		return nil, fatalError{err}
 	}
-	el, err := st.read(ctx)
-	switch {
-	case err != nil:
-		return nil, fatalError{err}
-	case el.err != nil:
-		return nil, el.err
-	case el.kind == elAbort:
-		return nil, errAborted
-	case el.kind != elResponse:
-		return nil, errMalformed
+	el, err := st.expect(ctx, elResponse, errMalformed)
+	if err != nil {
+		return nil, err
 	}
 	if el.payload == nil {
 		el.payload = []byte{}

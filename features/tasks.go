@@ -109,16 +109,12 @@ func (c *Login) runTasks(ctx context.Context, st *exchangeStream, r *authenticat
 		if err := writeContinue(st.w, additional, t.name); err != nil {
 			return false, fatalError{err}
 		}
-		el, err := st.read(ctx)
-		switch {
-		case err != nil:
-			return false, fatalError{err}
-		case el.err != nil:
-			return false, st.fail(ctx, r.a, el.err)
-		case el.kind == elAbort:
-			return false, st.fail(ctx, r.a, errAborted)
-		case el.kind != elNext || el.mechanism != t.name:
-			return false, st.fail(ctx, r.a, errBadTask)
+		el, err := st.expect(ctx, elNext, errBadTask)
+		if err == nil && el.mechanism != t.name {
+			err = errBadTask
+		}
+		if err != nil {
+			return false, st.failUnlessFatal(ctx, r.a, err)
 		}
 		salt := make([]byte, s.cfg.SaltLen)
 		if _, err := rand.Read(salt); err != nil {
@@ -127,16 +123,12 @@ func (c *Login) runTasks(ctx context.Context, st *exchangeStream, r *authenticat
 		if err := writeSaltTask(st.w, salt, s.cfg.Iterations); err != nil {
 			return false, fatalError{err}
 		}
-		el, err = st.read(ctx)
-		switch {
-		case err != nil:
-			return false, fatalError{err}
-		case el.err != nil:
-			return false, st.fail(ctx, r.a, el.err)
-		case el.kind == elAbort:
-			return false, st.fail(ctx, r.a, errAborted)
-		case el.kind != elTaskData || len(el.payload) != t.hash.Size():
-			return false, st.fail(ctx, r.a, errBadTask)
+		el, err = st.expect(ctx, elTaskData, errBadTask)
+		if err == nil && len(el.payload) != t.hash.Size() {
+			err = errBadTask
+		}
+		if err != nil {
+			return false, st.failUnlessFatal(ctx, r.a, err)
 		}
 		cred := scram.CredentialFromSaltedPassword(t.hash, el.payload, salt, s.cfg.Iterations)
 		if err := updater.SetCredential(ctx, account, t.hash, cred); err != nil {
