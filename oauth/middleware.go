@@ -69,7 +69,6 @@ func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
 				if !el.ok() {
 					if v.required(iq.StartElement(), pl.Name) {
 						err = ErrTokenRequired
-						v.observe(err)
 					}
 				} else {
 					s := Stanza{Name: "iq", From: jidString(iq.From), To: jidString(iq.To)}
@@ -77,6 +76,9 @@ func (v *Verifier) IQ(h mux.IQHandler) mux.IQHandler {
 					rw.ok = err == nil
 				}
 			}
+		}
+		if err != nil || rw.ok {
+			v.observe(err) // a decision: verified, or refused (passing through is none)
 		}
 		if err != nil {
 			if iq.Type != stanza.GetIQ && iq.Type != stanza.SetIQ {
@@ -158,7 +160,6 @@ func (v *Verifier) stanzaLevel(name string, from, to jid.JID, t xmlstream.TokenR
 			if !el.ok() {
 				if v.required(start, firstChild(toks)) {
 					err = ErrTokenRequired
-					v.observe(err)
 				}
 			} else {
 				s := Stanza{Name: name, From: jidString(from), To: jidString(to)}
@@ -166,6 +167,9 @@ func (v *Verifier) stanzaLevel(name string, from, to jid.JID, t xmlstream.TokenR
 				rw.ok = err == nil
 			}
 		}
+	}
+	if err != nil || rw.ok {
+		v.observe(err) // a decision: verified, or refused (passing through is none)
 	}
 	if err != nil {
 		return nil, err, nil
@@ -175,8 +179,7 @@ func (v *Verifier) stanzaLevel(name string, from, to jid.JID, t xmlstream.TokenR
 
 // check parses and verifies the element found. rw lends its spare reader so
 // that parsing allocates no reader of its own.
-func (v *Verifier) check(rw *verifiedStream, el found, s Stanza) (g Grant, err error) {
-	defer func() { v.observe(err) }()
+func (v *Verifier) check(rw *verifiedStream, el found, s Stanza) (Grant, error) {
 	rw.parse = sliceReader{toks: el.toks}
 	p, err := ParseElement(&rw.parse, el.start)
 	if err != nil {
@@ -216,7 +219,8 @@ func (v *Verifier) observe(err error) {
 type Event struct {
 	// Condition is "" when the stanza was verified, else the XEP-0235
 	// application condition it was refused with (invalid-signature,
-	// invalid-nonce, token-required, …; "error" for a store failure).
+	// invalid-nonce, token-required, …; "error" for the refusals that have
+	// none: a store failure, a full nonce store, an oversized stanza).
 	Condition string
 }
 
