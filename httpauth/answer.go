@@ -75,13 +75,14 @@ func readAnswer(start xml.StartElement, r xml.TokenReader) (answer, error) {
 		}
 	}
 	a.isError = a.typ == "error"
-	return a, a.readChildren(r, 1, false)
+	return a, a.readChildren(r)
 }
 
-// readChildren reads tokens from the given depth (1 = between children of
-// the stanza, 2 = inside a child, inError if that child is <error/>) until
-// the stanza's end element or io.EOF.
-func (a *answer) readChildren(r xml.TokenReader, depth int, inError bool) (err error) {
+// readChildren reads the stanza's children (from depth 1: between children
+// of the stanza; 2 is inside a child, inError if that child is <error/>)
+// until the stanza's end element or io.EOF.
+func (a *answer) readChildren(r xml.TokenReader) (err error) {
+	depth, inError := 1, false
 	defer func() { a.depth = depth }()
 	var text *strings.Builder
 	var limit int

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/xmppauth/xmppauth/config"
 )
 
 // HTMLErrorHandler is a Config.ErrorHandler for pages people read in a
@@ -45,5 +43,5 @@ const DefaultTimeout = 2 * time.Minute
 // ServerDefaults is Verifier.ServerDefaults for the default confirmation
 // timeout, for a host that serves its pages while XEP-0070 is off.
 func ServerDefaults(s *http.Server) {
-	(&Verifier{cfg: Config{Timeout: config.Duration(DefaultTimeout)}}).ServerDefaults(s)
+	serverDefaults(s, DefaultTimeout)
 }

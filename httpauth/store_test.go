@@ -125,54 +125,20 @@ func TestMemStoreDefaults(t *testing.T) {
 	}
 }
 
-func TestMemStorePendingForAndReopen(t *testing.T) {
+// MemStore's own bookkeeping (the storetest contract covers the rest): the
+// per-JID index forgets an account whose transactions all ended.
+func TestMemStorePerJIDForgotten(t *testing.T) {
 	s := NewMemStore(MemStoreConfig{})
 	ctx := context.Background()
-	if txs, _ := s.PendingFor(ctx, "a@x"); txs != nil {
-		t.Fatalf("PendingFor with nothing pending: %v", txs)
-	}
-	iq := Transaction{Ref: "r1", To: "a@x/phone", Bare: "a@x", Confirm: Confirm{ID: "i1", Method: "GET", URL: "https://a.example/"}}
-	if err := s.Begin(ctx, iq); err != nil {
-		t.Fatal(err)
-	}
-	msg := Transaction{Ref: "r2", To: "a@x", Bare: "a@x", ViaMessage: true, Confirm: Confirm{ID: "i2", Method: "GET", URL: "https://a.example/"}}
-	if err := s.Begin(ctx, msg); err != nil {
-		t.Fatal(err)
-	}
-	if txs, _ := s.PendingFor(ctx, "a@x"); len(txs) != 2 {
-		t.Fatalf("PendingFor: %v", txs)
-	}
-	if err := s.Resolve(ctx, "r1", Answer{Result: AnswerCouldNotAnswer, Condition: "feature-not-implemented"}); err != nil {
-		t.Fatal(err)
-	}
-	if a, _ := s.Wait(ctx, "r1"); a.Result != AnswerCouldNotAnswer || a.Condition != "feature-not-implemented" {
-		t.Fatalf("answer %+v", a)
-	}
-	if txs, _ := s.PendingFor(ctx, "a@x"); len(txs) != 1 || txs[0].Ref != "r2" {
-		t.Fatalf("decided transaction still listed: %v", txs)
-	}
-	// Reopened as a message: pending again, answered on the same channel.
-	iq.ViaMessage = true
-	if err := s.Reopen(ctx, iq); err != nil {
-		t.Fatal(err)
-	}
-	if tx, ok, _ := s.LookupID(ctx, "a@x", "i1"); !ok || !tx.ViaMessage {
-		t.Fatalf("reopened transaction %+v %v", tx, ok)
-	}
-	if err := s.Resolve(ctx, "r1", Answer{Result: AnswerConfirmed}); err != nil {
-		t.Fatal(err)
-	}
-	if a, _ := s.Wait(ctx, "r1"); a.Result != AnswerConfirmed {
-		t.Fatalf("answer %+v", a)
-	}
-	other := iq
-	other.Confirm.URL = "https://evil.example/"
-	for _, tx := range []Transaction{other, {Ref: "nope", Bare: "a@x"}} {
-		if err := s.Reopen(ctx, tx); !errors.Is(err, ErrNotPending) {
-			t.Fatalf("Reopen(%+v) = %v, want ErrNotPending", tx, err)
+	for _, ref := range []string{"r1", "r2"} {
+		if err := s.Begin(ctx, Transaction{Ref: ref, To: "a@x", Bare: "a@x", Confirm: Confirm{ID: ref, Method: "GET", URL: "https://a.example/"}}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	s.End(ctx, Transaction{Ref: "r1"})
+	if len(s.perJID) != 1 {
+		t.Fatalf("perJID after one End: %v", s.perJID)
+	}
 	s.End(ctx, Transaction{Ref: "r2"})
 	if txs, _ := s.PendingFor(ctx, "a@x"); txs != nil || len(s.perJID) != 0 {
 		t.Fatalf("left after End: %v %v", txs, s.perJID)

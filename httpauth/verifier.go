@@ -238,7 +238,7 @@ func New(cfg Config) (*Verifier, error) {
 		cfg.Store = NewMemStore(MemStoreConfig{Clock: cfg.Clock})
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = config.Duration(2 * time.Minute)
+		cfg.Timeout = config.Duration(DefaultTimeout)
 	}
 	if cfg.StoreTimeout == 0 {
 		cfg.StoreTimeout = config.Duration(5 * time.Second)
@@ -1135,8 +1135,12 @@ func (v *Verifier) challenge(h http.Header, stale bool) error {
 //     headers have been read, would cut off the response written after the
 //     confirmation. Hosts that accept large uploads behind the middleware
 //     set ReadTimeout higher themselves.
-func (v *Verifier) ServerDefaults(s *http.Server) {
-	hold := v.cfg.Timeout.D() + time.Minute
+func (v *Verifier) ServerDefaults(s *http.Server) { serverDefaults(s, v.cfg.Timeout.D()) }
+
+// serverDefaults sets the zero timeouts of s for confirmations that take
+// up to timeout.
+func serverDefaults(s *http.Server, timeout time.Duration) {
+	hold := timeout + time.Minute
 	if s.ReadHeaderTimeout == 0 {
 		s.ReadHeaderTimeout = 10 * time.Second
 	}

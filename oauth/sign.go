@@ -31,9 +31,17 @@ func unreserved(c byte) bool { return unreservedSet[c] }
 // appendPct appends s percent-encoded as RFC 5849 §3.6 specifies: every octet
 // of the UTF-8 string except the unreserved characters becomes %XX with
 // upper-case hex digits.
-func appendPct(dst []byte, s string) []byte {
-	// Runs of unreserved characters, the bulk of keys, nonces and
-	// addresses, are copied in one append each.
+func appendPct(dst []byte, s string) []byte { return appendEscaped(dst, s, "%") }
+
+// appendPct2 appends pct(pct(s)) without building pct(s): the output of pct
+// is made of unreserved characters and "%XX", so encoding it again only turns
+// each "%" into "%25".
+func appendPct2(dst []byte, s string) []byte { return appendEscaped(dst, s, "%25") }
+
+// appendEscaped appends s with every octet that is not unreserved written
+// as esc and two upper-case hex digits. Runs of unreserved characters, the
+// bulk of keys, nonces and addresses, are copied in one append each.
+func appendEscaped(dst []byte, s, esc string) []byte {
 	for {
 		n := unreservedRun(s)
 		dst = append(dst, s[:n]...)
@@ -41,7 +49,7 @@ func appendPct(dst []byte, s string) []byte {
 			return dst
 		}
 		c := s[n]
-		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		dst = append(append(dst, esc...), upperHex[c>>4], upperHex[c&15])
 		s = s[n+1:]
 	}
 }
@@ -55,22 +63,6 @@ func unreservedRun(s string) int {
 		}
 	}
 	return len(s)
-}
-
-// appendPct2 appends pct(pct(s)) without building pct(s): the output of pct
-// is made of unreserved characters and "%XX", so encoding it again only turns
-// each "%" into "%25".
-func appendPct2(dst []byte, s string) []byte {
-	for {
-		n := unreservedRun(s)
-		dst = append(dst, s[:n]...)
-		if n == len(s) {
-			return dst
-		}
-		c := s[n]
-		dst = append(dst, '%', '2', '5', upperHex[c>>4], upperHex[c&15])
-		s = s[n+1:]
-	}
 }
 
 // PercentEncode encodes s as RFC 5849 §3.6 specifies.
