@@ -146,12 +146,12 @@ type Store interface {
 // MemStoreConfig sets the limits of a [MemStore]. Zero values take the
 // defaults noted on each field.
 type MemStoreConfig struct {
-	MaxPending       int             `json:"max_pending,omitempty"`         // default 100000
-	MaxPendingPerJID int             `json:"max_pending_per_jid,omitempty"` // default 5
-	MaxUsed          int             `json:"max_used,omitempty"`            // remembered used ids, default 200000
-	UsedTTL          config.Duration `json:"used_ttl,omitempty"`            // default 24h
-	MaxGrants        int             `json:"max_grants,omitempty"`          // default 100000
-	MaxNonces        int             `json:"max_nonces,omitempty"`          // default 200000
+	MaxPending       int             `json:"max_pending,omitempty"`         // default DefaultMaxPending
+	MaxPendingPerJID int             `json:"max_pending_per_jid,omitempty"` // default DefaultMaxPendingPerJID
+	MaxUsed          int             `json:"max_used,omitempty"`            // remembered used ids, default DefaultMaxUsed
+	UsedTTL          config.Duration `json:"used_ttl,omitempty"`            // default DefaultUsedTTL
+	MaxGrants        int             `json:"max_grants,omitempty"`          // default DefaultMaxGrants
+	MaxNonces        int             `json:"max_nonces,omitempty"`          // default DefaultMaxNonces
 	// UsedKey keys the digests by which used transaction identifiers are
 	// remembered (see MemStore); nil means 32 random bytes, which is right
 	// for one process.
@@ -209,25 +209,36 @@ type MemStore struct {
 
 var _ Store = (*MemStore)(nil)
 
+// The default limits of a Store: MemStoreConfig's, and those of the
+// shared stores (redisstore) for all nodes together.
+const (
+	DefaultMaxPending       = 100000
+	DefaultMaxPendingPerJID = 5
+	DefaultMaxUsed          = 200000
+	DefaultUsedTTL          = 24 * time.Hour
+	DefaultMaxGrants        = 100000
+	DefaultMaxNonces        = 200000
+)
+
 // NewMemStore returns an empty in-memory store.
 func NewMemStore(cfg MemStoreConfig) *MemStore {
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 100000
+		cfg.MaxPending = DefaultMaxPending
 	}
 	if cfg.MaxPendingPerJID <= 0 {
-		cfg.MaxPendingPerJID = 5
+		cfg.MaxPendingPerJID = DefaultMaxPendingPerJID
 	}
 	if cfg.MaxUsed <= 0 {
-		cfg.MaxUsed = 200000
+		cfg.MaxUsed = DefaultMaxUsed
 	}
 	if cfg.UsedTTL <= 0 {
-		cfg.UsedTTL = config.Duration(24 * time.Hour)
+		cfg.UsedTTL = config.Duration(DefaultUsedTTL)
 	}
 	if cfg.MaxGrants <= 0 {
-		cfg.MaxGrants = 100000
+		cfg.MaxGrants = DefaultMaxGrants
 	}
 	if cfg.MaxNonces <= 0 {
-		cfg.MaxNonces = 200000
+		cfg.MaxNonces = DefaultMaxNonces
 	}
 	key := cfg.UsedKey
 	if key == nil {

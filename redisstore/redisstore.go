@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/xmppauth/xmppauth/config"
+	"github.com/xmppauth/xmppauth/httpauth"
 )
 
 // DefaultPrefix starts every key and channel name unless Options.Prefix
@@ -40,9 +41,8 @@ type Options struct {
 	Key []byte
 
 	// The limits of the XEP-0070 store, as in httpauth.MemStoreConfig
-	// (defaults 100000 pending, 5 per bare JID, 200000 used identifiers
-	// remembered for 24h, 200000 Digest nonces), but for every node
-	// together.
+	// (defaults httpauth.DefaultMaxPending and the rest), but for every
+	// node together.
 	MaxPending       int
 	MaxPendingPerJID int
 	MaxUsed          int
@@ -101,11 +101,11 @@ func New(client redis.UniversalClient, opts Options) (*Stores, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
-	opts.MaxPending = orDefault(opts.MaxPending, 100000)
-	opts.MaxPendingPerJID = orDefault(opts.MaxPendingPerJID, 5)
-	opts.MaxUsed = orDefault(opts.MaxUsed, 200000)
-	opts.UsedTTL = orDefault(opts.UsedTTL, 24*time.Hour)
-	opts.MaxNonces = orDefault(opts.MaxNonces, 200000)
+	opts.MaxPending = orDefault(opts.MaxPending, httpauth.DefaultMaxPending)
+	opts.MaxPendingPerJID = orDefault(opts.MaxPendingPerJID, httpauth.DefaultMaxPendingPerJID)
+	opts.MaxUsed = orDefault(opts.MaxUsed, httpauth.DefaultMaxUsed)
+	opts.UsedTTL = orDefault(opts.UsedTTL, httpauth.DefaultUsedTTL)
+	opts.MaxNonces = orDefault(opts.MaxNonces, httpauth.DefaultMaxNonces)
 	opts.PendingGrace = orDefault(opts.PendingGrace, time.Minute)
 	opts.Clock = config.ClockOr(opts.Clock)
 	opts.Logger = config.LoggerOr(opts.Logger)
