@@ -5,6 +5,8 @@ go 1.24.0
 require (
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/xmppauth/xmppauth v0.0.0
+	mellium.im/xmlstream v0.15.4
+	mellium.im/xmpp v0.23.0
 )
 
 require (
@@ -20,8 +22,6 @@ require (
 	golang.org/x/tools v0.42.0 // indirect
 	mellium.im/reader v0.1.0 // indirect
 	mellium.im/sasl v0.3.2 // indirect
-	mellium.im/xmlstream v0.15.4 // indirect
-	mellium.im/xmpp v0.23.0 // indirect
 )
 
 replace github.com/xmppauth/xmppauth => ../

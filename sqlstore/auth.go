@@ -130,11 +130,10 @@ func (s *Store) SetCredential(ctx context.Context, account string, h crypto.Hash
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			if err != nil {
-				return err
-			}
-			return s.whyUnchanged(ctx, tx, account)
+		if err := mustAffect(res); errors.Is(err, ErrNoAccount) {
+			return s.whyUnchanged(ctx, tx, account) // no account, or not an upgrade
+		} else if err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, qTouch, account, s.now())
 		return err

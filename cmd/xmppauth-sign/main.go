@@ -49,7 +49,11 @@ func main() {
 	query := xmlstream.Wrap(params.TokenReader(), xml.StartElement{Name: xml.Name{Space: "urn:xmppauthd:whoami", Local: "query"}})
 	e := xml.NewEncoder(os.Stdout)
 	iq := stanza.IQ{ID: "whoami1", To: recipient, Type: stanza.GetIQ}
-	if _, err := xmlstream.Copy(e, iq.Wrap(query)); err != nil || e.Flush() != nil {
+	_, err = xmlstream.Copy(e, iq.Wrap(query))
+	if err == nil {
+		err = e.Flush()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

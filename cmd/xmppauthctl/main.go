@@ -30,6 +30,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -314,20 +315,11 @@ func parseHashes(list string) ([]crypto.Hash, error) {
 		default:
 			return nil, fmt.Errorf("unknown hash %q (want SHA-1, SHA-256 or SHA-512)", name)
 		}
-		if !containsHash(out, h) {
+		if !slices.Contains(out, h) {
 			out = append(out, h)
 		}
 	}
 	return out, nil
-}
-
-func containsHash(hs []crypto.Hash, h crypto.Hash) bool {
-	for _, x := range hs {
-		if x == h {
-			return true
-		}
-	}
-	return false
 }
 
 func hashNames(hs []crypto.Hash) string {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -342,7 +343,7 @@ func TestIQs(t *testing.T) {
 		}
 		// XEP-0070 and XEP-0235 are on by default in the demo.
 		for _, want := range []string{disco.NSInfo, "urn:xmpp:ping", xdisco.NSHTTPAuth, xdisco.NSOAuth} {
-			if !contains(features, want) {
+			if !slices.Contains(features, want) {
 				t.Errorf("features %v lack %s", features, want)
 			}
 		}
@@ -418,15 +419,6 @@ func TestIQs(t *testing.T) {
 			t.Errorf("answer %+v, want an error from %s", got, bob.jid)
 		}
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestPresence checks that presence goes to every other session of the

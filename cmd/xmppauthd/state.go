@@ -87,9 +87,11 @@ func (s *server) openStore(iterations int) (*user, error) {
 	for _, u := range users {
 		for _, d := range s.domains {
 			account, err := features.Account(u.name, d)
-			if err == nil {
-				if err = store.SetPassword(ctx, account, u.password, iterations); errors.Is(err, sqlstore.ErrNoAccount) {
+			if err == nil { // one derivation of the credentials: add, or set
+				if _, err = store.Account(ctx, account); errors.Is(err, sqlstore.ErrNoAccount) {
 					err = store.AddAccount(ctx, account, u.password, iterations)
+				} else if err == nil {
+					err = store.SetPassword(ctx, account, u.password, iterations)
 				}
 			}
 			if err != nil {
