@@ -401,8 +401,9 @@ type Config struct {
 	Cache Cache `json:"-"`
 	// Rand is the source of client nonces. Nil: crypto/rand.
 	Rand io.Reader `json:"-"`
-	// Now is the clock FAST token expiry is checked against. Nil: time.Now.
-	Now func() time.Time `json:"-"`
+	// Clock is what FAST token expiry is checked against. Nil: the system
+	// clock.
+	Clock config.Clock `json:"-"`
 }
 
 // Validate reports the first invalid setting, as a *config.FieldError
@@ -519,13 +520,6 @@ func (c Config) bindingEnabled(t cbind.Type) bool {
 	return len(c.ChannelBindingTypes) == 0 || slices.Contains(c.ChannelBindingTypes, t)
 }
 
-func (c Config) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
-
 // Result is what a successful login used.
 type Result struct {
 	// Mechanism is the name sent in <auth/> or <authenticate/>, possibly a
@@ -595,6 +589,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxIterations == 0 {
 		cfg.MaxIterations = max(DefaultMaxIterations, cfg.MinIterations)
 	}
+	cfg.Clock = config.ClockOr(cfg.Clock)
 	if cfg.StepTimeout == 0 {
 		cfg.StepTimeout = config.Duration(DefaultStepTimeout)
 	}

@@ -51,7 +51,7 @@ func TestFASTEndToEnd(t *testing.T) {
 			wantHT := map[cbind.Type]string{cbind.TLSExporter: "HT-SHA-256-EXPR", cbind.TLSUnique: "HT-SHA-256-UNIQ"}[v.def]
 			store := &saslclient.MemoryTokenStore{}
 			cfg := tokenCfg(store)
-			cfg.Now = clock.Now
+			cfg.Clock = clock
 			cfg.Mechanisms = []string{"SCRAM-SHA-256-PLUS"}
 			noPassword := cfg
 			noPassword.Password = ""
@@ -113,7 +113,7 @@ func TestFASTEndToEnd(t *testing.T) {
 			old := &saslclient.MemoryTokenStore{}
 			old.StoreToken("alice@localhost", first)
 			oldCfg := tokenCfg(old)
-			oldCfg.Password, oldCfg.Now, oldCfg.Mechanisms = "", clock.Now, cfg.Mechanisms
+			oldCfg.Password, oldCfg.Clock, oldCfg.Mechanisms = "", clock, cfg.Mechanisms
 			_, _, err = login(t, srv.addr, oldCfg, loginOpts{version: v.version})
 			var f *saslclient.Failure
 			if !errors.As(err, &f) {

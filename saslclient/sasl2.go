@@ -488,7 +488,7 @@ func (c *Client) storedToken(store TokenStore, account string, off *sasl2Offer, 
 	switch {
 	case !known || tok.Secret == "":
 		return tok, ht, false, fmt.Errorf("token for an unknown mechanism %q", tok.Mechanism), store.DeleteToken(account)
-	case !c.cfg.now().Before(tok.Expiry):
+	case !c.cfg.Clock.Now().Before(tok.Expiry):
 		return tok, ht, false, errors.New("token expired"), store.DeleteToken(account)
 	case !slices.Contains(off.fast, tok.Mechanism):
 		return tok, ht, false, fmt.Errorf("the server does not offer %s for FAST", tok.Mechanism), nil
@@ -610,7 +610,7 @@ func (c *Client) finishSASL2(session *xmpp.Session, res Result, el outcome, toke
 			return 0, nil, err
 		}
 		res.TokenInvalidated = true
-	case succ.token != nil && tokenMech != "" && c.cfg.now().Before(succ.token.Expiry):
+	case succ.token != nil && tokenMech != "" && c.cfg.Clock.Now().Before(succ.token.Expiry):
 		tok := *succ.token
 		tok.Mechanism = tokenMech
 		if err := store.StoreToken(account, tok); err != nil {
