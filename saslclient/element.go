@@ -27,22 +27,19 @@ func captureElement(d *xml.Decoder, start xml.StartElement, limit int) (Element,
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
-			t = stripNamespaceAttrs(t)
-			if err := e.EncodeToken(t); err != nil {
-				return Element{}, fmt.Errorf("%w: <%s/>: %v", ErrMalformed, start.Name.Local, err)
-			}
+			tok = stripNamespaceAttrs(t)
 		case xml.EndElement:
 			depth--
-			if err := e.EncodeToken(t); err != nil {
-				return Element{}, fmt.Errorf("%w: <%s/>: %v", ErrMalformed, start.Name.Local, err)
-			}
 		case xml.CharData:
-			if err := e.EncodeToken(t); err != nil {
-				return Element{}, fmt.Errorf("%w: <%s/>: %v", ErrMalformed, start.Name.Local, err)
-			}
 		default:
 			// Comments, processing instructions and directives are not
 			// content; mellium's reader refuses most of them anyway.
+			tok = nil
+		}
+		if tok != nil {
+			if err := e.EncodeToken(tok); err != nil {
+				return Element{}, fmt.Errorf("%w: <%s/>: %v", ErrMalformed, start.Name.Local, err)
+			}
 		}
 		if err := e.Flush(); err != nil {
 			return Element{}, err

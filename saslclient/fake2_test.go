@@ -10,11 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"testing"
-	"time"
-
-	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
 
 	"github.com/xmppauth/xmppauth/cbind"
 	"github.com/xmppauth/xmppauth/saslclient"
@@ -269,39 +264,6 @@ func (c *fakeConn) checkHT(auth *node, secret string) []byte {
 		return nil
 	}
 	return htProof(secret, "Responder", cb)
-}
-
-// login2 logs in as alice with c.Negotiator and features for SASL2.
-func login2(t testing.TB, addr string, cfg saslclient.Config, version uint16) (*saslclient.Client, *xmpp.Session, error) {
-	t.Helper()
-	if cfg.Password == "" && cfg.FAST.Tokens == nil {
-		cfg.Password = alicePassword
-	}
-	if version == 0 {
-		version = tls.VersionTLS13
-	}
-	c, err := saslclient.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := dialPlain(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	origin := jid.MustParse("alice@localhost")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	tlsCfg := getPKI().clientTLS(version)
-	session, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, 0, c.Negotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
-		return xmpp.StreamConfig{Features: append([]xmpp.StreamFeature{xmpp.StartTLS(tlsCfg)}, append(c.Features(), xmpp.BindResource())...)}
-	}))
-	if err != nil {
-		conn.Close()
-		return c, nil, err
-	}
-	t.Cleanup(func() { session.Close() })
-	return c, session, nil
 }
 
 // uaID is a UUID v4 for the tests' user agent.

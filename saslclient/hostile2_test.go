@@ -287,7 +287,7 @@ func TestHostileSASL2Server(t *testing.T) {
 				features = tc.offer.features()
 			}
 			fs := newFakeServer(t, features, tc.script)
-			c, _, err := login2(t, fs.addr, tc.cfg, tls.VersionTLS13)
+			c, _, err := login(t, fs.addr, tc.cfg, loginOpts{version: tls.VersionTLS13})
 			if !tc.check(err) {
 				t.Fatalf("error = %v", err)
 			}

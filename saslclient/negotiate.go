@@ -165,6 +165,19 @@ func unexpected(o outcome) error {
 	return fmt.Errorf("%w: unexpected <%s/>", ErrMalformed, o.kind)
 }
 
+// endWith is err, for the server's last element el: after a <continue/>
+// (tasks, which this client runs none of) it sends <abort/> first, and
+// with no error of its own returns the tasks.
+func endWith(t transport, el outcome, err error) error {
+	if el.kind != "continue" {
+		return err
+	}
+	if err == nil {
+		err = el.tasks
+	}
+	return abortWith(t, err)
+}
+
 // abortWith sends <abort/> and returns err: the client gives up (the server
 // answers with a failure, which is not waited for).
 func abortWith(t transport, err error) error {
@@ -266,23 +279,15 @@ func (c *Client) loginSCRAM(t transport, p plan, o offer, st *tlsState, username
 			}
 		}
 	case "success", "continue":
+		var err error
 		if len(el.data) == 0 {
 			// The server never proved that it knows the credentials.
-			err := fmt.Errorf("%w: <%s/> without server-final", ErrServerSignature, el.kind)
-			if el.kind == "continue" {
-				err = abortWith(t, err)
-			}
-			return Result{}, el, err
-		}
-		if err := sc.verifyFinal(el.data); err != nil {
+			err = fmt.Errorf("%w: <%s/> without server-final", ErrServerSignature, el.kind)
+		} else if err = sc.verifyFinal(el.data); err != nil {
 			sc.forget()
-			if el.kind == "continue" {
-				err = abortWith(t, err)
-			}
-			return Result{}, el, err
 		}
-		if el.kind == "continue" {
-			return Result{}, el, abortWith(t, el.tasks)
+		if err != nil || el.kind == "continue" {
+			return Result{}, el, endWith(t, el, err)
 		}
 	default:
 		sc.forget()

@@ -216,12 +216,7 @@ func readSASL2(d *xml.Decoder, start xml.StartElement) (outcome, error) {
 	var err error
 	switch el.kind {
 	case "challenge":
-		text, err := readText(d, base64.StdEncoding.EncodedLen(MaxServerMessageLen)+64)
-		if err != nil {
-			return el, err
-		}
-		el.data, err = decodeSASLData(text, false)
-		return el, err
+		el.data, err = readSASLData(d)
 	case "success":
 		err = readSuccess2(d, &el)
 	case "failure":
@@ -234,8 +229,9 @@ func readSASL2(d *xml.Decoder, start xml.StartElement) (outcome, error) {
 	return el, err
 }
 
-// readAdditionalData reads <additional-data/>.
-func readAdditionalData(d *xml.Decoder) ([]byte, error) {
+// readSASLData reads the base64 content of <challenge/> or
+// <additional-data/>.
+func readSASLData(d *xml.Decoder) ([]byte, error) {
 	text, err := readText(d, base64.StdEncoding.EncodedLen(MaxServerMessageLen)+64)
 	if err != nil {
 		return nil, err
@@ -254,7 +250,7 @@ func readSuccess2(d *xml.Decoder, el *outcome) error {
 		switch t.Name {
 		case xml.Name{Space: nsSASL2, Local: "additional-data"}:
 			dup, seenData = seenData, true
-			if el.data, err = readAdditionalData(d); err != nil {
+			if el.data, err = readSASLData(d); err != nil {
 				return true, err
 			}
 		case xml.Name{Space: nsSASL2, Local: "authorization-identifier"},
@@ -368,7 +364,7 @@ func readContinue(d *xml.Decoder, el *outcome) error {
 		var err error
 		switch t.Name {
 		case xml.Name{Space: nsSASL2, Local: "additional-data"}:
-			el.data, err = readAdditionalData(d)
+			el.data, err = readSASLData(d)
 		case xml.Name{Space: nsSASL2, Local: "text"}:
 			ce.Text, err = readText(d, maxFailureText)
 		case xml.Name{Space: nsSASL2, Local: "tasks"}:
@@ -410,14 +406,12 @@ func (c *Client) negotiateSASL2(ctx context.Context, session *xmpp.Session, off 
 	t := &sasl2{s: s, userAgent: c.cfg.UserAgent}
 
 	var refused *Failure
-	var unusable error // why a stored token was not used
-	haveToken := false
+	var unusable error // why a stored token was not used (nil: none stored)
 	if store := c.cfg.FAST.Tokens; store != nil {
 		tok, ht, ok, why, err := c.storedToken(store, account, off, st)
 		if err != nil {
 			return 0, nil, err
 		}
-		haveToken = ok || why != nil
 		unusable = why
 		if ok {
 			res, el, err := c.loginHT(t, off, st, username, account, tok, ht)
@@ -438,8 +432,8 @@ func (c *Client) negotiateSASL2(ctx context.Context, session *xmpp.Session, off 
 			refused = f
 		}
 	}
-	if c.password == "" {
-		if haveToken {
+	if c.password == "" { // and no token was used: a usable one has returned
+		if unusable != nil {
 			return 0, nil, fmt.Errorf("%w: %v", ErrTokenUnusable, unusable)
 		}
 		return 0, nil, fmt.Errorf("%w: no password and no FAST token", ErrNoMechanism)
@@ -534,15 +528,10 @@ func (c *Client) loginHT(t *sasl2, off *sasl2Offer, st *tlsState, username, acco
 	case "success", "continue":
 		want := htProof(ht.hash, tok.Secret, "Responder", cbData)
 		if len(el.data) == 0 || !hmac.Equal(el.data, want) {
-			err := fmt.Errorf("%w: HT answer missing or wrong", ErrServerSignature)
-			if el.kind == "continue" {
-				err = abortWith(t, err)
-			}
-			return Result{}, el, err
+			err = fmt.Errorf("%w: HT answer missing or wrong", ErrServerSignature)
 		}
-		if el.kind == "continue" {
-			// XEP-0484 forbids tasks after a token login.
-			return Result{}, el, abortWith(t, el.tasks)
+		if err != nil || el.kind == "continue" { // XEP-0484 forbids tasks after a token login
+			return Result{}, el, endWith(t, el, err)
 		}
 	default:
 		return Result{}, el, unexpected(el)

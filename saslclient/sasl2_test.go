@@ -3,7 +3,6 @@ package saslclient_test
 import (
 	"encoding/xml"
 	"errors"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +16,6 @@ import (
 	"github.com/xmppauth/xmppauth/features"
 	"github.com/xmppauth/xmppauth/saslclient"
 )
-
-func dialPlain(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }
 
 const boundJID = "alice@localhost/TestClient/x1"
 
@@ -57,7 +54,7 @@ func TestSASL2Login(t *testing.T) {
 			Attr: []xml.Attr{{Name: xml.Name{Local: "previd"}, Value: "old"}, {Name: xml.Name{Local: "h"}, Value: "3"}},
 		})}
 	}
-	c, session, err := login2(t, fs.addr, cfg, 0)
+	c, session, err := login(t, fs.addr, cfg, loginOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +128,7 @@ func TestSASL2WithoutBind2(t *testing.T) {
 			c.nextNode()
 		}
 	})
-	c, session, err := login2(t, fs.addr, saslclient.Config{}, 0)
+	c, session, err := login(t, fs.addr, saslclient.Config{}, loginOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +166,7 @@ func TestSASL2Preference(t *testing.T) {
 					}
 					first <- n.XMLName.Space + " " + n.XMLName.Local
 				})
-				_, _, err := login2(t, fs.addr, saslclient.Config{DisableSASL2: disable, StepTimeout: config.Duration(5 * time.Second)}, 0)
+				_, _, err := login(t, fs.addr, saslclient.Config{DisableSASL2: disable, StepTimeout: config.Duration(5 * time.Second)}, loginOpts{})
 				if err == nil {
 					t.Fatal("login succeeded against a server that never answers")
 				}
@@ -456,7 +453,7 @@ func TestFAST(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
-			c, _, err := login2(t, fs.addr, cfg, tc.version)
+			c, _, err := login(t, fs.addr, cfg, loginOpts{version: tc.version})
 			switch want := tc.wantErr.(type) {
 			case nil:
 				if err != nil {
@@ -493,7 +490,7 @@ func TestTokenCount(t *testing.T) {
 		fs := newFakeServer(t, offer.features(), srv.serve)
 		cfg := tokenCfg(store)
 		cfg.Password = ""
-		if _, _, err := login2(t, fs.addr, cfg, 0); err != nil {
+		if _, _, err := login(t, fs.addr, cfg, loginOpts{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := fs.sent()[0].child(features.NSFAST, "fast").attr("count"); got != string(rune('0'+i)) {
