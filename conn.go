@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -449,8 +450,8 @@ var errNegotiationTimedOut = errors.New("xmppauth: negotiation timed out")
 // goroutine never waits for a write.
 type coalescer struct {
 	net.Conn
+	on  atomic.Bool // set under mu; read without it once the session runs
 	mu  sync.Mutex
-	on  bool
 	buf *[]byte // from coalescerBufs while on
 	err error   // of a flush, reported by the next Read or Write
 }
@@ -458,13 +459,19 @@ type coalescer struct {
 // maxCoalesced bounds what a coalescer holds before it writes anyway.
 const maxCoalesced = 64 << 10
 
+// Write holds p back while on; otherwise (the session runs) it writes at
+// once, without the lock, so that a read never waits for a write to a slow
+// client.
 func (c *coalescer) Write(p []byte) (int, error) {
+	if !c.on.Load() {
+		return c.Conn.Write(p)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return 0, c.err
 	}
-	if !c.on {
+	if !c.on.Load() { // turned off meanwhile
 		return c.Conn.Write(p)
 	}
 	if c.buf != nil && len(*c.buf)+len(p) > maxCoalesced {
@@ -486,8 +493,10 @@ func (c *coalescer) Write(p []byte) (int, error) {
 var coalescerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 func (c *coalescer) Read(p []byte) (int, error) {
-	if err := c.flush(); err != nil {
-		return 0, err
+	if c.on.Load() {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
 	}
 	return c.Conn.Read(p)
 }
@@ -512,7 +521,7 @@ func (c *coalescer) flushLocked() error {
 func (c *coalescer) coalesce(on bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.on = on
+	c.on.Store(on)
 	err := c.flushLocked()
 	if !on && c.buf != nil {
 		if cap(*c.buf) <= maxCoalesced {
