@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -424,16 +425,20 @@ func (c *Conn) Negotiate(ctx context.Context) (*xmpp.Session, error) {
 		err = ferr
 	}
 	timedOut := !timer.Stop()
-	cancelled := !stop()
-	switch {
-	case err == nil && (timedOut || cancelled):
-		err = errNegotiationTimedOut
+	if cancelled := !stop(); timedOut || cancelled {
+		// The connection was closed under mellium: say why, not only
+		// "use of closed network connection".
+		cause := errNegotiationTimedOut
 		if cancelled {
-			err = context.Cause(ctx)
+			cause = context.Cause(ctx)
 		}
-		_ = c.raw.Close()
-		return nil, err
-	case err != nil:
+		if err == nil {
+			_ = c.raw.Close()
+			return nil, cause
+		}
+		err = fmt.Errorf("%w (%w)", cause, err)
+	}
+	if err != nil {
 		_ = c.Close(nil, err)
 		return nil, err
 	}

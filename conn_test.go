@@ -342,3 +342,30 @@ func TestReadStanzaLoop(t *testing.T) {
 		t.Fatal("the request still waits after the session ended")
 	}
 }
+
+// A negotiation cut off by Config.NegotiateTimeout says so, rather than
+// only that mellium's read hit a closed connection.
+func TestNegotiateTimeoutError(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg.NegotiateTimeout = config.Duration(200 * time.Millisecond)
+	p, err := xmppauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	addr := xmpptest.Listen(t, func(raw net.Conn) {
+		_, err := p.Accept(raw).Negotiate(t.Context())
+		errs <- err
+	})
+	conn := dial(t, addr)
+	defer conn.Close()
+	io.WriteString(conn, header) // then nothing
+	select {
+	case err := <-errs:
+		if err == nil || !strings.Contains(err.Error(), "negotiation timed out") {
+			t.Fatalf("Negotiate: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Negotiate did not time out")
+	}
+}
