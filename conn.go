@@ -35,7 +35,7 @@ const NSStartTLS = "urn:ietf:params:xml:ns:xmpp-tls"
 // Conn implements features.ConnMetadata.
 type Conn struct {
 	p      *Plugin
-	raw    net.Conn
+	raw    *coalescer // the accepted connection
 	netc   net.Conn // what the host negotiates on
 	direct bool     // direct TLS (XEP-0368): no STARTTLS
 	login  *features.Login
@@ -332,14 +332,16 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	if syntax := (*xml.SyntaxError)(nil); errors.As(err, &syntax) {
 		serr = stream.NotWellFormed // the decoder's own check (say, mismatched tags)
 	}
-	if errors.As(err, &gerr) {
+	guardErr := errors.As(err, &gerr)
+	if guardErr {
 		c.p.guardLog.Info("stream closed by the guard", "ip", netaddr.IP(c.raw.RemoteAddr()),
 			"domain", gerr.Domain, "jid", c.Bound().String(), "condition", gerr.Condition.Err, "err", gerr.Error())
 	}
 	switch {
-	case errors.As(err, &gerr) && session == nil:
-		// mellium wrote nothing when negotiation failed.
-		_ = c.top().SetWriteDeadline(deadline)
+	case guardErr && session == nil:
+		// mellium wrote nothing when negotiation failed. (TLS sets its
+		// deadlines on the connection underneath: raw.)
+		_ = c.raw.SetWriteDeadline(deadline)
 		_ = c.guard().WriteError()
 	case session != nil:
 		// The guard writes its violation's error in place of the closing
@@ -347,7 +349,7 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 		// leaves it in its encoder's buffer); other stream errors are
 		// written here.
 		_ = session.Conn().SetWriteDeadline(deadline)
-		if !errors.As(err, &gerr) && (serr.Err != "" || errors.As(err, &serr)) && session.State()&xmpp.OutputStreamClosed == 0 {
+		if !guardErr && (serr.Err != "" || errors.As(err, &serr)) && session.State()&xmpp.OutputStreamClosed == 0 {
 			w := session.TokenWriter() // the session's write lock
 			_, _ = serr.WriteXML(w)
 			_ = w.Close()
@@ -361,7 +363,7 @@ func (c *Conn) Close(session *xmpp.Session, err error) error {
 	if tc := c.tlsConn(); tc != nil {
 		_ = tc.CloseWrite()
 	}
-	_ = c.raw.(*coalescer).closeWrite()
+	_ = c.raw.closeWrite()
 	_ = c.raw.SetReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, c.raw, lingerBytes)
 	return c.raw.Close()
@@ -372,16 +374,6 @@ func (c *Conn) guard() interface{ WriteError() error } {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.current
-}
-
-// top is the outermost connection: TLS once negotiated.
-func (c *Conn) top() net.Conn {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tls != nil {
-		return c.tls
-	}
-	return c.netc
 }
 
 func (c *Conn) tlsConn() *tls.Conn {
@@ -418,10 +410,9 @@ func (c *Conn) Negotiate(ctx context.Context) (*xmpp.Session, error) {
 	// SASL elements, TLS records) into one socket write per turn. Once the
 	// session runs, the host writes while it reads, and writes go out at
 	// once again.
-	w := c.raw.(*coalescer)
-	w.coalesce(true)
+	c.raw.coalesce(true)
 	session, err := xmpp.ReceiveSession(context.Background(), c.netc, c.SessionState(), c.Negotiator())
-	if ferr := w.coalesce(false); err == nil {
+	if ferr := c.raw.coalesce(false); err == nil {
 		err = ferr
 	}
 	timedOut := !timer.Stop()
