@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -101,12 +102,12 @@ func New(client redis.UniversalClient, opts Options) (*Stores, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
-	opts.MaxPending = orDefault(opts.MaxPending, httpauth.DefaultMaxPending)
-	opts.MaxPendingPerJID = orDefault(opts.MaxPendingPerJID, httpauth.DefaultMaxPendingPerJID)
-	opts.MaxUsed = orDefault(opts.MaxUsed, httpauth.DefaultMaxUsed)
-	opts.UsedTTL = orDefault(opts.UsedTTL, httpauth.DefaultUsedTTL)
-	opts.MaxNonces = orDefault(opts.MaxNonces, httpauth.DefaultMaxNonces)
-	opts.PendingGrace = orDefault(opts.PendingGrace, time.Minute)
+	opts.MaxPending = cmp.Or(opts.MaxPending, httpauth.DefaultMaxPending)
+	opts.MaxPendingPerJID = cmp.Or(opts.MaxPendingPerJID, httpauth.DefaultMaxPendingPerJID)
+	opts.MaxUsed = cmp.Or(opts.MaxUsed, httpauth.DefaultMaxUsed)
+	opts.UsedTTL = cmp.Or(opts.UsedTTL, httpauth.DefaultUsedTTL)
+	opts.MaxNonces = cmp.Or(opts.MaxNonces, httpauth.DefaultMaxNonces)
+	opts.PendingGrace = cmp.Or(opts.PendingGrace, time.Minute)
 	opts.Clock = config.ClockOr(opts.Clock)
 	opts.Logger = config.LoggerOr(opts.Logger)
 	d := newDigester(opts.Key)
@@ -125,13 +126,6 @@ func New(client redis.UniversalClient, opts Options) (*Stores, error) {
 // answer on this node fail, and so does every later Wait (the other
 // methods keep working). It does not close the client.
 func (s *Stores) Close() error { return s.HTTPAuth.close() }
-
-func orDefault[T int | time.Duration](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
-}
 
 // ClientOptions returns options for a client of the Redis server at addr
 // (host:port) with timeouts that make an outage cost little: each command

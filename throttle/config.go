@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -101,23 +102,6 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) baseDelay() time.Duration {
-	if c.BaseDelay == 0 {
-		return DefaultBaseDelay
-	}
-	return time.Duration(c.BaseDelay)
-}
+func (c Config) baseDelay() time.Duration { return cmp.Or(c.BaseDelay.D(), DefaultBaseDelay) }
 
-func (c Config) maxDelay() time.Duration {
-	if c.MaxDelay == 0 {
-		return DefaultMaxDelay
-	}
-	return time.Duration(c.MaxDelay)
-}
-
-func orDefault[T ~int | ~int64](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
-}
+func (c Config) maxDelay() time.Duration { return cmp.Or(c.MaxDelay.D(), DefaultMaxDelay) }

@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,9 +53,9 @@ func New(c Config) (*Limiter, error) {
 		store:       c.Store,
 		addrOn:      !c.DisableAddressBan,
 		acctOn:      !c.DisableAccountDelay,
-		maxFailures: int64(orDefault(c.MaxFailures, DefaultMaxFailures)),
-		lifetime:    time.Duration(orDefault(c.Lifetime, Duration(DefaultLifetime))),
-		free:        int64(orDefault(c.FreeAttempts, DefaultFreeAttempts)),
+		maxFailures: int64(cmp.Or(c.MaxFailures, DefaultMaxFailures)),
+		lifetime:    time.Duration(cmp.Or(c.Lifetime, Duration(DefaultLifetime))),
+		free:        int64(cmp.Or(c.FreeAttempts, DefaultFreeAttempts)),
 		baseDelay:   c.baseDelay(),
 		maxDelay:    c.maxDelay(),
 	}

@@ -4,9 +4,10 @@ import (
 	"container/heap"
 	"context"
 	"errors"
-	"github.com/xmppauth/xmppauth/config"
 	"sync"
 	"time"
+
+	"github.com/xmppauth/xmppauth/config"
 )
 
 // Store holds expiring counters. Keys are ASCII without spaces or control
@@ -62,10 +63,7 @@ func NewMemoryStore(maxEntries int, clock Clock) *MemoryStore {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
-	if clock == nil {
-		clock = config.SystemClock{}
-	}
-	return &MemoryStore{clock: clock, max: maxEntries, entries: make(map[string]*memEntry)}
+	return &MemoryStore{clock: config.ClockOr(clock), max: maxEntries, entries: make(map[string]*memEntry)}
 }
 
 // Incr implements [Store].
