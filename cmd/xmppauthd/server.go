@@ -279,11 +279,10 @@ func (s *server) serveConn(raw net.Conn, direct bool) {
 		}
 		return err
 	})
-	// Shutdown closes a connection still negotiating, and ends a session
-	// with <system-shutdown/>.
-	stop := context.AfterFunc(s.ctx, func() { raw.Close() })
+	// Shutdown closes a connection still negotiating (Negotiate watches
+	// s.ctx), and ends a session with <system-shutdown/>.
 	session, err := conn.Negotiate(s.ctx)
-	if !stop() || err != nil {
+	if err != nil {
 		if cl != nil {
 			s.router.Unregister(cl.route)
 		}
