@@ -64,24 +64,29 @@ func (c *Conn) ReadStanza(session *xmpp.Session) (*Stanza, error) {
 	start, ok := tok.(xml.StartElement)
 	if !ok {
 		err = ErrNotStanza // the guard lets only elements through here
-	}
-	var st *Stanza
-	if ok {
-		st, err = NewStanza(start, xmlstream.Inner(r))
+	} else {
+		var st *Stanza
+		if st, err = newStanza(start, xmlstream.Inner(r), false); st != nil {
+			st.SetFrom(c.Bound())
+			return st, err
+		}
 	}
 	if errors.Is(err, ErrNotStanza) {
-		return nil, fmt.Errorf("%w (%w)", err, stream.UnsupportedStanzaType)
+		err = fmt.Errorf("%w (%w)", err, stream.UnsupportedStanzaType)
 	}
-	if st != nil {
-		st.SetFrom(c.Bound())
-	}
-	return st, err
+	return nil, err
 }
 
 // NewStanza reads the rest of the stanza that starts with start from inner
 // (which returns io.EOF after the end element). Server-side code uses it to
 // build stanzas it sends.
 func NewStanza(start xml.StartElement, inner xml.TokenReader) (*Stanza, error) {
+	return newStanza(start, inner, true)
+}
+
+// newStanza is NewStanza; without parseFrom the from attribute is left for
+// the caller to replace (ReadStanza stamps the bound JID).
+func newStanza(start xml.StartElement, inner xml.TokenReader, parseFrom bool) (*Stanza, error) {
 	if start.Name.Space == "" {
 		start.Name.Space = stanza.NSClient // built in Go, not decoded
 	}
@@ -117,7 +122,9 @@ func NewStanza(start xml.StartElement, inner xml.TokenReader) (*Stanza, error) {
 		case xml.Name{Local: "to"}:
 			st.To, err = jid.Parse(a.Value)
 		case xml.Name{Local: "from"}:
-			st.From, _ = jid.Parse(a.Value) // replaced for clients
+			if parseFrom {
+				st.From, _ = jid.Parse(a.Value)
+			}
 		}
 		if err != nil {
 			return st, fmt.Errorf("%w: %v", ErrBadTo, err)
