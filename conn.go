@@ -36,8 +36,8 @@ const NSStartTLS = "urn:ietf:params:xml:ns:xmpp-tls"
 type Conn struct {
 	p      *Plugin
 	raw    *coalescer // the accepted connection
-	netc   net.Conn // what the host negotiates on
-	direct bool     // direct TLS (XEP-0368): no STARTTLS
+	netc   net.Conn   // what the host negotiates on
+	direct bool       // direct TLS (XEP-0368): no STARTTLS
 	login  *features.Login
 
 	mu      sync.Mutex
